@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// The whole test suite: makes sure a redis-server binary exists for the queue tests (installing it with
+// apt-get where it is missing and we are root), runs vitest, and ends with "N passed, N failed".
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+function has(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+if (!has('redis-server')) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && has('apt-get')) {
+    console.log('redis-server is missing: installing it with apt-get');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env });
+  }
+  if (!has('redis-server')) {
+    console.error(
+      'redis-server is not installed and could not be installed: install it (apt-get install redis-server) and run npm test again',
+    );
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
+
+const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'boxoffice-test-')), 'results.json');
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${out}`,
+  ...process.argv.slice(2),
+];
+const run = spawnSync('npx', args, { stdio: 'inherit' });
+let passed = 0;
+let failed = 0;
+try {
+  const results = JSON.parse(readFileSync(out, 'utf8'));
+  passed = results.numPassedTests;
+  failed = results.numFailedTests + (results.numFailedTestSuites ?? 0);
+} catch {
+  failed = 1;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);

@@ -1,0 +1,392 @@
+/**
+ * @module shard-router
+ * The main thread's door to the show actors: `partition = hash(showId) mod P`, partition → worker,
+ * requests batched into one message per worker per turn of the event loop, replies correlated by id.
+ * It bounds what is in flight, restarts a worker that dies (its partitions recover from their journals
+ * while the others keep serving), drives the expiry sweep with the service's clock, and fans the
+ * actors' events out to listeners.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../logger.js';
+import type {
+  FromShard,
+  RecoveryStats,
+  RoutingRefusal,
+  SeatMapData,
+  ShardOp,
+  ShardOptions,
+  ShardRequest,
+  ShardResult,
+  ShowEvent,
+  ToShard,
+} from './shard-protocol.js';
+import type { HoldView, ShowCommand, ShowReply } from './show-actor.js';
+
+export type { SeatMapData, ShowEvent } from './shard-protocol.js';
+
+/** Requests in flight to one worker before new ones are refused with OVERLOADED. */
+export const MAX_IN_FLIGHT_PER_WORKER = 100_000;
+/** How often the expiry sweep runs; holds expire lazily regardless, this only makes feeds prompt. */
+export const EXPIRY_SWEEP_MS = 1000;
+/** Pause before a dead worker is started again. */
+export const RESTART_DELAY_MS = 200;
+
+export interface CreateShowSpec {
+  showId: string;
+  layoutKey: string;
+  forbidSingleSeatGaps: boolean;
+}
+
+export interface ShardRouterOptions {
+  dataDir: string;
+  partitions: number;
+  workers: number;
+  journalSync: 'full' | 'normal';
+  snapshotEvery: number;
+  logger?: Logger;
+  /** The service's clock for expiry sweeps (tests inject one). */
+  now?: () => number;
+  /** 0 turns the timed sweep off (tests of lazy expiry). */
+  sweepEveryMs?: number;
+}
+
+export interface ShardStats {
+  partitions: number;
+  workers: number;
+  /** Requests awaiting a reply, by worker. */
+  inFlight: Map<number, number>;
+  restarts: number;
+  recovery: RecoveryStats[];
+}
+
+export type RouterReply = ShowReply | RoutingRefusal;
+type EventListener = (events: ShowEvent[]) => void;
+type BatchListener = (journaled: number, commitMs: number) => void;
+
+interface Pending {
+  resolve: (result: ShardResult) => void;
+}
+
+interface WorkerSlot {
+  index: number;
+  partitions: number[];
+  worker?: Worker;
+  isReady: boolean;
+  /** Requests waiting for the next flush (or for the worker to be ready). */
+  outbox: ShardRequest[];
+  pending: Map<number, Pending>;
+  isFlushScheduled: boolean;
+  recovery?: RecoveryStats;
+  stopped?: () => void;
+}
+
+/** FNV-1a over the show id's UTF-16 code units: stable across processes and machines. */
+export function partitionOf(showId: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < showId.length; i++) {
+    h ^= showId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}
+
+/**
+ * The partition count is fixed when a data directory is created, so a show never changes partition;
+ * a different PARTITIONS later is ignored with a warning.
+ */
+export function fixPartitionCount(dataDir: string, requested: number, logger?: Logger): number {
+  const file = path.join(dataDir, 'meta.json');
+  fs.mkdirSync(dataDir, { recursive: true });
+  if (fs.existsSync(file)) {
+    const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as { partitions: number };
+    if (meta.partitions !== requested)
+      logger?.warn({ stored: meta.partitions, requested }, 'PARTITIONS is fixed by the data directory; using the stored count');
+    return meta.partitions;
+  }
+  fs.writeFileSync(file, `${JSON.stringify({ partitions: requested, createdAt: new Date().toISOString() })}\n`);
+  return requested;
+}
+
+/**
+ * The worker's entry: the compiled `.js` in production; from source (tsx, vitest) a small bootstrap
+ * that registers tsx's loader in the new thread before importing the `.ts` entry.
+ */
+function workerEntry(): { filename: string | URL; isEval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./shard-worker.js', import.meta.url), isEval: false };
+  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
+  const entry = new URL('./shard-worker.ts', import.meta.url).href;
+  const code = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return { filename: code, isEval: true };
+}
+
+export class ShardRouter {
+  readonly #slots: WorkerSlot[];
+  readonly #eventListeners: EventListener[] = [];
+  readonly #batchListeners: BatchListener[] = [];
+  readonly #partitions: number;
+  readonly #now: () => number;
+  #nextId = 1;
+  #restarts = 0;
+  #isStopping = false;
+  #sweepTimer?: NodeJS.Timeout;
+  #resolveShow?: (showId: string) => CreateShowSpec | undefined;
+
+  private constructor(private readonly options: ShardRouterOptions) {
+    this.#partitions = fixPartitionCount(options.dataDir, options.partitions, options.logger);
+    this.#now = options.now ?? Date.now;
+    const workers = Math.max(1, Math.min(options.workers, this.#partitions));
+    this.#slots = Array.from({ length: workers }, (_, index) => ({
+      index,
+      partitions: [] as number[],
+      isReady: false,
+      outbox: [],
+      pending: new Map(),
+      isFlushScheduled: false,
+    }));
+    for (let p = 0; p < this.#partitions; p++) this.#slots[p % workers]!.partitions.push(p);
+  }
+
+  /** Starts the workers and resolves once every partition has recovered. */
+  static async start(options: ShardRouterOptions): Promise<ShardRouter> {
+    const router = new ShardRouter(options);
+    await Promise.all(router.#slots.map((slot) => router.#spawn(slot)));
+    const sweepEveryMs = options.sweepEveryMs ?? EXPIRY_SWEEP_MS;
+    if (sweepEveryMs > 0) {
+      router.#sweepTimer = setInterval(() => router.#sweep(), sweepEveryMs);
+      router.#sweepTimer.unref();
+    }
+    return router;
+  }
+
+  get isReady(): boolean {
+    return !this.#isStopping && this.#slots.every((s) => s.isReady);
+  }
+
+  get partitionCount(): number {
+    return this.#partitions;
+  }
+
+  /** Tells the router how to create a show's actor that is missing (a crash between the row and the actor). */
+  setShowResolver(resolve: (showId: string) => CreateShowSpec | undefined): void {
+    this.#resolveShow = resolve;
+  }
+
+  onEvents(listener: EventListener): void {
+    this.#eventListeners.push(listener);
+  }
+
+  /** Called after every journal group commit (for metrics). */
+  onBatch(listener: BatchListener): void {
+    this.#batchListeners.push(listener);
+  }
+
+  /** Applies a command in the show's actor; resolves once it is durable (or was refused). */
+  async send(showId: string, command: ShowCommand): Promise<RouterReply> {
+    const result = (await this.#request(showId, { kind: 'command', command })) as RouterReply;
+    if (result.ok || result.code !== 'SHOW_NOT_FOUND' || !(await this.#createMissing(showId))) return result;
+    return (await this.#request(showId, { kind: 'command', command })) as RouterReply;
+  }
+
+  /** Creates a show's actor; idempotent for the same layout. */
+  async createShow(spec: CreateShowSpec): Promise<{ ok: true } | RoutingRefusal | Extract<ShowReply, { ok: false }>> {
+    const { showId, layoutKey, forbidSingleSeatGaps } = spec;
+    return (await this.#request(showId, { kind: 'create', layoutKey, forbidSingleSeatGaps })) as
+      | { ok: true }
+      | RoutingRefusal;
+  }
+
+  async getHold(showId: string, holdId: string): Promise<HoldView | undefined> {
+    const result = await this.#read(showId, { kind: 'getHold', holdId });
+    return result && 'hold' in result ? result.hold : undefined;
+  }
+
+  /** The caller's live hold on a seat, if any (the seed design's book-seat names a seat, not a hold). */
+  async findHoldOf(showId: string, ownerId: string, seat: string): Promise<string | undefined> {
+    const result = await this.#read(showId, { kind: 'findHoldOf', ownerId, seat });
+    return result && 'holdId' in result ? result.holdId : undefined;
+  }
+
+  async seatMap(showId: string): Promise<SeatMapData | undefined> {
+    const result = await this.#read(showId, { kind: 'seatMap' });
+    return result && 'seatMap' in result ? result.seatMap : undefined;
+  }
+
+  /** The actor's invariant violations (empty when sound); undefined for an unknown show. */
+  async check(showId: string): Promise<string[] | undefined> {
+    const result = await this.#read(showId, { kind: 'check' });
+    return result && 'violations' in result ? result.violations : undefined;
+  }
+
+  async #read(showId: string, op: ShardOp): Promise<ShardResult | undefined> {
+    let result = await this.#request(showId, op);
+    if (!result.ok && result.code === 'SHOW_NOT_FOUND' && (await this.#createMissing(showId)))
+      result = await this.#request(showId, op);
+    if (!result.ok) {
+      if (result.code === 'SHOW_NOT_FOUND') return undefined;
+      throw Object.assign(new Error(result.message), { code: result.code });
+    }
+    return result;
+  }
+
+  async #createMissing(showId: string): Promise<boolean> {
+    const spec = this.#resolveShow?.(showId);
+    if (!spec) return false;
+    const created = await this.createShow(spec);
+    if (!created.ok) this.options.logger?.error({ showId, code: created.code }, 'could not create a missing actor');
+    return created.ok;
+  }
+
+  stats(): ShardStats {
+    return {
+      partitions: this.#partitions,
+      workers: this.#slots.length,
+      inFlight: new Map(this.#slots.map((s) => [s.index, s.pending.size])),
+      restarts: this.#restarts,
+      recovery: this.#slots.flatMap((s) => (s.recovery ? [s.recovery] : [])),
+    };
+  }
+
+  #request(showId: string, op: ShardOp): Promise<ShardResult> {
+    if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
+    const partition = partitionOf(showId, this.#partitions);
+    const slot = this.#slots[partition % this.#slots.length]!;
+    if (slot.pending.size >= MAX_IN_FLIGHT_PER_WORKER)
+      return Promise.resolve(refusal('OVERLOADED', 'too many requests in flight; try again shortly'));
+    const id = this.#nextId++;
+    return new Promise<ShardResult>((resolve) => {
+      slot.pending.set(id, { resolve });
+      slot.outbox.push({ id, partition, showId, op });
+      this.#scheduleFlush(slot);
+    });
+  }
+
+  #scheduleFlush(slot: WorkerSlot): void {
+    if (slot.isFlushScheduled || !slot.isReady) return;
+    slot.isFlushScheduled = true;
+    // One message per worker per turn: every request made during this turn rides in it.
+    setImmediate(() => this.#flush(slot));
+  }
+
+  #flush(slot: WorkerSlot): void {
+    slot.isFlushScheduled = false;
+    if (!slot.isReady || slot.outbox.length === 0) return;
+    const requests = slot.outbox;
+    slot.outbox = [];
+    this.#post(slot, { type: 'requests', requests });
+  }
+
+  #post(slot: WorkerSlot, message: ToShard): void {
+    slot.worker?.postMessage(message);
+  }
+
+  #spawn(slot: WorkerSlot): Promise<void> {
+    const { filename, isEval } = workerEntry();
+    const workerData: ShardOptions = {
+      dataDir: this.options.dataDir,
+      partitions: slot.partitions,
+      journalSync: this.options.journalSync,
+      snapshotEvery: this.options.snapshotEvery,
+    };
+    const worker = new Worker(filename, { workerData, eval: isEval, name: `shard-${slot.index}` });
+    slot.worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let isRecovered = false;
+      worker.on('message', (message: FromShard) => {
+        if (message.type === 'ready') {
+          isRecovered = true;
+          slot.isReady = true;
+          slot.recovery = message.recovery;
+          this.options.logger?.info({ worker: slot.index, ...message.recovery }, 'shard recovered');
+          this.#scheduleFlush(slot);
+          resolve();
+        } else if (message.type === 'replies') this.#onReplies(slot, message);
+        else if (message.type === 'stopped') {
+          this.options.logger?.info({ worker: slot.index, snapshots: message.snapshots }, 'shard stopped');
+          slot.stopped?.();
+        }
+      });
+      worker.on('error', (err) => {
+        this.options.logger?.error({ err, worker: slot.index }, 'shard worker failed');
+        if (!isRecovered) reject(err);
+      });
+      worker.on('exit', (code) => {
+        slot.isReady = false;
+        slot.worker = undefined;
+        this.#failPending(slot);
+        slot.stopped?.();
+        if (this.#isStopping || !isRecovered) return;
+        this.options.logger?.warn({ worker: slot.index, code }, 'shard worker exited; restarting it');
+        this.#restarts++;
+        setTimeout(() => {
+          this.#spawn(slot).catch((err) => this.options.logger?.error({ err }, 'shard restart failed'));
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  #onReplies(slot: WorkerSlot, message: Extract<FromShard, { type: 'replies' }>): void {
+    for (const [id, result] of message.replies) {
+      const pending = slot.pending.get(id);
+      if (!pending) continue;
+      slot.pending.delete(id);
+      pending.resolve(result);
+    }
+    if (message.events.length > 0) for (const listener of this.#eventListeners) listener(message.events);
+    for (const listener of this.#batchListeners) listener(message.journaled, message.commitMs);
+  }
+
+  /** Whatever was sent to a dead worker may or may not have committed: the callers hear so. */
+  #failPending(slot: WorkerSlot): void {
+    const failed = refusal('WORKER_FAILED', 'the seat allocator restarted; the outcome is unknown, check and retry');
+    const sent = [...slot.pending.values()];
+    const unsent = new Set(slot.outbox.map((r) => r.id));
+    // Requests never posted are kept for the restarted worker; the ones posted are answered now.
+    for (const [id, pending] of slot.pending) {
+      if (unsent.has(id)) continue;
+      slot.pending.delete(id);
+      pending.resolve(failed);
+    }
+    if (this.#isStopping) {
+      for (const pending of sent) pending.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
+      slot.pending.clear();
+      slot.outbox = [];
+    }
+  }
+
+  #sweep(): void {
+    const nowMs = this.#now();
+    for (const slot of this.#slots) if (slot.isReady) this.#post(slot, { type: 'sweep', nowMs });
+  }
+
+  /** Test and operator hook: ends a worker as a crash would. */
+  async killWorker(index: number): Promise<void> {
+    await this.#slots[index]?.worker?.terminate();
+  }
+
+  /** Lets queued requests finish, snapshots every changed show, and ends the workers. */
+  async stop(): Promise<void> {
+    if (this.#isStopping) return;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    for (const slot of this.#slots) this.#flush(slot);
+    this.#isStopping = true;
+    await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            if (!slot.worker) return resolve();
+            slot.stopped = resolve;
+            this.#post(slot, { type: 'stop' });
+          }),
+      ),
+    );
+  }
+}
+
+function refusal(code: RoutingRefusal['code'], message: string): RoutingRefusal {
+  return { ok: false, code, message };
+}

@@ -1,0 +1,113 @@
+/**
+ * @module auth-tokens
+ * Access tokens: HS256 JWTs (jose) with a short expiry and a `jti` that logout revokes. Revocations are
+ * stored in the app database (they survive restarts) and mirrored in memory; verified tokens are cached
+ * so the hot path does one map lookup instead of an HMAC per request.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { jwtVerify, SignJWT } from 'jose';
+import type { AppDb } from '../persistence/app-db.js';
+
+export type Role = 'user' | 'admin';
+
+export interface AuthUser {
+  id: string;
+  role: Role;
+  jti: string;
+  expiresAtMs: number;
+}
+
+/** Bound on cached verified tokens; past it the oldest half is dropped. */
+export const MAX_CACHED_TOKENS = 100_000;
+const ISSUER = 'boxoffice';
+
+export class TokenService {
+  readonly #key: Uint8Array;
+  readonly #revoked = new Map<string, number>();
+  readonly #cache = new Map<string, AuthUser>();
+  readonly #insertRevocation;
+
+  constructor(
+    private readonly db: AppDb,
+    key: Uint8Array,
+    private readonly ttlSeconds: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#key = key;
+    const nowIso = new Date(this.now()).toISOString();
+    db.prepare('DELETE FROM revoked_tokens WHERE expires_at < ?').run(nowIso);
+    for (const row of db.prepare('SELECT jti, expires_at FROM revoked_tokens').all() as { jti: string; expires_at: string }[])
+      this.#revoked.set(row.jti, Date.parse(row.expires_at));
+    this.#insertRevocation = db.prepare('INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)');
+  }
+
+  async issue(user: { id: string; role: Role }): Promise<{ token: string; expiresAtMs: number }> {
+    const issuedAt = Math.floor(this.now() / 1000);
+    const expiresAt = issuedAt + this.ttlSeconds;
+    const token = await new SignJWT({ role: user.role })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(user.id)
+      .setIssuer(ISSUER)
+      .setJti(randomBytes(12).toString('base64url'))
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(this.#key);
+    return { token, expiresAtMs: expiresAt * 1000 };
+  }
+
+  /** The token's user, or undefined when it is malformed, forged, expired or revoked. */
+  async verify(token: string): Promise<AuthUser | undefined> {
+    const cached = this.#cache.get(token);
+    if (cached) return this.#isLive(cached) ? cached : undefined;
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        issuer: ISSUER,
+        algorithms: ['HS256'],
+        currentDate: new Date(this.now()),
+      });
+      const role = payload.role;
+      if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number')
+        return undefined;
+      if (role !== 'user' && role !== 'admin') return undefined;
+      const user: AuthUser = { id: payload.sub, role, jti: payload.jti, expiresAtMs: payload.exp * 1000 };
+      if (this.#cache.size >= MAX_CACHED_TOKENS) this.#evictHalf();
+      this.#cache.set(token, user);
+      return this.#isLive(user) ? user : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  revoke(user: AuthUser): void {
+    this.#insertRevocation.run(user.jti, new Date(user.expiresAtMs).toISOString());
+    this.#revoked.set(user.jti, user.expiresAtMs);
+  }
+
+  #isLive(user: AuthUser): boolean {
+    return user.expiresAtMs > this.now() && !this.#revoked.has(user.jti);
+  }
+
+  #evictHalf(): void {
+    let drop = this.#cache.size / 2;
+    for (const key of this.#cache.keys()) {
+      if (drop-- <= 0) break;
+      this.#cache.delete(key);
+    }
+  }
+}
+
+/**
+ * The signing key: JWT_SECRET when set, else a random key generated once and kept in the data
+ * directory (mode 0600), so tokens survive restarts without any setup.
+ */
+export function loadJwtKey(secret: string | undefined, dataDir: string): Uint8Array {
+  if (secret) return new TextEncoder().encode(secret);
+  const file = path.join(dataDir, 'secrets', 'jwt-secret');
+  if (fs.existsSync(file)) return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url');
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  fs.writeFileSync(file, key.toString('base64url'), { mode: 0o600 });
+  return key;
+}

@@ -1,0 +1,628 @@
+/**
+ * @module bookings
+ * The booking saga: hold (actor) → booking pending_payment (app db) → payment intent (provider) →
+ * payment succeeded → confirm(holdId, bookingId) (actor, idempotent) → booking confirmed, ticket and
+ * notifications in one app-db transaction. The actor is the truth for seats; the app db for money and
+ * people. Every step can be repeated safely, which is what reconciliation after a crash relies on.
+ */
+import type { ShardRouter } from '../actors/shard-router.js';
+import type { Config } from '../config.js';
+import { type Failure, failure } from '../http/errors.js';
+import { newId } from '../ids.js';
+import { cancelBookingReminders, enqueueNotification } from '../jobs/outbox.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { AppDb } from '../persistence/app-db.js';
+import type { TicketSigner } from '../tickets/ticket-signer.js';
+import { type HoldService, refusal } from './holds.js';
+import type { OfferService } from './offers.js';
+import type { ShowInfo, ShowInfoCache } from './show-info.js';
+
+export type BookingStatus = 'pending_payment' | 'confirmed' | 'cancelled' | 'failed' | 'expired';
+export type PaymentMethod = 'card' | 'upi' | 'wallet';
+
+export interface Booking {
+  id: string;
+  userId: string;
+  showId: string;
+  holdId: string;
+  seats: string[];
+  status: BookingStatus;
+  amount: { subtotal: number; discount: number; fees: number; total: number; currency: string };
+  promoCode: string | null;
+  paymentMethod: PaymentMethod;
+  createdAt: string;
+  confirmedAt: string | null;
+  cancelledAt: string | null;
+  holdExpiresAt: string;
+  ticket?: { code: string; qrUrl: string };
+}
+
+export interface BookingRow {
+  id: string;
+  user_id: string;
+  show_id: string;
+  hold_id: string;
+  hold_expires_at: string;
+  seats: string;
+  status: BookingStatus;
+  subtotal: number;
+  discount: number;
+  fees: number;
+  total: number;
+  currency: string;
+  promo_code: string | null;
+  offer_id: string | null;
+  payment_method: PaymentMethod;
+  created_at: string;
+  updated_at: string;
+  confirmed_at: string | null;
+  cancelled_at: string | null;
+}
+
+export interface PaymentProof {
+  method: PaymentMethod;
+  card?: { number: string; expiry: string; cvc: string };
+  upiId?: string;
+  walletId?: string;
+  paymentMethodId?: string;
+}
+
+export type CreateBookingInput = {
+  promoCode?: string;
+  paymentMethod: PaymentMethod;
+} & ({ holdId: string } | { showId: string; seats?: string[]; count?: number; category?: string });
+
+export interface PaymentView {
+  provider: string;
+  intentId: string;
+  clientSecret?: string;
+  status: string;
+  amount: number;
+  currency: string;
+}
+
+/** How long a pending booking outlives its hold before the sweeper marks it expired. */
+export const PENDING_GRACE_MS = 60_000;
+export const MAX_SWEEP_BATCH = 500;
+
+export function toBooking(row: BookingRow, ticketCode?: string): Booking {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    showId: row.show_id,
+    holdId: row.hold_id,
+    seats: JSON.parse(row.seats) as string[],
+    status: row.status,
+    amount: { subtotal: row.subtotal, discount: row.discount, fees: row.fees, total: row.total, currency: row.currency },
+    promoCode: row.promo_code,
+    paymentMethod: row.payment_method,
+    createdAt: row.created_at,
+    confirmedAt: row.confirmed_at,
+    cancelledAt: row.cancelled_at,
+    holdExpiresAt: row.hold_expires_at,
+    ...(ticketCode ? { ticket: { code: ticketCode, qrUrl: `/api/bookings/${row.id}/ticket` } } : {}),
+  };
+}
+
+export interface BookingDeps {
+  db: AppDb;
+  router: ShardRouter;
+  holds: HoldService;
+  shows: ShowInfoCache;
+  offers: OfferService;
+  payments: PaymentProvider;
+  tickets: TicketSigner;
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => number;
+  /** Test-only fault injection: called right after the actor confirmed, before the app db is updated. */
+  afterActorConfirm?: () => void;
+}
+
+export class BookingService {
+  readonly #get;
+  readonly #ticketOf;
+  readonly #setStatus;
+  readonly #event;
+  readonly #payment;
+
+  constructor(private readonly d: BookingDeps) {
+    const { db } = d;
+    this.#get = db.prepare('SELECT * FROM bookings WHERE id = ?');
+    this.#ticketOf = db.prepare('SELECT code FROM tickets WHERE booking_id = ? AND revoked_at IS NULL').pluck();
+    this.#setStatus = db.prepare(
+      'UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = ?',
+    );
+    this.#event = db.prepare('INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)');
+    this.#payment = db.prepare('SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1');
+  }
+
+  #iso(): string {
+    return new Date(this.d.now()).toISOString();
+  }
+
+  row(id: string): BookingRow | undefined {
+    return this.#get.get(id) as BookingRow | undefined;
+  }
+
+  view(row: BookingRow): Booking {
+    return toBooking(row, row.status === 'confirmed' ? (this.#ticketOf.get(row.id) as string | undefined) : undefined);
+  }
+
+  /** The caller's booking, or NOT_FOUND / FORBIDDEN (admins may read any). */
+  get(user: { id: string; role: string }, id: string): { ok: true; booking: Booking; row: BookingRow } | Failure {
+    const row = this.row(id);
+    if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${id}`);
+    if (row.user_id !== user.id && user.role !== 'admin') return failure('FORBIDDEN', 'this booking is not yours');
+    return { ok: true, booking: this.view(row), row };
+  }
+
+  /** Prices the seats from the show's categories, then the promo code, then fees, in minor units. */
+  price(show: ShowInfo, seats: string[], promoCode: string | undefined, userId: string | undefined) {
+    let subtotal = 0;
+    for (const label of seats) {
+      const index = show.layout.indexOf.get(label);
+      if (index === undefined) return failure('UNKNOWN_SEAT', `no seat ${label}`, { seats: [label] });
+      const category = show.layout.categories[show.layout.categoryOf[index]!]!;
+      const price = show.prices[category];
+      if (price === undefined) return failure('INTERNAL', `show ${show.id} has no price for ${category}`);
+      subtotal += price;
+    }
+    let discount = 0;
+    let offer: import('./offers.js').Offer | undefined;
+    if (promoCode) {
+      const evaluated = this.d.offers.evaluate(promoCode, userId, show, subtotal);
+      if (!evaluated.ok) return evaluated;
+      discount = evaluated.discount;
+      offer = evaluated.offer;
+    }
+    const fees = Math.round(((subtotal - discount) * this.d.config.CONVENIENCE_FEE_PERCENT) / 100);
+    return {
+      ok: true as const,
+      amount: { subtotal, discount, fees, total: subtotal - discount + fees, currency: show.currency },
+      offer,
+    };
+  }
+
+  async create(
+    userId: string,
+    input: CreateBookingInput,
+  ): Promise<{ ok: true; booking: Booking; payment: PaymentView } | Failure> {
+    const { holds } = this.d;
+    let hold: { id: string; showId: string; seats: string[]; expiresAt: string };
+    let isOurHold = false;
+    if ('holdId' in input) {
+      const found = await holds.get(userId, input.holdId);
+      if (!found.ok) return found;
+      hold = found.hold;
+    } else {
+      const request =
+        input.seats !== undefined ? { seats: input.seats } : { count: input.count ?? 0, category: input.category };
+      const created = await holds.create(userId, input.showId, request);
+      if (!created.ok) return created;
+      hold = created.hold;
+      isOurHold = true;
+    }
+    const releaseOurHold = async () => {
+      if (isOurHold) await holds.release(userId, hold.id).catch(() => undefined);
+    };
+    const closed = holds.checkOnSale(hold.showId);
+    const show = this.d.shows.get(hold.showId);
+    if (closed || !show) {
+      await releaseOurHold();
+      return closed ?? failure('SHOW_NOT_FOUND', 'no such show');
+    }
+    const priced = this.price(show, hold.seats, input.promoCode, userId);
+    if (!priced.ok) {
+      await releaseOurHold();
+      return priced;
+    }
+    const id = newId('bkg');
+    const now = this.#iso();
+    const taken = this.d.db.transaction(() => {
+      // One booking per hold: a second booking of the same hold would pay twice for the same seats.
+      const existing = this.d.db
+        .prepare("SELECT id FROM bookings WHERE hold_id = ? AND status IN ('pending_payment', 'confirmed')")
+        .pluck()
+        .get(hold.id) as string | undefined;
+      if (existing) return failure('CONFLICT', `hold ${hold.id} already has booking ${existing}`, { bookingId: existing });
+      this.d.db
+        .prepare(
+          `INSERT INTO bookings (id, user_id, show_id, hold_id, hold_expires_at, seats, status, subtotal, discount, fees,
+             total, currency, promo_code, offer_id, payment_method, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          userId,
+          hold.showId,
+          hold.id,
+          hold.expiresAt,
+          JSON.stringify(hold.seats),
+          priced.amount.subtotal,
+          priced.amount.discount,
+          priced.amount.fees,
+          priced.amount.total,
+          priced.amount.currency,
+          priced.offer?.code ?? null,
+          priced.offer?.id ?? null,
+          input.paymentMethod,
+          now,
+          now,
+        );
+      this.#event.run(id, 'pending_payment', now, null);
+      if (priced.offer) {
+        const refused = this.d.offers.takeUse(priced.offer, userId, id);
+        if (refused) throw new RollbackWith(refused);
+      }
+      return undefined;
+    });
+    let refused: Failure | undefined;
+    try {
+      refused = taken();
+    } catch (err) {
+      if (!(err instanceof RollbackWith)) throw err;
+      refused = err.failure;
+    }
+    if (refused) {
+      await releaseOurHold();
+      return refused;
+    }
+    const intent = await this.d.payments.createIntent({
+      amountMinor: priced.amount.total,
+      currency: priced.amount.currency,
+      method: input.paymentMethod,
+      bookingId: id,
+      idempotencyKey: `intent-${id}`,
+    });
+    if (!intent.ok) {
+      this.#finish(id, 'failed', `payment intent: ${intent.message}`);
+      await this.#releaseHold(this.row(id)!);
+      return failure('PROVIDER_UNAVAILABLE', 'the payment provider is unavailable; try again');
+    }
+    this.d.db
+      .prepare(
+        `INSERT INTO payments (id, booking_id, provider, intent_id, method, amount, currency, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(newId('pay'), id, this.d.payments.name, intent.intentId, input.paymentMethod, priced.amount.total,
+        priced.amount.currency, intent.status, now, now);
+    this.d.metrics.bookings.inc({ status: 'pending_payment' });
+    return {
+      ok: true,
+      booking: this.view(this.row(id)!),
+      payment: {
+        provider: intent.provider,
+        intentId: intent.intentId,
+        ...(intent.clientSecret ? { clientSecret: intent.clientSecret } : {}),
+        status: intent.status,
+        amount: priced.amount.total,
+        currency: priced.amount.currency,
+      },
+    };
+  }
+
+  /** POST /api/payments: confirms the payment with the provider, then settles the booking. */
+  async pay(user: { id: string; role: string }, bookingId: string, proof: PaymentProof) {
+    const found = this.get(user, bookingId);
+    if (!found.ok) return found;
+    const { row } = found;
+    if (row.status === 'confirmed') return { ok: true as const, booking: found.booking };
+    if (row.status === 'cancelled' || row.status === 'failed')
+      return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
+    const payment = this.#payment.get(bookingId) as { intent_id: string } | undefined;
+    if (!payment) return failure('INVALID_STATE', 'this booking has no payment intent');
+    if (proof.method !== row.payment_method)
+      return failure('VALIDATION_FAILED', `this booking is paid by ${row.payment_method}`, {
+        fields: { method: `must be ${row.payment_method}` },
+      });
+    const outcome = await this.d.payments.confirm({
+      intentId: payment.intent_id,
+      ...proof,
+      idempotencyKey: `confirm-${bookingId}`,
+    });
+    if (!outcome.ok) {
+      if (outcome.code === 'PAYMENT_FAILED') {
+        await this.fail(bookingId, outcome.message);
+        return failure('PAYMENT_FAILED', outcome.message, outcome.details);
+      }
+      return outcome;
+    }
+    if (outcome.status === 'failed') {
+      await this.fail(bookingId, outcome.failureReason ?? 'payment failed');
+      return failure('PAYMENT_FAILED', `the payment failed: ${outcome.failureReason ?? 'declined'}`, {
+        reason: outcome.failureReason,
+      });
+    }
+    if (outcome.status !== 'succeeded')
+      return failure('INVALID_STATE', `the payment is ${outcome.status}; it will be confirmed by the provider's webhook`);
+    this.#recordPayment(bookingId, 'succeeded', outcome);
+    return this.settleSucceeded(bookingId);
+  }
+
+  /**
+   * The payment succeeded: confirm the seats with the actor (re-holding them if the hold lapsed), then
+   * the booking, ticket and notifications in one transaction. If the seats are gone: refund, 410.
+   * Idempotent: webhooks, retries and reconciliation all call it.
+   */
+  async settleSucceeded(bookingId: string): Promise<{ ok: true; booking: Booking } | Failure> {
+    const row = this.row(bookingId);
+    if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
+    if (row.status === 'confirmed') return { ok: true, booking: this.view(row) };
+    if (row.status === 'cancelled') return failure('INVALID_STATE', 'this booking was cancelled');
+    const seats = JSON.parse(row.seats) as string[];
+    const reply = await this.d.router.send(row.show_id, {
+      type: 'confirm',
+      holdId: row.hold_id,
+      bookingId,
+      ownerId: row.user_id,
+      seats,
+      allowRehold: true,
+      nowMs: this.d.now(),
+    });
+    if (!reply.ok) {
+      if (reply.code === 'HOLD_EXPIRED' || reply.code === 'SEATS_UNAVAILABLE' || reply.code === 'HOLD_NOT_FOUND') {
+        await this.refund(bookingId, 'the seats were lost before payment completed');
+        this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
+        return failure('HOLD_EXPIRED', 'the hold expired and the seats were taken; your payment has been refunded', {
+          seats: reply.seats ?? seats,
+        });
+      }
+      return refusal(reply);
+    }
+    this.d.afterActorConfirm?.();
+    return { ok: true, booking: this.#confirmInDb(bookingId) };
+  }
+
+  #confirmInDb(bookingId: string): Booking {
+    const db = this.d.db;
+    const row = this.row(bookingId)!;
+    const show = this.d.shows.get(row.show_id);
+    const user = db.prepare('SELECT name, email, phone FROM users WHERE id = ?').get(row.user_id) as {
+      name: string;
+      email: string;
+      phone: string | null;
+    };
+    const seats = JSON.parse(row.seats) as string[];
+    const code = this.d.tickets.sign({
+      bookingId,
+      showId: row.show_id,
+      seats,
+      holderName: user.name,
+      userId: row.user_id,
+      startTime: show?.startTime ?? new Date(this.d.now()).toISOString(),
+    });
+    const now = this.#iso();
+    db.transaction(() => {
+      const changed = db
+        .prepare(
+          "UPDATE bookings SET status = 'confirmed', confirmed_at = ?, updated_at = ? WHERE id = ? AND status IN ('pending_payment', 'expired', 'failed')",
+        )
+        .run(now, now, bookingId).changes;
+      if (changed === 0) return;
+      this.#event.run(bookingId, 'confirmed', now, null);
+      if (row.status !== 'pending_payment' && row.offer_id) {
+        // An expired booking gave its promo use back; a late success takes it again if one is left.
+        db.prepare('UPDATE offers SET used_count = used_count + 1 WHERE id = ?').run(row.offer_id);
+        db.prepare('INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)').run(
+          bookingId,
+          row.offer_id,
+          row.user_id,
+          now,
+        );
+      }
+      db.prepare(
+        'INSERT OR REPLACE INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)',
+      ).run(bookingId, code.code, code.kid, now);
+      const data = {
+        bookingId,
+        userName: user.name,
+        movieTitle: show?.movieTitle ?? '',
+        theaterName: show?.theaterName ?? '',
+        screenName: show?.screenName ?? '',
+        city: show?.city ?? '',
+        startTime: show?.startTime ?? '',
+        seats,
+        amount: { total: row.total, currency: row.currency },
+        ticketCode: code.code,
+      };
+      const notify = (channel: 'email' | 'sms', template: string, recipient: string, sendAt: string) =>
+        enqueueNotification(db, { userId: row.user_id, bookingId, channel, template, recipient, data, sendAt });
+      notify('email', 'booking_confirmed', user.email, now);
+      if (user.phone) notify('sms', 'booking_confirmed', user.phone, now);
+      if (show) {
+        const remindAtMs = show.startMs - this.d.config.REMINDER_MINUTES_BEFORE * 60_000;
+        if (remindAtMs > this.d.now()) {
+          const at = new Date(remindAtMs).toISOString();
+          notify('email', 'show_reminder', user.email, at);
+          if (user.phone) notify('sms', 'show_reminder', user.phone, at);
+        }
+      }
+    })();
+    this.d.metrics.bookings.inc({ status: 'confirmed' });
+    return this.view(this.row(bookingId)!);
+  }
+
+  /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
+  async fail(bookingId: string, reason: string): Promise<void> {
+    const row = this.row(bookingId);
+    if (!row || row.status !== 'pending_payment') return;
+    this.#recordPayment(bookingId, 'failed', { failureReason: reason });
+    this.#finish(bookingId, 'failed', reason);
+    await this.#releaseHold(row);
+  }
+
+  async #releaseHold(row: BookingRow): Promise<void> {
+    const reply = await this.d.router
+      .send(row.show_id, { type: 'release', holdId: row.hold_id, ownerId: row.user_id, nowMs: this.d.now() })
+      .catch((err: unknown) => {
+        this.d.logger.warn({ err, bookingId: row.id }, 'could not release hold; it will expire');
+        return undefined;
+      });
+    if (reply && !reply.ok && reply.code !== 'HOLD_NOT_FOUND' && reply.code !== 'HOLD_EXPIRED')
+      this.d.logger.warn({ bookingId: row.id, code: reply.code }, 'hold release refused');
+  }
+
+  /** Moves a pending (or expired) booking to a final state and gives its promo use back. */
+  #finish(bookingId: string, status: 'failed' | 'expired', detail: string): void {
+    const now = this.#iso();
+    this.d.db.transaction(() => {
+      const row = this.row(bookingId);
+      if (!row || (row.status !== 'pending_payment' && !(row.status === 'expired' && status === 'expired'))) return;
+      if (row.status === status) return;
+      this.#setStatus.run(status, now, bookingId, row.status);
+      this.#event.run(bookingId, status, now, detail);
+      this.d.offers.giveBackUse(bookingId);
+    })();
+    this.d.metrics.bookings.inc({ status });
+  }
+
+  async refund(bookingId: string, reason: string): Promise<void> {
+    const payment = this.#payment.get(bookingId) as { intent_id: string; status: string } | undefined;
+    if (!payment || payment.status !== 'succeeded') return;
+    const refunded = await this.d.payments.refund({ intentId: payment.intent_id, idempotencyKey: `refund-${bookingId}` });
+    if (refunded.ok) {
+      this.d.db
+        .prepare("UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ?")
+        .run(refunded.refundId ?? null, this.#iso(), bookingId);
+      this.#event.run(bookingId, 'refunded', this.#iso(), reason);
+    } else this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
+  }
+
+  #recordPayment(
+    bookingId: string,
+    status: string,
+    outcome: { cardBrand?: string; cardLast4?: string; failureReason?: string },
+  ): void {
+    this.d.db
+      .prepare(
+        `UPDATE payments SET status = ?, card_brand = COALESCE(?, card_brand), card_last4 = COALESCE(?, card_last4),
+         failure_reason = ?, updated_at = ? WHERE booking_id = ? AND status NOT IN ('refunded')`,
+      )
+      .run(status, outcome.cardBrand ?? null, outcome.cardLast4 ?? null, outcome.failureReason ?? null, this.#iso(), bookingId);
+    this.d.metrics.payments.inc({ provider: this.d.payments.name, outcome: status });
+  }
+
+  /** Cancels a confirmed booking before the cut-off: seats back on sale, refund, ticket revoked. */
+  async cancel(user: { id: string; role: string }, bookingId: string): Promise<{ ok: true; booking: Booking } | Failure> {
+    const found = this.get(user, bookingId);
+    if (!found.ok) return found;
+    const { row } = found;
+    if (row.status === 'cancelled') return { ok: true, booking: found.booking };
+    if (row.status === 'pending_payment') {
+      await this.fail(bookingId, 'cancelled before payment');
+      return { ok: true, booking: this.view(this.row(bookingId)!) };
+    }
+    if (row.status !== 'confirmed') return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
+    const show = this.d.shows.get(row.show_id);
+    const cutoffMs = (show?.startMs ?? 0) - this.d.config.CANCELLATION_CUTOFF_MINUTES * 60_000;
+    if (this.d.now() >= cutoffMs)
+      return failure(
+        'CANCELLATION_CLOSED',
+        `bookings can be cancelled until ${this.d.config.CANCELLATION_CUTOFF_MINUTES} minutes before the show`,
+        { cutoff: new Date(cutoffMs).toISOString() },
+      );
+    const reply = await this.d.router.send(row.show_id, { type: 'cancel', bookingId, nowMs: this.d.now() });
+    if (!reply.ok && reply.code !== 'BOOKING_NOT_FOUND') return refusal(reply);
+    this.#cancelInDb(row);
+    await this.refund(bookingId, 'cancelled by the customer');
+    return { ok: true, booking: this.view(this.row(bookingId)!) };
+  }
+
+  #cancelInDb(row: BookingRow): void {
+    const db = this.d.db;
+    const now = this.#iso();
+    db.transaction(() => {
+      if (this.#setStatus.run('cancelled', now, row.id, 'confirmed').changes === 0) return;
+      db.prepare('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, row.id);
+      this.#event.run(row.id, 'cancelled', now, null);
+      db.prepare('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
+      this.d.offers.giveBackUse(row.id);
+      cancelBookingReminders(db, row.id);
+      const user = db.prepare('SELECT email FROM users WHERE id = ?').pluck().get(row.user_id) as string;
+      const show = this.d.shows.get(row.show_id);
+      enqueueNotification(db, {
+        userId: row.user_id,
+        bookingId: row.id,
+        channel: 'email',
+        template: 'booking_cancelled',
+        recipient: user,
+        data: {
+          bookingId: row.id,
+          movieTitle: show?.movieTitle ?? '',
+          theaterName: show?.theaterName ?? '',
+          startTime: show?.startTime ?? '',
+          seats: JSON.parse(row.seats),
+          amount: { total: row.total, currency: row.currency },
+        },
+        sendAt: now,
+      });
+    })();
+    this.d.metrics.bookings.inc({ status: 'cancelled' });
+  }
+
+  /** Webhook events drive the same transitions as POST /api/payments. */
+  async onPaymentEvent(event: { type: string; intentId: string; failureReason?: string }): Promise<void> {
+    const payment = this.d.db.prepare('SELECT booking_id FROM payments WHERE intent_id = ?').pluck().get(event.intentId) as
+      | string
+      | undefined;
+    if (!payment) {
+      this.d.logger.warn({ intentId: event.intentId }, 'webhook for an unknown payment intent');
+      return;
+    }
+    if (event.type === 'payment_succeeded') {
+      this.#recordPayment(payment, 'succeeded', {});
+      await this.settleSucceeded(payment);
+    } else if (event.type === 'payment_failed') await this.fail(payment, event.failureReason ?? 'payment failed');
+    else if (event.type === 'refunded')
+      this.d.db.prepare("UPDATE payments SET status = 'refunded', updated_at = ? WHERE intent_id = ?").run(this.#iso(), event.intentId);
+  }
+
+  /** Pending bookings whose hold lapsed long ago become expired; their seats were freed by the actor. */
+  expireStale(): number {
+    const before = new Date(this.d.now() - PENDING_GRACE_MS).toISOString();
+    const ids = this.d.db
+      .prepare("SELECT id FROM bookings WHERE status = 'pending_payment' AND hold_expires_at < ? LIMIT ?")
+      .pluck()
+      .all(before, MAX_SWEEP_BATCH) as string[];
+    for (const id of ids) this.#finish(id, 'expired', 'hold expired before payment');
+    return ids.length;
+  }
+
+  /**
+   * After a crash: every booking left pending asks the provider what happened. Succeeded → settle
+   * (the actor's confirm is idempotent, so a confirm that reached the actor but not the db completes);
+   * failed → fail. Bookings expired by the sweeper whose payment nevertheless succeeded are settled too.
+   */
+  async reconcile(): Promise<{ settled: number; failed: number }> {
+    const rows = this.d.db
+      .prepare(
+        `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
+         WHERE b.status IN ('pending_payment', 'expired') AND p.status NOT IN ('refunded', 'failed')`,
+      )
+      .all() as { id: string; intent_id: string }[];
+    let settled = 0;
+    let failed = 0;
+    for (const { id, intent_id } of rows) {
+      const state = await this.d.payments.retrieve(intent_id);
+      if (!state.ok) continue;
+      if (state.status === 'succeeded') {
+        this.#recordPayment(id, 'succeeded', state);
+        if ((await this.settleSucceeded(id)).ok) settled++;
+      } else if (state.status === 'failed') {
+        await this.fail(id, state.failureReason ?? 'payment failed');
+        failed++;
+      }
+    }
+    return { settled, failed };
+  }
+}
+
+class RollbackWith extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}

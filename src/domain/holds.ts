@@ -1,0 +1,150 @@
+/**
+ * @module holds
+ * Seat holds: the use cases behind the holds routes. They check the show (exists, on sale), build the
+ * actor command with the time, ttl and limits from config, and translate the actor's refusals into the
+ * contract's failures. A hold id carries its show id, so any hold can be routed to its actor.
+ */
+import type { ShardRouter } from '../actors/shard-router.js';
+import type { HoldView, ShowCommand, ShowReply } from '../actors/show-actor.js';
+import type { Config } from '../config.js';
+import { type Failure, failure } from '../http/errors.js';
+import { shortId } from '../ids.js';
+import type { ShowInfoCache } from './show-info.js';
+
+export interface PublicHold {
+  id: string;
+  showId: string;
+  seats: string[];
+  expiresAt: string;
+  createdAt: string;
+}
+
+export type HoldRequest =
+  | { seats: string[]; count?: undefined; category?: undefined; allowSplit?: undefined }
+  | { count: number; category?: string; allowSplit?: boolean; seats?: undefined };
+
+/** `hld_<random>.<showId>`: show ids never contain a dot. */
+export function holdIdFor(showId: string): string {
+  return `${shortId('hld')}.${showId}`;
+}
+
+export function showIdOfHold(holdId: string): string | undefined {
+  const dot = holdId.indexOf('.');
+  return dot > 0 && dot < holdId.length - 1 ? holdId.slice(dot + 1) : undefined;
+}
+
+export function publicHold(hold: HoldView): PublicHold {
+  return {
+    id: hold.id,
+    showId: hold.showId,
+    seats: hold.seats,
+    expiresAt: new Date(hold.expiresAtMs).toISOString(),
+    createdAt: new Date(hold.createdAtMs).toISOString(),
+  };
+}
+
+export class HoldService {
+  constructor(
+    private readonly router: ShardRouter,
+    private readonly shows: ShowInfoCache,
+    private readonly config: Config,
+    private readonly now: () => number,
+  ) {}
+
+  async create(
+    userId: string,
+    showId: string,
+    request: HoldRequest,
+  ): Promise<{ ok: true; hold: PublicHold; view: HoldView } | Failure> {
+    const onSale = this.checkOnSale(showId);
+    if (onSale) return onSale;
+    const nowMs = this.now();
+    const common = {
+      holdId: holdIdFor(showId),
+      ownerId: userId,
+      nowMs,
+      expiresAtMs: nowMs + this.config.HOLD_TTL_SECONDS * 1000,
+      maxSeatsPerOwner: this.config.MAX_SEATS_PER_USER,
+    };
+    const command: ShowCommand =
+      request.seats !== undefined
+        ? { type: 'hold', seats: request.seats, ...common }
+        : {
+            type: 'holdBest',
+            count: request.count,
+            category: request.category,
+            allowSplit: request.allowSplit,
+            ...common,
+          };
+    const reply = await this.router.send(showId, command);
+    if (!reply.ok) return refusal(reply);
+    if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    return { ok: true, hold: publicHold(reply.hold), view: reply.hold };
+  }
+
+  async get(userId: string, holdId: string): Promise<{ ok: true; hold: PublicHold; view: HoldView } | Failure> {
+    const showId = showIdOfHold(holdId);
+    if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
+    const hold = await this.router.getHold(showId, holdId);
+    if (!hold) return failure('HOLD_NOT_FOUND', 'no such hold: it was released or confirmed');
+    if (hold.ownerId !== userId) return failure('HOLD_NOT_OWNED', 'this hold belongs to someone else');
+    if (hold.expiresAtMs <= this.now()) return failure('HOLD_EXPIRED', 'the hold has expired');
+    return { ok: true, hold: publicHold(hold), view: hold };
+  }
+
+  async extend(userId: string, holdId: string): Promise<{ ok: true; hold: PublicHold } | Failure> {
+    const showId = showIdOfHold(holdId);
+    if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
+    const reply = await this.router.send(showId, {
+      type: 'extend',
+      holdId,
+      ownerId: userId,
+      nowMs: this.now(),
+      extendByMs: this.config.HOLD_TTL_SECONDS * 1000,
+      maxLifetimeMs: this.config.HOLD_MAX_SECONDS * 1000,
+    });
+    if (!reply.ok) return refusal(reply);
+    if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    return { ok: true, hold: publicHold(reply.hold) };
+  }
+
+  async release(userId: string, holdId: string): Promise<{ ok: true } | Failure> {
+    const showId = showIdOfHold(holdId);
+    if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
+    const reply = await this.router.send(showId, { type: 'release', holdId, ownerId: userId, nowMs: this.now() });
+    return reply.ok ? { ok: true } : refusal(reply);
+  }
+
+  /** A show can be held while it is scheduled and has not started. */
+  checkOnSale(showId: string): Failure | undefined {
+    const info = this.shows.get(showId);
+    if (!info) return failure('SHOW_NOT_FOUND', `no show ${showId}`);
+    if (info.status !== 'scheduled') return failure('RULE_VIOLATION', 'this show has been cancelled');
+    if (info.startMs <= this.now()) return failure('RULE_VIOLATION', 'this show has already started');
+    return undefined;
+  }
+}
+
+/** The actor's refusal, as the contract's failure (details.seats names the seats concerned). */
+export function refusal(reply: Exclude<ShowReply, { ok: true }> | { ok: false; code: string; message: string; seats?: string[] }): Failure {
+  const details = reply.seats ? { seats: reply.seats } : undefined;
+  switch (reply.code) {
+    case 'SEATS_UNAVAILABLE':
+    case 'SINGLE_SEAT_STRANDED':
+    case 'SEAT_LIMIT_EXCEEDED':
+    case 'HOLD_NOT_FOUND':
+    case 'HOLD_EXPIRED':
+    case 'HOLD_NOT_OWNED':
+    case 'UNKNOWN_SEAT':
+    case 'BOOKING_NOT_FOUND':
+    case 'BOOKING_CONFLICT':
+    case 'SHOW_NOT_FOUND':
+      return failure(reply.code, reply.message, details);
+    case 'INVALID_COMMAND':
+      return failure('VALIDATION_FAILED', reply.message, details);
+    case 'OVERLOADED':
+      return failure('OVERLOADED', reply.message);
+    default:
+      return failure('INTERNAL', `unexpected allocator refusal ${reply.code}`);
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * @module offers
+ * Promo codes: percent or flat discounts with a cap, a minimum amount, a validity window, total and
+ * per-user limits and an optional scope (cities, movies, theaters, days of the week). A use is taken when
+ * a booking is created (inside its transaction, so two bookings racing for the last use cannot both get
+ * it) and given back when the booking fails, expires or is cancelled.
+ */
+import type { AppDb } from '../persistence/app-db.js';
+import { type Failure, failure } from '../http/errors.js';
+import { newId } from '../ids.js';
+import type { ShowInfo } from './show-info.js';
+
+export interface OfferScope {
+  cities?: string[];
+  movieIds?: string[];
+  theaterIds?: string[];
+  /** 0 = Sunday … 6 = Saturday, of the show's start in UTC. */
+  daysOfWeek?: number[];
+}
+
+export interface Offer {
+  id: string;
+  code: string;
+  description: string;
+  kind: 'percent' | 'flat';
+  /** Percent (1..100) or a flat amount in minor units. */
+  value: number;
+  maxDiscount: number | null;
+  minAmount: number;
+  validFrom: string;
+  validUntil: string;
+  totalLimit: number | null;
+  perUserLimit: number | null;
+  usedCount: number;
+  scope: OfferScope;
+  isPublic: boolean;
+  isActive: boolean;
+  createdAt: string;
+}
+
+export type OfferInput = Omit<Offer, 'id' | 'usedCount' | 'createdAt' | 'maxDiscount' | 'totalLimit' | 'perUserLimit'> & {
+  maxDiscount?: number | null;
+  totalLimit?: number | null;
+  perUserLimit?: number | null;
+};
+
+interface OfferRow {
+  id: string;
+  code: string;
+  description: string;
+  kind: 'percent' | 'flat';
+  value: number;
+  max_discount: number | null;
+  min_amount: number;
+  valid_from: string;
+  valid_until: string;
+  total_limit: number | null;
+  per_user_limit: number | null;
+  used_count: number;
+  scope: string;
+  is_public: number;
+  is_active: number;
+  created_at: string;
+}
+
+export const MAX_LISTED_OFFERS = 100;
+
+function toOffer(r: OfferRow): Offer {
+  return {
+    id: r.id,
+    code: r.code,
+    description: r.description,
+    kind: r.kind,
+    value: r.value,
+    maxDiscount: r.max_discount,
+    minAmount: r.min_amount,
+    validFrom: r.valid_from,
+    validUntil: r.valid_until,
+    totalLimit: r.total_limit,
+    perUserLimit: r.per_user_limit,
+    usedCount: r.used_count,
+    scope: JSON.parse(r.scope) as OfferScope,
+    isPublic: r.is_public === 1,
+    isActive: r.is_active === 1,
+    createdAt: r.created_at,
+  };
+}
+
+/** The discount an offer gives on `amountMinor`: never more than the cap or the amount itself. */
+export function discountOf(offer: Pick<Offer, 'kind' | 'value' | 'maxDiscount'>, amountMinor: number): number {
+  const raw = offer.kind === 'percent' ? Math.floor((amountMinor * offer.value) / 100) : offer.value;
+  const capped = offer.maxDiscount === null ? raw : Math.min(raw, offer.maxDiscount);
+  return Math.max(0, Math.min(capped, amountMinor));
+}
+
+export class OfferService {
+  readonly #byCode;
+  readonly #userUses;
+  readonly #take;
+  readonly #insertUse;
+  readonly #findUse;
+  readonly #deleteUse;
+  readonly #giveBack;
+
+  constructor(
+    private readonly db: AppDb,
+    private readonly now: () => number,
+  ) {
+    this.#byCode = db.prepare('SELECT * FROM offers WHERE code = ?');
+    this.#userUses = db.prepare('SELECT COUNT(*) FROM offer_uses WHERE offer_id = ? AND user_id = ?').pluck();
+    this.#take = db.prepare(
+      'UPDATE offers SET used_count = used_count + 1 WHERE id = ? AND (total_limit IS NULL OR used_count < total_limit)',
+    );
+    this.#insertUse = db.prepare(
+      'INSERT INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
+    );
+    this.#findUse = db.prepare('SELECT offer_id FROM offer_uses WHERE booking_id = ?').pluck();
+    this.#deleteUse = db.prepare('DELETE FROM offer_uses WHERE booking_id = ?');
+    this.#giveBack = db.prepare('UPDATE offers SET used_count = used_count - 1 WHERE id = ? AND used_count > 0');
+  }
+
+  listPublic(): Offer[] {
+    const nowIso = new Date(this.now()).toISOString();
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM offers WHERE is_public = 1 AND is_active = 1 AND valid_from <= ? AND valid_until > ?
+         AND (total_limit IS NULL OR used_count < total_limit) ORDER BY valid_until LIMIT ?`,
+      )
+      .all(nowIso, nowIso, MAX_LISTED_OFFERS) as OfferRow[];
+    return rows.map(toOffer);
+  }
+
+  get(id: string): Offer | undefined {
+    const row = this.db.prepare('SELECT * FROM offers WHERE id = ?').get(id) as OfferRow | undefined;
+    return row && toOffer(row);
+  }
+
+  /** Checks every rule of the code for this user, show and amount; does not take a use. */
+  evaluate(
+    code: string,
+    userId: string | undefined,
+    show: ShowInfo,
+    amountMinor: number,
+  ): { ok: true; offer: Offer; discount: number } | Failure {
+    const row = this.#byCode.get(code) as OfferRow | undefined;
+    const invalid = (reason: string, message: string) => failure('OFFER_INVALID', message, { reason, code });
+    if (!row || row.is_active !== 1) return invalid('unknown_code', `${code} is not a valid promo code`);
+    const offer = toOffer(row);
+    const nowIso = new Date(this.now()).toISOString();
+    if (nowIso < offer.validFrom) return invalid('not_started', `${code} is valid from ${offer.validFrom}`);
+    if (nowIso >= offer.validUntil) return invalid('expired', `${code} expired at ${offer.validUntil}`);
+    if (offer.totalLimit !== null && offer.usedCount >= offer.totalLimit)
+      return invalid('exhausted', `${code} has been used up`);
+    if (userId && offer.perUserLimit !== null && (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit)
+      return invalid('user_limit', `you have already used ${code} the maximum number of times`);
+    if (amountMinor < offer.minAmount)
+      return invalid('below_minimum', `${code} needs an order of at least ${offer.minAmount} (minor units)`);
+    const scope = offer.scope;
+    const lower = (xs: string[]) => xs.map((x) => x.toLowerCase());
+    if (scope.cities?.length && !lower(scope.cities).includes(show.city.toLowerCase()))
+      return invalid('out_of_scope', `${code} is not valid in ${show.city}`);
+    if (scope.movieIds?.length && !scope.movieIds.includes(show.movieId))
+      return invalid('out_of_scope', `${code} is not valid for this movie`);
+    if (scope.theaterIds?.length && !scope.theaterIds.includes(show.theaterId))
+      return invalid('out_of_scope', `${code} is not valid at this theater`);
+    if (scope.daysOfWeek?.length && !scope.daysOfWeek.includes(new Date(show.startMs).getUTCDay()))
+      return invalid('out_of_scope', `${code} is not valid on this day of the week`);
+    return { ok: true, offer, discount: discountOf(offer, amountMinor) };
+  }
+
+  /**
+   * Takes one use for a booking. Call inside the booking's transaction: the conditional UPDATE makes the
+   * last use go to exactly one booking, and the per-user count is read in the same transaction.
+   */
+  takeUse(offer: Offer, userId: string, bookingId: string): Failure | undefined {
+    if (offer.perUserLimit !== null && (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit)
+      return failure('OFFER_INVALID', `you have already used ${offer.code} the maximum number of times`, {
+        reason: 'user_limit',
+        code: offer.code,
+      });
+    if (this.#take.run(offer.id).changes !== 1)
+      return failure('OFFER_INVALID', `${offer.code} has been used up`, { reason: 'exhausted', code: offer.code });
+    this.#insertUse.run(bookingId, offer.id, userId, new Date(this.now()).toISOString());
+    return undefined;
+  }
+
+  /** Gives a booking's use back (failed, expired or cancelled). Idempotent. */
+  giveBackUse(bookingId: string): void {
+    const offerId = this.#findUse.get(bookingId) as string | undefined;
+    if (!offerId) return;
+    this.#deleteUse.run(bookingId);
+    this.#giveBack.run(offerId);
+  }
+
+  create(input: OfferInput): { ok: true; offer: Offer } | Failure {
+    const id = newId('ofr');
+    const nowIso = new Date(this.now()).toISOString();
+    if (input.validUntil <= input.validFrom) return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
+    if (input.kind === 'percent' && (input.value < 1 || input.value > 100))
+      return failure('VALIDATION_FAILED', 'a percent offer has a value from 1 to 100');
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO offers (id, code, description, kind, value, max_discount, min_amount, valid_from, valid_until,
+            total_limit, per_user_limit, scope, is_public, is_active, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          input.code.toUpperCase(),
+          input.description,
+          input.kind,
+          input.value,
+          input.maxDiscount ?? null,
+          input.minAmount,
+          input.validFrom,
+          input.validUntil,
+          input.totalLimit ?? null,
+          input.perUserLimit ?? null,
+          JSON.stringify(input.scope ?? {}),
+          input.isPublic ? 1 : 0,
+          input.isActive ? 1 : 0,
+          nowIso,
+          nowIso,
+        );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        return failure('CONFLICT', `an offer with code ${input.code} exists`);
+      throw err;
+    }
+    return { ok: true, offer: this.get(id)! };
+  }
+
+  update(id: string, patch: Partial<OfferInput>): { ok: true; offer: Offer } | Failure {
+    const current = this.get(id);
+    if (!current) return failure('OFFER_NOT_FOUND', `no offer ${id}`);
+    const next = { ...current, ...patch };
+    if (next.validUntil <= next.validFrom) return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
+    this.db
+      .prepare(
+        `UPDATE offers SET description = ?, value = ?, max_discount = ?, min_amount = ?, valid_from = ?, valid_until = ?,
+         total_limit = ?, per_user_limit = ?, scope = ?, is_public = ?, is_active = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        next.description,
+        next.value,
+        next.maxDiscount,
+        next.minAmount,
+        next.validFrom,
+        next.validUntil,
+        next.totalLimit,
+        next.perUserLimit,
+        JSON.stringify(next.scope),
+        next.isPublic ? 1 : 0,
+        next.isActive ? 1 : 0,
+        new Date(this.now()).toISOString(),
+        id,
+      );
+    return { ok: true, offer: this.get(id)! };
+  }
+}

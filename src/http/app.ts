@@ -1,0 +1,98 @@
+/**
+ * @module app
+ * The Hono application: request ids, one log line per request, body limits, the contract's error shape
+ * for every failure (bad JSON, failed validation, unknown routes, wrong methods, unexpected exceptions),
+ * and the route modules. Routes are thin: parse with zod, call a use case, map the result.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { ApiError, errorBody, statusOf } from './errors.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { registerOpsRoutes } from './ops.js';
+import { requestContext } from './request-context.js';
+import { registerRouteModules } from './routes.js';
+
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use('*', requestContext(deps));
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: deps.config.BODY_LIMIT_BYTES,
+      onError: (c) =>
+        c.json(
+          errorBody('PAYLOAD_TOO_LARGE', `request bodies are limited to ${deps.config.BODY_LIMIT_BYTES} bytes`),
+          413,
+        ),
+    }),
+  );
+  registerOpsRoutes(app, deps);
+  registerRouteModules(app, deps);
+  app.notFound((c) => notFound(app, c));
+  app.onError((err, c) => onError(err, c));
+  return app;
+}
+
+/** zod failures become 400 VALIDATION_FAILED naming each bad field. */
+function validationHook(
+  result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string },
+  c: Context<AppEnv>,
+) {
+  if (result.success) return;
+  const fields: Record<string, string> = {};
+  for (const issue of result.error?.issues ?? []) {
+    const key = issue.path.map(String).join('.') || (result.target ?? 'body');
+    fields[key] ??= issue.message;
+  }
+  return c.json(
+    errorBody('VALIDATION_FAILED', `invalid ${result.target ?? 'request'}: ${Object.keys(fields).join(', ')}`, {
+      fields,
+    }),
+    400,
+  );
+}
+
+/** A path that exists under another method is 405 with `allow`; anything else is 404. */
+function notFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>) {
+  const allowed = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === 'ALL' || route.method === c.req.method) continue;
+    if (matchesPath(route.path, c.req.path)) allowed.add(route.method);
+  }
+  if (allowed.size > 0) {
+    c.header('allow', [...allowed].join(', '));
+    return c.json(
+      errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}`, { allow: [...allowed] }),
+      405,
+    );
+  }
+  return c.json(errorBody('ROUTE_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404);
+}
+
+function matchesPath(pattern: string, path: string): boolean {
+  const a = pattern.split('/');
+  const b = path.split('/');
+  if (a.length !== b.length) return false;
+  return a.every((seg, i) => seg.startsWith(':') || seg === '*' || seg === b[i]);
+}
+
+function onError(err: Error, c: Context<AppEnv>) {
+  if (err instanceof ApiError) {
+    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+    return c.json(errorBody(err.code, err.message, err.details), statusOf(err.code));
+  }
+  if (err instanceof HTTPException) {
+    if (err.status === 400) return c.json(errorBody('INVALID_JSON', 'the request body is not valid JSON'), 400);
+    if (err.status === 413) return c.json(errorBody('PAYLOAD_TOO_LARGE', 'the request body is too large'), 413);
+    if (err.status === 401) return c.json(errorBody('UNAUTHENTICATED', err.message || 'authentication required'), 401);
+    if (err.status < 500)
+      return c.json(errorBody('VALIDATION_FAILED', err.message || 'bad request'), err.status as 400);
+  }
+  const code = (err as { code?: string }).code;
+  if (code === 'WORKER_FAILED' || code === 'OVERLOADED' || code === 'NOT_READY')
+    return c.json(errorBody(code, 'the seat allocator is busy or recovering; try again shortly'), 503);
+  c.get('log')?.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+  return c.json(errorBody('INTERNAL', 'something went wrong on our side; it has been logged'), 500);
+}

@@ -1,0 +1,284 @@
+/**
+ * @module http/bookings
+ * Bookings, payments and e-tickets: POST /api/bookings, GET /api/bookings/:id, POST /api/bookings/:id/cancel,
+ * POST /api/payments, POST /api/payments/webhook, GET /api/bookings/:id/ticket, POST /api/tickets/verify,
+ * POST /api/tickets/checkin (admin), GET /.well-known/jwks.json, and the seed design's book-seat.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { qrPng, qrSvgDataUrl } from '../tickets/qr.js';
+import { requireAdmin, requireUser } from './auth.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { ApiError, unwrap } from './errors.js';
+import { idempotent } from './idempotency.js';
+import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+
+export const MAX_SEATS_PER_BOOKING = 50;
+export const MAX_WEBHOOK_BYTES = 256 * 1024;
+
+const Method = z.enum(['card', 'upi', 'wallet']);
+const PromoCode = z.string().trim().min(1).max(40);
+
+const BookingSchema = z
+  .object({
+    id: z.string(),
+    userId: z.string(),
+    showId: z.string(),
+    holdId: z.string(),
+    seats: z.array(z.string()),
+    status: z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']),
+    amount: z.object({
+      subtotal: z.number(),
+      discount: z.number(),
+      fees: z.number(),
+      total: z.number(),
+      currency: z.string(),
+    }),
+    promoCode: z.string().nullable(),
+    paymentMethod: Method,
+    createdAt: z.string(),
+    confirmedAt: z.string().nullable(),
+    cancelledAt: z.string().nullable(),
+    holdExpiresAt: z.string(),
+    ticket: z.object({ code: z.string(), qrUrl: z.string() }).optional(),
+  })
+  .openapi('Booking');
+
+const PaymentSchema = z
+  .object({
+    provider: z.string(),
+    intentId: z.string(),
+    clientSecret: z.string().optional(),
+    status: z.string(),
+    amount: z.number(),
+    currency: z.string(),
+  })
+  .openapi('PaymentIntent');
+
+const CreateBookingBody = z
+  .union([
+    z.object({ holdId: z.string().min(1).max(200), promoCode: PromoCode.optional(), paymentMethod: Method }).strict(),
+    z
+      .object({
+        showId: z.string().min(1).max(200),
+        seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_BOOKING).optional(),
+        count: z.number().int().min(1).max(MAX_SEATS_PER_BOOKING).optional(),
+        category: z.string().min(1).max(20).optional(),
+        promoCode: PromoCode.optional(),
+        paymentMethod: Method,
+      })
+      .strict()
+      .refine((b) => (b.seats === undefined) !== (b.count === undefined), {
+        message: 'give either seats or count',
+        path: ['seats'],
+      }),
+  ])
+  .openapi('CreateBooking');
+
+const PayBody = z
+  .object({
+    bookingId: z.string().min(1).max(200),
+    method: Method,
+    card: z
+      .object({
+        number: z.string().min(12).max(23),
+        expiry: z.string().min(4).max(7),
+        cvc: z.string().min(3).max(4),
+      })
+      .optional(),
+    upiId: z.string().min(3).max(100).optional(),
+    walletId: z.string().min(1).max(100).optional(),
+    paymentMethodId: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi('PaymentProof');
+
+const BookingAndPayment = z.object({ booking: BookingSchema, payment: PaymentSchema });
+
+export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const auth = requireUser(deps);
+  const once = idempotent(deps);
+  const { bookings } = deps;
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/bookings',
+      tags: ['Bookings'],
+      summary: 'Create a booking from a hold, or hold and book in one call',
+      security: bearer,
+      middleware: [auth, once] as const,
+      request: { ...jsonBody(CreateBookingBody) },
+      responses: {
+        201: json(BookingAndPayment, 'Booking pending payment, and how to pay'),
+        400: errorResponse('Bad input'),
+        404: errorResponse('Unknown show or hold'),
+        409: errorResponse('Seats taken, or the hold is already booked'),
+        422: errorResponse('Promo code refused, or the show is not on sale'),
+      },
+    }),
+    async (c) => {
+      const result = unwrap(await bookings.create(c.get('user').id, c.req.valid('json')));
+      return c.json({ booking: result.booking, payment: result.payment }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/shows/{id}/book-seat',
+      tags: ['Bookings'],
+      summary: "Book your held seat (the seed design's route)",
+      security: bearer,
+      middleware: [auth, once] as const,
+      request: {
+        params: IdParam,
+        ...jsonBody(z.object({ seatNumber: SeatLabel, paymentMethod: Method.optional(), promoCode: PromoCode.optional() })),
+      },
+      responses: {
+        201: json(BookingAndPayment, 'Booking pending payment'),
+        404: errorResponse('You hold no such seat on this show'),
+      },
+    }),
+    async (c) => {
+      const user = c.get('user');
+      const { seatNumber, paymentMethod, promoCode } = c.req.valid('json');
+      const holdId = await deps.router.findHoldOf(c.req.valid('param').id, user.id, seatNumber);
+      if (!holdId) throw new ApiError('HOLD_NOT_FOUND', `you hold no seat ${seatNumber} on this show; lock it first`);
+      const result = unwrap(
+        await bookings.create(user.id, { holdId, paymentMethod: paymentMethod ?? 'card', promoCode }),
+      );
+      return c.json({ booking: result.booking, payment: result.payment }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/bookings/{id}',
+      tags: ['Bookings'],
+      summary: 'One of your bookings',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam },
+      responses: { 200: json(z.object({ booking: BookingSchema }), 'The booking'), 403: errorResponse('Not yours') },
+    }),
+    (c) => c.json({ booking: unwrap(bookings.get(c.get('user'), c.req.valid('param').id)).booking }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/bookings/{id}/cancel',
+      tags: ['Bookings'],
+      summary: 'Cancel a booking before the cut-off: seats back on sale, refund, ticket revoked',
+      security: bearer,
+      middleware: [auth, once] as const,
+      request: { params: IdParam },
+      responses: {
+        200: json(z.object({ booking: BookingSchema }), 'Cancelled'),
+        422: errorResponse('After the cancellation cut-off'),
+      },
+    }),
+    async (c) => c.json({ booking: unwrap(await bookings.cancel(c.get('user'), c.req.valid('param').id)).booking }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/payments',
+      tags: ['Payments'],
+      summary: "Pay for a booking with the provider's proof",
+      description:
+        'Simulated provider: card 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000 9995 has insufficient funds; UPI success@upi / failure@upi; wallet wallet_success / wallet_failure.',
+      security: bearer,
+      middleware: [auth, once] as const,
+      request: { ...jsonBody(PayBody) },
+      responses: {
+        200: json(z.object({ booking: BookingSchema }), 'Confirmed, with its ticket'),
+        402: errorResponse('PAYMENT_FAILED: the seats are released'),
+        410: errorResponse('HOLD_EXPIRED: the seats were lost; any capture is refunded'),
+      },
+    }),
+    async (c) => {
+      const { bookingId, ...proof } = c.req.valid('json');
+      const result = unwrap(await bookings.pay(c.get('user'), bookingId, proof));
+      return c.json({ booking: result.booking }, 200);
+    },
+  );
+
+  app.post('/api/payments/webhook', async (c) => {
+    const raw = await c.req.text();
+    if (raw.length > MAX_WEBHOOK_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', 'webhook body too large');
+    const signature = c.req.header('stripe-signature') ?? c.req.header('boxoffice-signature');
+    const event = deps.payments.parseWebhook(raw, signature);
+    if (!event.ok) throw new ApiError('INVALID_SIGNATURE', event.message);
+    await bookings.onPaymentEvent(event.event);
+    return c.json({ received: true }, 200);
+  });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/bookings/{id}/ticket',
+      tags: ['Tickets'],
+      summary: 'The e-ticket: a signed code and its QR (Accept: image/png for the PNG itself)',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam },
+      responses: {
+        200: json(z.object({ ticket: z.object({ code: z.string(), qr: z.string() }) }), 'The ticket'),
+        409: errorResponse('The booking is not confirmed'),
+      },
+    }),
+    async (c) => {
+      const { booking } = unwrap(bookings.get(c.get('user'), c.req.valid('param').id));
+      if (booking.status !== 'confirmed' || !booking.ticket)
+        throw new ApiError('INVALID_STATE', `booking ${booking.id} is ${booking.status}: it has no ticket`);
+      if ((c.req.header('accept') ?? '').includes('image/png')) {
+        const png = await qrPng(booking.ticket.code);
+        return c.body(new Uint8Array(png), 200, { 'content-type': 'image/png' }) as never;
+      }
+      return c.json({ ticket: { code: booking.ticket.code, qr: await qrSvgDataUrl(booking.ticket.code) } }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tickets/verify',
+      tags: ['Tickets'],
+      summary: 'Verify a ticket code: signature, and that the booking is still confirmed',
+      request: { ...jsonBody(z.object({ code: z.string().min(1).max(4096) })) },
+      responses: {
+        200: json(
+          z.object({ valid: z.boolean(), booking: z.record(z.string(), z.unknown()).optional(), reason: z.string().optional() }),
+          'The verdict',
+        ),
+      },
+    }),
+    async (c) => c.json(await deps.ticketDesk.verify(c.req.valid('json').code), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tickets/checkin',
+      tags: ['Tickets'],
+      summary: 'Admit a ticket once (gate staff)',
+      security: bearer,
+      middleware: [requireAdmin(deps)] as const,
+      request: { ...jsonBody(z.object({ code: z.string().min(1).max(4096) })) },
+      responses: {
+        200: json(z.object({ admitted: z.boolean(), booking: z.record(z.string(), z.unknown()) }), 'Admitted'),
+        409: errorResponse('ALREADY_CHECKED_IN'),
+        422: errorResponse('Invalid ticket'),
+      },
+    }),
+    async (c) => {
+      const result = unwrap(deps.ticketDesk.checkIn(await deps.ticketDesk.verify(c.req.valid('json').code)));
+      return c.json({ admitted: true, booking: result.booking }, 200);
+    },
+  );
+
+  app.get('/.well-known/jwks.json', (c) => c.json(deps.tickets.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
+}

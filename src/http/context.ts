@@ -1,0 +1,53 @@
+/**
+ * @module context
+ * What every route module receives (the composition root builds it) and the per-request variables.
+ */
+import type { ShardRouter } from '../actors/shard-router.js';
+import type { Config } from '../config.js';
+import type { AuthUser, TokenService } from '../domain/auth-tokens.js';
+import type { BookingService } from '../domain/bookings.js';
+import type { HoldService } from '../domain/holds.js';
+import type { OfferService } from '../domain/offers.js';
+import type { SeatMaps } from '../domain/seat-maps.js';
+import type { ShowInfoCache } from '../domain/show-info.js';
+import type { TicketDesk } from '../domain/ticket-desk.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { AppDb } from '../persistence/app-db.js';
+import type { TicketSigner } from '../tickets/ticket-signer.js';
+
+export interface Lifecycle {
+  /** Every partition recovered and the app database migrated. */
+  isReady: boolean;
+  /** SIGTERM received: new work is refused while in-flight requests finish. */
+  isDraining: boolean;
+}
+
+export interface AppDeps {
+  config: Config;
+  db: AppDb;
+  logger: Logger;
+  router: ShardRouter;
+  tokens: TokenService;
+  metrics: Metrics;
+  shows: ShowInfoCache;
+  seatMaps: SeatMaps;
+  holds: HoldService;
+  offers: OfferService;
+  payments: PaymentProvider;
+  tickets: TicketSigner;
+  ticketDesk: TicketDesk;
+  bookings: BookingService;
+  lifecycle: Lifecycle;
+  /** The clock, injectable for tests; the actor never reads it, commands carry its value. */
+  now: () => number;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    user: AuthUser;
+  };
+}

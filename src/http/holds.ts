@@ -1,0 +1,195 @@
+/**
+ * @module http/holds
+ * Seat maps and holds: GET /api/shows/:id/seats, POST /api/shows/:id/holds, GET/DELETE /api/holds/:id,
+ * POST /api/holds/:id/extend, and the seed design's POST /api/shows/:id/lock-seat.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { requireUser } from './auth.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { ApiError, unwrap } from './errors.js';
+import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+
+/** Most seats one request may name; the per-user limit (config) usually bites first. */
+export const MAX_SEATS_PER_REQUEST = 50;
+
+const HoldSchema = z
+  .object({
+    id: z.string(),
+    showId: z.string(),
+    seats: z.array(z.string()),
+    expiresAt: z.string(),
+    createdAt: z.string(),
+  })
+  .openapi('Hold');
+
+const HoldBody = z
+  .union([
+    z.object({ seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_REQUEST) }).strict(),
+    z
+      .object({
+        count: z.number().int().min(1).max(MAX_SEATS_PER_REQUEST),
+        category: z.string().min(1).max(20).optional(),
+        allowSplit: z.boolean().optional(),
+      })
+      .strict(),
+  ])
+  .openapi('HoldRequest', {
+    description: 'Either explicit seats (all or nothing) or a count for best-available selection.',
+  });
+
+const SeatMapSchema = z
+  .object({
+    showId: z.string(),
+    version: z.number(),
+    currency: z.string().nullable(),
+    seats: z.array(
+      z.object({
+        id: z.string(),
+        row: z.string(),
+        number: z.number(),
+        category: z.string(),
+        price: z.number().nullable(),
+        status: z.enum(['available', 'held', 'booked', 'blocked']),
+      }),
+    ),
+    counts: z.object({ available: z.number(), held: z.number(), booked: z.number(), blocked: z.number() }),
+  })
+  .openapi('SeatMap');
+
+export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const auth = requireUser(deps);
+  const { holds, seatMaps } = deps;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/shows/{id}/seats',
+      tags: ['Holds'],
+      summary: "A show's live seat map",
+      request: { params: IdParam },
+      responses: { 200: json(SeatMapSchema, 'The seat map at its current version'), 404: errorResponse('Unknown show') },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      if (!deps.shows.get(id)) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
+      const view = await seatMaps.seatMapJson(id);
+      if (!view) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
+      return c.body(view.json, 200, { 'content-type': 'application/json', etag: `"v${view.version}"` }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/shows/{id}/holds',
+      tags: ['Holds'],
+      summary: 'Hold seats (explicit, or best available by count)',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam, ...jsonBody(HoldBody) },
+      responses: {
+        201: json(z.object({ hold: HoldSchema }), 'Held until expiresAt'),
+        400: errorResponse('Bad input or unknown seat label'),
+        404: errorResponse('Unknown show'),
+        409: errorResponse('SEATS_UNAVAILABLE (details.seats) or SINGLE_SEAT_STRANDED'),
+        422: errorResponse('SEAT_LIMIT_EXCEEDED or the show is not on sale'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const result = await holds.create(c.get('user').id, id, c.req.valid('json'));
+      deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });
+      return c.json({ hold: unwrap(result).hold }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/shows/{id}/lock-seat',
+      tags: ['Holds'],
+      summary: "Hold one seat (the seed design's route)",
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam, ...jsonBody(z.object({ seatNumber: SeatLabel })) },
+      responses: {
+        200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),
+        409: errorResponse('The seat is taken'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { seatNumber } = c.req.valid('json');
+      const result = await holds.create(c.get('user').id, id, { seats: [seatNumber] });
+      deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });
+      const { hold } = unwrap(result);
+      return c.json({ message: `seat ${seatNumber} is held until ${hold.expiresAt}`, hold }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/holds/{id}',
+      tags: ['Holds'],
+      summary: 'One of your holds',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam },
+      responses: {
+        200: json(z.object({ hold: HoldSchema }), 'The hold'),
+        403: errorResponse('Not yours'),
+        404: errorResponse('Unknown, released or confirmed'),
+        410: errorResponse('Expired'),
+      },
+    }),
+    async (c) => {
+      const result = await holds.get(c.get('user').id, c.req.valid('param').id);
+      return c.json({ hold: unwrap(result).hold }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/holds/{id}/extend',
+      tags: ['Holds'],
+      summary: 'Extend a hold, up to the configured maximum lifetime',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam },
+      responses: {
+        200: json(z.object({ hold: HoldSchema }), 'The hold with its new expiresAt'),
+        403: errorResponse('Not yours'),
+        404: errorResponse('Unknown hold'),
+        410: errorResponse('Expired'),
+      },
+    }),
+    async (c) => {
+      const result = await holds.extend(c.get('user').id, c.req.valid('param').id);
+      return c.json({ hold: unwrap(result).hold }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/holds/{id}',
+      tags: ['Holds'],
+      summary: 'Release a hold: its seats are available again at once',
+      security: bearer,
+      middleware: [auth] as const,
+      request: { params: IdParam },
+      responses: {
+        204: { description: 'Released' },
+        403: errorResponse('Not yours'),
+        404: errorResponse('Unknown hold'),
+        410: errorResponse('Expired'),
+      },
+    }),
+    async (c) => {
+      unwrap(await holds.release(c.get('user').id, c.req.valid('param').id));
+      return c.body(null, 204);
+    },
+  );
+}

@@ -1,0 +1,198 @@
+/**
+ * @module http/offers
+ * Promo codes: GET /api/offers (public ones), POST /api/offers/validate (preview or 422 with the reason),
+ * and admin POST/PATCH/DELETE /api/admin/offers.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Offer } from '../domain/offers.js';
+import { requireAdmin } from './auth.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { ApiError, unwrap } from './errors.js';
+import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+
+const OfferSchema = z
+  .object({
+    id: z.string(),
+    code: z.string(),
+    description: z.string(),
+    kind: z.enum(['percent', 'flat']),
+    value: z.number(),
+    maxDiscount: z.number().nullable(),
+    minAmount: z.number(),
+    validFrom: z.string(),
+    validUntil: z.string(),
+    totalLimit: z.number().nullable(),
+    perUserLimit: z.number().nullable(),
+    usedCount: z.number(),
+    scope: z.object({
+      cities: z.array(z.string()).optional(),
+      movieIds: z.array(z.string()).optional(),
+      theaterIds: z.array(z.string()).optional(),
+      daysOfWeek: z.array(z.number()).optional(),
+    }),
+    isPublic: z.boolean(),
+    isActive: z.boolean(),
+    createdAt: z.string(),
+  })
+  .openapi('Offer');
+
+const Money = z.number().int().min(0).max(100_000_000);
+const Iso = z.iso.datetime({ offset: true });
+const ScopeInput = z
+  .object({
+    cities: z.array(z.string().min(1).max(60)).max(50).optional(),
+    movieIds: z.array(z.string().min(1).max(200)).max(200).optional(),
+    theaterIds: z.array(z.string().min(1).max(200)).max(200).optional(),
+    daysOfWeek: z.array(z.number().int().min(0).max(6)).max(7).optional(),
+  })
+  .strict();
+
+const OfferInput = z
+  .object({
+    code: z.string().trim().regex(/^[A-Za-z0-9_-]{3,40}$/, '3 to 40 letters, digits, _ or -'),
+    description: z.string().max(500).default(''),
+    kind: z.enum(['percent', 'flat']),
+    value: z.number().int().min(1).max(100_000_000),
+    maxDiscount: Money.nullable().optional(),
+    minAmount: Money.default(0),
+    validFrom: Iso,
+    validUntil: Iso,
+    totalLimit: z.number().int().min(1).max(10_000_000).nullable().optional(),
+    perUserLimit: z.number().int().min(1).max(1000).nullable().optional(),
+    scope: ScopeInput.default({}),
+    isPublic: z.boolean().default(true),
+    isActive: z.boolean().default(true),
+  })
+  .strict();
+
+const OfferPatch = OfferInput.omit({ code: true, kind: true }).partial().strict();
+
+const ValidateBody = z
+  .object({
+    code: z.string().trim().min(1).max(40),
+    showId: z.string().min(1).max(200),
+    seats: z.array(SeatLabel).min(1).max(50).optional(),
+    amount: Money.optional(),
+  })
+  .strict()
+  .refine((b) => (b.seats === undefined) !== (b.amount === undefined), {
+    message: 'give either seats or amount',
+    path: ['seats'],
+  });
+
+const iso = (s: string) => new Date(s).toISOString();
+
+export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const admin = requireAdmin(deps);
+  const { offers } = deps;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/offers',
+      tags: ['Offers'],
+      summary: 'Public offers that can be used now',
+      responses: { 200: json(z.object({ offers: z.array(OfferSchema) }), 'Offers') },
+    }),
+    (c) => c.json({ offers: offers.listPublic() }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/offers/validate',
+      tags: ['Offers'],
+      summary: 'Preview the discount a promo code gives for a show and seats (or an amount)',
+      request: { ...jsonBody(ValidateBody) },
+      responses: {
+        200: json(
+          z.object({
+            valid: z.literal(true),
+            offer: OfferSchema,
+            amount: z.object({ subtotal: z.number(), discount: z.number(), fees: z.number(), total: z.number(), currency: z.string() }),
+          }),
+          'The discount',
+        ),
+        422: errorResponse('OFFER_INVALID with details.reason'),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const show = deps.shows.get(body.showId);
+      if (!show) throw new ApiError('SHOW_NOT_FOUND', `no show ${body.showId}`);
+      const header = c.req.header('authorization');
+      const user = header?.startsWith('Bearer ') ? await deps.tokens.verify(header.slice(7)) : undefined;
+      if (body.seats) {
+        const priced = unwrap(deps.bookings.price(show, body.seats, body.code, user?.id));
+        return c.json({ valid: true as const, offer: priced.offer!, amount: priced.amount }, 200);
+      }
+      const evaluated = unwrap(offers.evaluate(body.code, user?.id, show, body.amount!));
+      const subtotal = body.amount!;
+      const fees = Math.round(((subtotal - evaluated.discount) * deps.config.CONVENIENCE_FEE_PERCENT) / 100);
+      return c.json(
+        {
+          valid: true as const,
+          offer: evaluated.offer,
+          amount: { subtotal, discount: evaluated.discount, fees, total: subtotal - evaluated.discount + fees, currency: show.currency },
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/admin/offers',
+      tags: ['Admin'],
+      summary: 'Create an offer',
+      security: bearer,
+      middleware: [admin] as const,
+      request: { ...jsonBody(OfferInput) },
+      responses: { 201: json(z.object({ offer: OfferSchema }), 'Created'), 409: errorResponse('Code exists') },
+    }),
+    (c) => {
+      const body = c.req.valid('json');
+      const created = unwrap(
+        offers.create({ ...body, validFrom: iso(body.validFrom), validUntil: iso(body.validUntil) }),
+      );
+      return c.json({ offer: created.offer }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/api/admin/offers/{id}',
+      tags: ['Admin'],
+      summary: 'Change an offer',
+      security: bearer,
+      middleware: [admin] as const,
+      request: { params: IdParam, ...jsonBody(OfferPatch) },
+      responses: { 200: json(z.object({ offer: OfferSchema }), 'Changed'), 404: errorResponse('Unknown offer') },
+    }),
+    (c) => {
+      const patch = c.req.valid('json') as Partial<Offer>;
+      if (patch.validFrom) patch.validFrom = iso(patch.validFrom);
+      if (patch.validUntil) patch.validUntil = iso(patch.validUntil);
+      return c.json({ offer: unwrap(offers.update(c.req.valid('param').id, patch)).offer }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/admin/offers/{id}',
+      tags: ['Admin'],
+      summary: 'Withdraw an offer (it stays on record for the bookings that used it)',
+      security: bearer,
+      middleware: [admin] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: 'Withdrawn' }, 404: errorResponse('Unknown offer') },
+    }),
+    (c) => {
+      unwrap(offers.update(c.req.valid('param').id, { isActive: false }));
+      return c.body(null, 204);
+    },
+  );
+}

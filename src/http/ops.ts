@@ -1,0 +1,36 @@
+/**
+ * @module ops
+ * Operations routes: liveness, readiness (every partition recovered), Prometheus metrics, the OpenAPI
+ * document generated from the routes' zod schemas, and a reference page rendered from it.
+ */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppDeps, AppEnv } from './context.js';
+import { type OpenApiLike, renderDocsPage } from './docs-page.js';
+import { errorBody } from './errors.js';
+
+export const OPENAPI_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'BoxOffice API',
+    version: '1.0.0',
+    description: 'Movie-ticket booking: catalog, live seat maps, holds, bookings, payments and e-tickets.',
+  },
+};
+
+export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    const { isReady, isDraining } = deps.lifecycle;
+    if (isReady && !isDraining && deps.router.isReady) return c.json({ status: 'ready' });
+    const reason = isDraining ? 'shutting down' : 'recovering partitions';
+    return c.json(errorBody('NOT_READY', `not ready: ${reason}`), 503);
+  });
+  app.get('/metrics', async (c) => {
+    for (const [worker, depth] of deps.router.stats().inFlight.entries())
+      deps.metrics.mailboxDepth.set({ worker: String(worker) }, depth);
+    const body = await deps.metrics.registry.metrics();
+    return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
+  });
+  app.doc31('/openapi.json', OPENAPI_INFO);
+  app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as unknown as OpenApiLike)));
+}

@@ -1,0 +1,23 @@
+/**
+ * @module routes
+ * Registers every resource module on the app. Each module owns its paths, schemas and handlers.
+ */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppDeps, AppEnv } from './context.js';
+import { registerBookingRoutes } from './bookings.js';
+import { registerHoldRoutes } from './holds.js';
+import { registerNotificationRoutes } from './notifications.js';
+import { registerOfferRoutes } from './offers.js';
+
+type Register = (app: OpenAPIHono<AppEnv>, deps: AppDeps) => void;
+
+const MODULES: Register[] = [
+  registerHoldRoutes,
+  registerBookingRoutes,
+  registerOfferRoutes,
+  registerNotificationRoutes,
+ ];
+
+export function registerRouteModules(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  for (const register of MODULES) register(app, deps);
+}

@@ -1,0 +1,31 @@
+/**
+ * @module schemas
+ * Shared zod pieces for route definitions: the error body, ids, bearer security, JSON helpers.
+ */
+import { z } from '@hono/zod-openapi';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'SEATS_UNAVAILABLE' }),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  })
+  .openapi('Error');
+
+export const bearer = [{ bearerAuth: [] }];
+
+export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
+  return { body: { content: { 'application/json': { schema } }, required: true, description } };
+}
+
+export function json<T extends z.ZodType>(schema: T, description: string) {
+  return { content: { 'application/json': { schema } }, description };
+}
+
+export const errorResponse = (description: string) => json(ErrorSchema, description);
+
+export const IdParam = z.object({ id: z.string().min(1).max(200).openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const SeatLabel = z.string().regex(/^[A-Z]{1,3}\d{1,3}$/, 'a seat label like "A7"');

@@ -1,0 +1,147 @@
+/**
+ * @module jobs/deliver
+ * The one delivery handler both queues run. The notifications row is the truth: a job for a row that is
+ * no longer 'queued' (sent, failed, cancelled) does nothing, which makes retried and duplicated jobs
+ * harmless. A short lease on the row keeps two runs of one job from sending at the same time.
+ */
+import type { Logger } from '../logger.js';
+import type { AppDb } from '../persistence/app-db.js';
+import type { EmailSender, OutgoingNotification } from './email.js';
+import { isNotificationTemplate, type NotificationData, type NotificationStatus } from './outbox.js';
+import { renderSms, type SmsSender } from './sms.js';
+
+/**
+ * - sent: delivered now.
+ * - skipped: nothing to do (already sent, cancelled, failed, or no such row).
+ * A failed send is not an outcome: the handler throws `DeliveryError` and the queue retries. After the
+ * last allowed attempt the row is 'failed' first and the error has `isFinal` (BullMQ keeps the job in its
+ * failed set for inspection; a later run of it finds the row failed and skips).
+ */
+export type DeliveryOutcome = 'sent' | 'skipped';
+export type DeliveryHandler = (notificationId: string) => Promise<DeliveryOutcome>;
+
+/** Thrown for a failure worth retrying (and for a row another run is sending right now). */
+export class DeliveryError extends Error {
+  override name = 'DeliveryError';
+  constructor(
+    message: string,
+    readonly isFinal = false,
+  ) {
+    super(message);
+  }
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+/** Longer than the slowest send (SMTP and webhook timeouts), so a live send is never taken over. */
+export const DELIVERY_LEASE_MS = 60_000;
+const MAX_ERROR_LENGTH = 500;
+
+export interface DelivererOptions {
+  db: AppDb;
+  email: EmailSender;
+  sms: SmsSender;
+  logger: Logger;
+  /** Attempts recorded on the row before it is marked 'failed'; the queues use the same number. */
+  maxAttempts?: number;
+  leaseMs?: number;
+  now?: () => number;
+}
+
+interface Row {
+  id: string;
+  channel: 'email' | 'sms';
+  template: string;
+  recipient: string;
+  data: string;
+  status: NotificationStatus;
+  attempts: number;
+}
+
+/**
+ * Builds `deliverNotification(notificationId)`.
+ *
+ * @example
+ * const deliver = createDeliverer({ db, email, sms, logger });
+ * await deliver('ntf_…'); // 'sent' | 'skipped', or throws DeliveryError to be retried
+ */
+export function createDeliverer(options: DelivererOptions): DeliveryHandler {
+  const { db, logger } = options;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const leaseMs = options.leaseMs ?? DELIVERY_LEASE_MS;
+  const now = options.now ?? Date.now;
+  const load = db.prepare(
+    'SELECT id, channel, template, recipient, data, status, attempts FROM notifications WHERE id = ?',
+  );
+  const claim = db.prepare(
+    `UPDATE notifications SET attempts = attempts + 1, locked_until = ?
+     WHERE id = ? AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)`,
+  );
+  const markSent = db.prepare(
+    `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
+     WHERE id = ? AND status = 'queued'`,
+  );
+  const markFailedAttempt = db.prepare(
+    `UPDATE notifications SET last_error = ?, locked_until = NULL, status = CASE WHEN ? THEN 'failed' ELSE status END
+     WHERE id = ? AND status = 'queued'`,
+  );
+  const recordAttempt = db.prepare(
+    'INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)',
+  );
+  const succeed = db.transaction((id: string, at: string) => {
+    recordAttempt.run(id, at, 1, null);
+    markSent.run(at, id);
+  });
+  const fail = db.transaction((id: string, at: string, error: string, isFinal: boolean) => {
+    recordAttempt.run(id, at, 0, error);
+    markFailedAttempt.run(error, isFinal ? 1 : 0, id);
+  });
+
+  async function send(row: Row): Promise<void> {
+    if (!isNotificationTemplate(row.template)) throw new Error(`unknown template ${row.template}`);
+    const outgoing: OutgoingNotification = {
+      id: row.id,
+      template: row.template,
+      recipient: row.recipient,
+      data: JSON.parse(row.data) as NotificationData,
+    };
+    if (row.channel === 'email') await options.email.send(outgoing);
+    else await options.sms.send(row.recipient, renderSms(outgoing));
+  }
+
+  return async function deliverNotification(notificationId: string): Promise<DeliveryOutcome> {
+    const row = load.get(notificationId) as Row | undefined;
+    if (!row) {
+      logger.warn({ notificationId }, 'notification job for a row that does not exist');
+      return 'skipped';
+    }
+    if (row.status !== 'queued') return 'skipped';
+    const startedMs = now();
+    const claimed = claim.run(
+      new Date(startedMs + leaseMs).toISOString(),
+      notificationId,
+      new Date(startedMs).toISOString(),
+    );
+    if (claimed.changes === 0) {
+      const current = load.get(notificationId) as Row | undefined;
+      if (current?.status !== 'queued') return 'skipped';
+      // Another run holds the lease: retry later, by which time it has sent (→ skipped) or let go.
+      throw new DeliveryError('another delivery of this notification is in progress');
+    }
+    const attempt = row.attempts + 1;
+    try {
+      await send(row);
+    } catch (err) {
+      const message = (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH);
+      const isFinal = attempt >= maxAttempts;
+      fail(notificationId, new Date(now()).toISOString(), message, isFinal);
+      logger.warn({ notificationId, attempt, maxAttempts, err: message }, 'notification delivery failed');
+      throw new DeliveryError(isFinal ? `gave up after ${attempt} attempts: ${message}` : message, isFinal);
+    }
+    succeed(notificationId, new Date(now()).toISOString());
+    logger.debug(
+      { notificationId, channel: row.channel, template: row.template, attempt },
+      'notification sent',
+    );
+    return 'sent';
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * @module jobs/email
+ * Email delivery: renders each template to text and HTML (the confirmation carries the ticket QR as an
+ * inline PNG) and sends it over SMTP with nodemailer, or, when no SMTP_URL is set, through nodemailer's
+ * JSON transport into the log, so delivery still completes and is recorded in development.
+ */
+import nodemailer from 'nodemailer';
+import QRCode from 'qrcode';
+import type { Logger } from '../logger.js';
+import { formatAmount, formatStartTime, type NotificationData, type NotificationTemplate } from './outbox.js';
+
+/** One notification as delivery sees it: the row's fields, `data` parsed. */
+export interface OutgoingNotification {
+  id: string;
+  template: NotificationTemplate;
+  recipient: string;
+  data: NotificationData;
+}
+
+export interface EmailSender {
+  /** Resolves once the server accepted the message; rejects on any failure (the caller retries). */
+  send(notification: OutgoingNotification): Promise<void>;
+  close(): void;
+}
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+  attachments: { filename: string; content: Buffer; contentType: string; cid: string }[];
+}
+
+/** SMTP connect, greeting and idle socket limits: a hung server fails the attempt instead of the worker. */
+export const SMTP_TIMEOUT_MS = 15_000;
+/** The header that ties a message to its notification row (support, and tests counting deliveries). */
+export const NOTIFICATION_ID_HEADER = 'X-Notification-Id';
+const QR_CID = 'ticket-qr@boxoffice';
+const MAX_SUBJECT_LENGTH = 200;
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+function detailLines(data: NotificationData): [string, string][] {
+  const lines: [string, string][] = [
+    ['Booking', data.bookingId ?? ''],
+    ['Movie', data.movieTitle ?? ''],
+    ['Theater', [data.theaterName, data.screenName, data.city].filter(Boolean).join(', ')],
+    ['Starts', formatStartTime(data.startTime)],
+    ['Seats', (data.seats ?? []).join(', ')],
+    ['Amount', formatAmount(data.amount)],
+  ];
+  return lines.filter(([, value]) => value !== '');
+}
+
+function renderBodies(intro: string, lines: [string, string][], outro: string, qr: boolean) {
+  const text = [intro, '', ...lines.map(([k, v]) => `${k}: ${v}`), '', outro].join('\n');
+  const rows = lines.map(
+    ([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`,
+  );
+  const html = [
+    `<p>${escapeHtml(intro)}</p>`,
+    `<table>${rows.join('')}</table>`,
+    qr ? `<p><img src="cid:${QR_CID}" alt="Ticket QR code" width="240" height="240"></p>` : '',
+    `<p>${escapeHtml(outro)}</p>`,
+  ].join('\n');
+  return { text, html };
+}
+
+/** Renders a template. Pure except for drawing the QR image. */
+export async function renderEmail(notification: OutgoingNotification): Promise<RenderedEmail> {
+  const d = notification.data;
+  const movie = d.movieTitle || 'your show';
+  const greeting = d.userName ? `Hi ${d.userName},` : 'Hi,';
+  switch (notification.template) {
+    case 'booking_confirmed': {
+      const qr = Boolean(d.ticketCode);
+      const { text, html } = renderBodies(
+        `${greeting} your booking for ${movie} is confirmed.`,
+        detailLines(d),
+        qr ? `Show this QR code at the entrance. Ticket code: ${d.ticketCode}` : 'Enjoy the show!',
+        qr,
+      );
+      const attachments = qr
+        ? [
+            {
+              filename: 'ticket.png',
+              content: await QRCode.toBuffer(d.ticketCode ?? '', {
+                type: 'png',
+                errorCorrectionLevel: 'M',
+                width: 240,
+              }),
+              contentType: 'image/png',
+              cid: QR_CID,
+            },
+          ]
+        : [];
+      return { subject: `Your tickets for ${movie}`, text, html, attachments };
+    }
+    case 'booking_cancelled': {
+      const { text, html } = renderBodies(
+        `${greeting} your booking for ${movie} has been cancelled.`,
+        detailLines(d),
+        'Any refund goes back to your original payment method.',
+        false,
+      );
+      return { subject: `Booking cancelled: ${movie}`, text, html, attachments: [] };
+    }
+    case 'show_reminder': {
+      const { text, html } = renderBodies(
+        `${greeting} a reminder that ${movie} starts at ${formatStartTime(d.startTime)}.`,
+        detailLines(d),
+        'Please arrive a few minutes early.',
+        false,
+      );
+      return { subject: `Reminder: ${movie} starts soon`, text, html, attachments: [] };
+    }
+    case 'custom': {
+      const body = d.body ?? '';
+      const html = body
+        .split(/\n{2,}/)
+        .map((p) => `<p>${escapeHtml(p).replace(/\n/g, '<br>')}</p>`)
+        .join('\n');
+      return { subject: d.subject || 'A message from BoxOffice', text: body, html, attachments: [] };
+    }
+  }
+}
+
+export interface EmailSenderOptions {
+  /** smtp:// or smtps:// URL; unset means the log transport. */
+  smtpUrl?: string;
+  from: string;
+  logger: Logger;
+  timeoutMs?: number;
+}
+
+/**
+ * @example
+ * const email = createEmailSender({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, logger });
+ * await email.send({ id, template: 'custom', recipient: 'a@b.c', data: { subject: 'Hi', body: 'Hello' } });
+ */
+export function createEmailSender(options: EmailSenderOptions): EmailSender {
+  const timeoutMs = options.timeoutMs ?? SMTP_TIMEOUT_MS;
+  const isLogOnly = !options.smtpUrl;
+  const transport = options.smtpUrl
+    ? nodemailer.createTransport({
+        url: options.smtpUrl,
+        connectionTimeout: timeoutMs,
+        greetingTimeout: timeoutMs,
+        socketTimeout: timeoutMs,
+      })
+    : nodemailer.createTransport({ jsonTransport: true });
+  return {
+    async send(notification) {
+      const rendered = await renderEmail(notification);
+      const info = await transport.sendMail({
+        from: options.from,
+        to: notification.recipient,
+        subject: rendered.subject.slice(0, MAX_SUBJECT_LENGTH),
+        text: rendered.text,
+        html: rendered.html,
+        attachments: rendered.attachments,
+        headers: { [NOTIFICATION_ID_HEADER]: notification.id },
+      });
+      if (isLogOnly) {
+        options.logger.info(
+          {
+            notificationId: notification.id,
+            to: notification.recipient,
+            subject: rendered.subject,
+            text: rendered.text,
+          },
+          'email (log transport, SMTP_URL unset)',
+        );
+      } else if ((info as { rejected?: unknown[] }).rejected?.length) {
+        throw new Error(`SMTP server rejected ${notification.recipient}`);
+      }
+    },
+    close() {
+      transport.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * @module jobs/notifier
+ * Composes notification delivery: the email and SMS senders, the shared handler, a queue (BullMQ when
+ * REDIS_URL is set, timers in this process otherwise), the outbox relay, and a sweep over queued rows that
+ * (in process) schedules reminders as they come due and (with Redis) re-creates jobs Redis lost.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { AppDb } from '../persistence/app-db.js';
+import { BullmqJobQueue } from './bullmq-queue.js';
+import { createDeliverer, DEFAULT_MAX_ATTEMPTS, type DeliveryHandler } from './deliver.js';
+import { createEmailSender, type EmailSender } from './email.js';
+import { IN_PROCESS_WINDOW_MS, InProcessJobQueue, type RetryPolicy } from './inprocess-queue.js';
+import { OutboxRelay } from './relay.js';
+import { HttpSmsSender, LogSmsSender, type SmsSender } from './sms.js';
+
+export { listNotifications } from './outbox.js';
+
+export const DEFAULT_BACKOFF_MS = 1_000;
+/** How often queued rows are swept. Must stay well under the in-process window. */
+export const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * With Redis, a queued row this long past its send time is presumed lost from Redis (a restart without
+ * persistence) and its job is added again; a job that still exists makes the add a no-op.
+ */
+export const SWEEP_OVERDUE_GRACE_MS = 60_000;
+/** Rows looked at per sweep; the rest wait for the next one. */
+export const SWEEP_BATCH = 500;
+/** stop() gives the queue this long to finish running jobs. */
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface Notifier {
+  /** Stops the relay, the sweep and the queue (running jobs get a bounded time to finish). */
+  stop(): Promise<void>;
+  /** Relays pending outbox rows now instead of at the next poll; call it after a committed transaction. */
+  relayNow(): Promise<void>;
+  /** Age in seconds of the oldest outbox row not yet relayed (also exported as boxoffice_outbox_lag_seconds). */
+  lagSeconds(): number;
+  /** Runs the sweep now (tests, and after Redis comes back). */
+  sweepNow(): Promise<void>;
+  /** 'bullmq' or 'in-process'. */
+  readonly mode: 'bullmq' | 'in-process';
+}
+
+export interface NotifierOptions {
+  db: AppDb;
+  config: Pick<Config, 'REDIS_URL' | 'SMTP_URL' | 'MAIL_FROM' | 'SMS_WEBHOOK_URL'>;
+  logger: Logger;
+  metrics?: Pick<Metrics, 'outboxLag'>;
+  /** Delivery attempts and backoff; defaults 5 tries, 1 s doubling. */
+  retry?: Partial<RetryPolicy>;
+  relayPollMs?: number;
+  sweepIntervalMs?: number;
+  sweepOverdueGraceMs?: number;
+  /** In-process only: jobs due within this window get a timer. */
+  inProcessWindowMs?: number;
+  /** BullMQ only: Redis key prefix. */
+  redisPrefix?: string;
+  /** Replace the senders built from config (e.g. a different SMS gateway). */
+  email?: EmailSender;
+  sms?: SmsSender;
+  now?: () => number;
+}
+
+interface QueueAdapter {
+  queue: InProcessJobQueue | BullmqJobQueue;
+  /** Queued rows due up to this time are (re)scheduled by the sweep. */
+  sweepUntilMs(): number;
+}
+
+/**
+ * Starts delivery. Synchronous: the queue connects in the background, and the relay backs off until it can.
+ *
+ * @example
+ * const notifier = startNotifier({ db, config, logger, metrics });
+ * // after a transaction that called enqueueNotification(...):
+ * void notifier.relayNow();
+ * // at shutdown:
+ * await notifier.stop();
+ */
+export function startNotifier(options: NotifierOptions): Notifier {
+  const { db, config, logger } = options;
+  const now = options.now ?? Date.now;
+  const retry: RetryPolicy = {
+    attempts: options.retry?.attempts ?? DEFAULT_MAX_ATTEMPTS,
+    backoffMs: options.retry?.backoffMs ?? DEFAULT_BACKOFF_MS,
+  };
+  const email =
+    options.email ?? createEmailSender({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, logger });
+  const sms =
+    options.sms ??
+    (config.SMS_WEBHOOK_URL ? new HttpSmsSender(config.SMS_WEBHOOK_URL) : new LogSmsSender(logger));
+  const handler: DeliveryHandler = createDeliverer({
+    db,
+    email,
+    sms,
+    logger,
+    maxAttempts: retry.attempts,
+    now,
+  });
+  const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+  const graceMs = options.sweepOverdueGraceMs ?? SWEEP_OVERDUE_GRACE_MS;
+
+  // Bound below, once the relay and the sweep exist; the BullMQ queue calls it when Redis comes back.
+  let onRedisBack: () => void = () => {};
+  let sweep: () => Promise<void> = async () => {};
+  const adapter: QueueAdapter = config.REDIS_URL
+    ? {
+        queue: new BullmqJobQueue({
+          redisUrl: config.REDIS_URL,
+          handler,
+          logger,
+          retry,
+          now,
+          ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
+          onReconnect: () => onRedisBack(),
+        }),
+        sweepUntilMs: () => now() - graceMs,
+      }
+    : (() => {
+        const windowMs = options.inProcessWindowMs ?? IN_PROCESS_WINDOW_MS;
+        if (sweepIntervalMs >= windowMs)
+          throw new Error('sweep interval must be shorter than the in-process window');
+        return {
+          queue: new InProcessJobQueue({ handler, logger, retry, windowMs, now }),
+          sweepUntilMs: () => now() + windowMs,
+        };
+      })();
+  const relay = new OutboxRelay({
+    db,
+    queue: adapter.queue,
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}),
+    now,
+  });
+  const due = db.prepare(
+    `SELECT id, send_at FROM notifications
+     WHERE status = 'queued' AND send_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
+     ORDER BY send_at LIMIT ${SWEEP_BATCH}`,
+  );
+  const runSweep = async () => {
+    try {
+      const nowIso = new Date(now()).toISOString();
+      const rows = due.all(new Date(adapter.sweepUntilMs()).toISOString(), nowIso) as {
+        id: string;
+        send_at: string;
+      }[];
+      for (const row of rows) await adapter.queue.schedule(row.id, Date.parse(row.send_at));
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'notification sweep stopped early; the next one retries');
+    }
+  };
+  let sweeping: Promise<void> | undefined;
+  sweep = () => {
+    sweeping ??= runSweep().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  };
+
+  onRedisBack = () => {
+    // Relay what piled up without waiting out the backoff, and re-add jobs a data-less restart lost.
+    void relay.relayNow().then(() => sweep());
+  };
+  relay.start();
+  void sweep();
+  const sweepTimer = setInterval(() => void sweep(), sweepIntervalMs);
+  const mode = config.REDIS_URL ? 'bullmq' : 'in-process';
+  logger.info({ mode }, 'notifications started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    mode,
+    relayNow: () => relay.relayNow(),
+    lagSeconds: () => relay.lagSeconds(),
+    sweepNow: () => sweep(),
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweepTimer);
+        await relay.stop();
+        await sweeping;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          adapter.queue.close(),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+        email.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,316 @@
+/**
+ * @module jobs/outbox
+ * The write side of notifications: a `notifications` row (status queued) and an `outbox` row, written by
+ * the caller's own app-DB transaction so a booking and its notifications commit or roll back together.
+ * Also the read side for GET /api/me/notifications, with recipients masked.
+ */
+import { newId } from '../ids.js';
+import type { AppDb } from '../persistence/app-db.js';
+
+export type NotificationChannel = 'email' | 'sms';
+export type NotificationStatus = 'queued' | 'sent' | 'failed' | 'cancelled';
+export const NOTIFICATION_TEMPLATES = [
+  'booking_confirmed',
+  'booking_cancelled',
+  'show_reminder',
+  'custom',
+] as const;
+export type NotificationTemplate = (typeof NOTIFICATION_TEMPLATES)[number];
+
+/** An email address is at most 320 characters; a phone number far less. */
+export const MAX_RECIPIENT_LENGTH = 320;
+/** `data` is rendered into one message; anything bigger is a bug in the caller. */
+export const MAX_NOTIFICATION_DATA_BYTES = 16 * 1024;
+export const MAX_LIST_LIMIT = 100;
+/** A booking has at most a handful of notifications; this bounds the cancel loop. */
+const MAX_REMINDERS_PER_BOOKING = 50;
+
+/**
+ * What a template renders, carried in the row so delivery never reads bookings. Every field is optional:
+ * a template renders what it has. `startTime` is ISO-8601 UTC; `amount.total` is in minor units.
+ */
+export interface NotificationData {
+  bookingId?: string;
+  userName?: string;
+  movieTitle?: string;
+  theaterName?: string;
+  screenName?: string;
+  city?: string;
+  startTime?: string;
+  seats?: string[];
+  amount?: { total: number; currency: string };
+  ticketCode?: string;
+  /** 'custom' only. */
+  subject?: string;
+  /** 'custom' only. */
+  body?: string;
+}
+
+export interface NotificationInput {
+  userId: string;
+  bookingId?: string | null;
+  channel: NotificationChannel;
+  /** One of NOTIFICATION_TEMPLATES; anything else is refused by an assertion. */
+  template: string;
+  /** Email address for 'email', E.164 phone number for 'sms'. */
+  recipient: string;
+  data: NotificationData | Record<string, unknown>;
+  /** When to deliver: ISO-8601, epoch ms or a Date. The past means now. */
+  sendAt: string | number | Date;
+  /**
+   * Queues at most one notification per key. Defaults to `bookingId:template:channel` for booking
+   * templates (a retried saga does not notify twice); 'custom' has no default.
+   */
+  dedupeKey?: string;
+  /** Epoch ms for created_at; defaults to Date.now(). */
+  now?: number;
+}
+
+/** The outbox payloads the relay reads; `kind` is the outbox row's kind. */
+export type OutboxMessage =
+  | { kind: 'notify'; notificationId: string; sendAtMs: number }
+  | { kind: 'cancel'; notificationId: string };
+
+export interface NotificationView {
+  id: string;
+  channel: NotificationChannel;
+  template: string;
+  status: NotificationStatus;
+  recipient: string;
+  bookingId: string | null;
+  sendAt: string;
+  sentAt: string | null;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface NotificationPage {
+  notifications: NotificationView[];
+  nextCursor: string | null;
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+export function isNotificationTemplate(template: string): template is NotificationTemplate {
+  return (NOTIFICATION_TEMPLATES as readonly string[]).includes(template);
+}
+
+function toMs(at: string | number | Date): number {
+  const ms = at instanceof Date ? at.getTime() : typeof at === 'number' ? at : Date.parse(at);
+  assert(Number.isFinite(ms), `sendAt is not a time: ${String(at)}`);
+  return ms;
+}
+
+/**
+ * Queues one notification inside the caller's transaction and returns its id (the existing id when the
+ * dedupe key was already used). Synchronous: call it from within `db.transaction(...)`.
+ *
+ * @example
+ * db.transaction(() => {
+ *   confirmBookingRow(...);
+ *   enqueueNotification(db, { userId, bookingId, channel: 'email', template: 'booking_confirmed',
+ *     recipient: user.email, data: { bookingId, movieTitle, ticketCode }, sendAt: new Date().toISOString() });
+ * })();
+ */
+export function enqueueNotification(db: AppDb, input: NotificationInput): string {
+  assert(db.inTransaction, 'enqueueNotification must run inside the caller’s transaction');
+  assert(isNotificationTemplate(input.template), `unknown notification template ${input.template}`);
+  assert(input.channel === 'email' || input.channel === 'sms', `unknown channel ${input.channel}`);
+  assert(
+    input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
+    'recipient must be 1..320 characters',
+  );
+  const data = JSON.stringify(input.data ?? {});
+  assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
+  const nowMs = input.now ?? Date.now();
+  const sendAtMs = toMs(input.sendAt);
+  const bookingId = input.bookingId ?? null;
+  const dedupeKey =
+    input.dedupeKey ??
+    (bookingId !== null && input.template !== 'custom'
+      ? `${bookingId}:${input.template}:${input.channel}`
+      : null);
+  const id = newId('ntf');
+  const inserted = db
+    .prepare(
+      `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
+         attempts, created_at, dedupe_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
+    )
+    .run(
+      id,
+      input.userId,
+      bookingId,
+      input.channel,
+      input.template,
+      input.recipient,
+      data,
+      new Date(sendAtMs).toISOString(),
+      new Date(nowMs).toISOString(),
+      dedupeKey,
+    );
+  if (inserted.changes === 0) {
+    return db.prepare('SELECT id FROM notifications WHERE dedupe_key = ?').pluck().get(dedupeKey) as string;
+  }
+  writeOutbox(db, { kind: 'notify', notificationId: id, sendAtMs }, nowMs);
+  return id;
+}
+
+/**
+ * Withdraws a booking's reminders that have not gone out, inside the caller's transaction: their rows turn
+ * 'cancelled' here (so delivery skips them even if a job fires), and a 'cancel' outbox row per reminder
+ * lets the relay remove the delayed job. Returns how many were cancelled.
+ */
+export function cancelBookingReminders(db: AppDb, bookingId: string, nowMs: number = Date.now()): number {
+  assert(db.inTransaction, 'cancelBookingReminders must run inside the caller’s transaction');
+  const ids = db
+    .prepare(
+      `SELECT id FROM notifications WHERE booking_id = ? AND template = 'show_reminder' AND status = 'queued'
+       LIMIT ${MAX_REMINDERS_PER_BOOKING}`,
+    )
+    .pluck()
+    .all(bookingId) as string[];
+  const cancel = db.prepare(
+    `UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled' WHERE id = ? AND status = 'queued'`,
+  );
+  for (const id of ids) {
+    if (cancel.run(id).changes === 1) writeOutbox(db, { kind: 'cancel', notificationId: id }, nowMs);
+  }
+  return ids.length;
+}
+
+function writeOutbox(db: AppDb, message: OutboxMessage, nowMs: number): void {
+  const { kind, ...payload } = message;
+  db.prepare('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)').run(
+    kind,
+    JSON.stringify(payload),
+    new Date(nowMs).toISOString(),
+  );
+}
+
+/** Parses an outbox row back into a message; null for a row this code does not understand. */
+export function parseOutboxRow(kind: string, payload: string): OutboxMessage | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (typeof body !== 'object' || body === null) return null;
+  const { notificationId, sendAtMs } = body as { notificationId?: unknown; sendAtMs?: unknown };
+  if (typeof notificationId !== 'string') return null;
+  if (kind === 'notify' && typeof sendAtMs === 'number') return { kind, notificationId, sendAtMs };
+  if (kind === 'cancel') return { kind, notificationId };
+  return null;
+}
+
+/** `j***@example.com`, `+91******3210`: enough for a user to recognise, not enough to harvest. */
+export function maskRecipient(recipient: string): string {
+  const at = recipient.lastIndexOf('@');
+  if (at > 0) return `${recipient[0]}***${recipient.slice(at)}`;
+  if (recipient.length <= 6) return `${'*'.repeat(Math.max(0, recipient.length - 2))}${recipient.slice(-2)}`;
+  return `${recipient.slice(0, 3)}${'*'.repeat(recipient.length - 7)}${recipient.slice(-4)}`;
+}
+
+interface ListRow {
+  id: string;
+  channel: NotificationChannel;
+  template: string;
+  status: NotificationStatus;
+  recipient: string;
+  booking_id: string | null;
+  send_at: string;
+  sent_at: string | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+}
+
+function encodeCursor(row: ListRow): string {
+  return Buffer.from(`${row.created_at}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } | null {
+  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  return createdAt && id ? { createdAt, id } : null;
+}
+
+/**
+ * A user's notifications, newest first, `limit` (1..100) per page; pass `nextCursor` back for the next page.
+ * An unreadable cursor starts from the newest.
+ */
+export function listNotifications(
+  db: AppDb,
+  userId: string,
+  options: { cursor?: string; limit: number },
+): NotificationPage {
+  const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, Math.trunc(options.limit)));
+  const after = options.cursor ? decodeCursor(options.cursor) : null;
+  const columns = `id, channel, template, status, recipient, booking_id, send_at, sent_at, attempts, last_error,
+    created_at`;
+  const rows = (
+    after
+      ? db
+          .prepare(
+            `SELECT ${columns} FROM notifications WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+             ORDER BY created_at DESC, id DESC LIMIT ?`,
+          )
+          .all(userId, after.createdAt, after.createdAt, after.id, limit + 1)
+      : db
+          .prepare(
+            `SELECT ${columns} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+          )
+          .all(userId, limit + 1)
+  ) as ListRow[];
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    notifications: page.map((r) => ({
+      id: r.id,
+      channel: r.channel,
+      template: r.template,
+      status: r.status,
+      recipient: maskRecipient(r.recipient),
+      bookingId: r.booking_id,
+      sendAt: r.send_at,
+      sentAt: r.sent_at,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      createdAt: r.created_at,
+    })),
+    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+  };
+}
+
+/** `₹350.00` from minor units, with the currency's own number of decimals. */
+export function formatAmount(amount: NotificationData['amount']): string {
+  if (!amount || !Number.isFinite(amount.total)) return '';
+  try {
+    const format = new Intl.NumberFormat('en-IN', { style: 'currency', currency: amount.currency });
+    const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    return format.format(amount.total / 10 ** digits);
+  } catch {
+    return `${amount.total} ${amount.currency}`;
+  }
+}
+
+/** `Sat, 14 Jun 2025, 18:30 UTC`; the raw text when it is not a time. */
+export function formatStartTime(iso: string | undefined): string {
+  if (!iso) return '';
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return iso;
+  const text = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'UTC',
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(ms);
+  return `${text} UTC`;
+}

@@ -1,0 +1,200 @@
+/**
+ * @module jobs/relay
+ * The outbox relay: reads pending outbox rows in id order and hands each to a `JobQueue`, marking a row
+ * relayed only after the queue accepted it. When the queue fails (Redis down) it stops at that row, backs
+ * off and tries the same row again, so no row is lost or skipped. Relaying twice is harmless: queues key
+ * jobs by notification id and delivery skips rows that are no longer queued.
+ */
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { AppDb } from '../persistence/app-db.js';
+import { parseOutboxRow } from './outbox.js';
+
+/** Where relayed notifications go: BullMQ, or timers in this process. */
+export interface JobQueue {
+  /** Idempotent per notification id. Rejects when the queue cannot take the job now. */
+  schedule(notificationId: string, sendAtMs: number): Promise<void>;
+  /** Removes a job that has not started; a job already running finds its row cancelled and does nothing. */
+  unschedule(notificationId: string): Promise<void>;
+}
+
+export const RELAY_BATCH_SIZE = 100;
+export const RELAY_POLL_MS = 250;
+/** A queue call that takes longer than this counts as failed (the row is tried again later). */
+export const RELAY_CALL_TIMEOUT_MS = 5_000;
+export const RELAY_MAX_BACKOFF_MS = 30_000;
+/** Relayed rows are kept a while for inspection, then pruned in bounded slices. */
+export const RELAYED_RETENTION_MS = 7 * 24 * 3600_000;
+const PRUNE_SLICE = 1_000;
+const PRUNE_EVERY_TICKS = 1_000;
+/** relayNow() drains at most this many batches, so it always returns. */
+const MAX_BATCHES_PER_DRAIN = 100;
+
+export interface OutboxRelayOptions {
+  db: AppDb;
+  queue: JobQueue;
+  logger: Logger;
+  metrics?: Pick<Metrics, 'outboxLag'>;
+  batchSize?: number;
+  pollMs?: number;
+  callTimeoutMs?: number;
+  /** First backoff after a queue failure; doubles per consecutive failure up to RELAY_MAX_BACKOFF_MS. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  now?: () => number;
+}
+
+interface OutboxRow {
+  id: number;
+  kind: string;
+  payload: string;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * @example
+ * const relay = new OutboxRelay({ db, queue, logger, metrics });
+ * relay.start();
+ * await relay.relayNow(); // after a transaction that wrote outbox rows, to skip the poll delay
+ * await relay.stop();
+ */
+export class OutboxRelay {
+  readonly #o: Required<Omit<OutboxRelayOptions, 'metrics'>> & Pick<OutboxRelayOptions, 'metrics'>;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<boolean> | undefined;
+  #isStopped = true;
+  #consecutiveFailures = 0;
+  #ticks = 0;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#o = {
+      batchSize: RELAY_BATCH_SIZE,
+      pollMs: RELAY_POLL_MS,
+      callTimeoutMs: RELAY_CALL_TIMEOUT_MS,
+      backoffMs: 500,
+      maxBackoffMs: RELAY_MAX_BACKOFF_MS,
+      now: Date.now,
+      ...options,
+    };
+    if (this.#o.batchSize < 1 || this.#o.batchSize > 10_000)
+      throw new Error('relay batchSize must be 1..10000');
+  }
+
+  start(): void {
+    if (!this.#isStopped) return;
+    this.#isStopped = false;
+    this.#arm(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#isStopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Relays everything pending now (bounded); resolves early if the queue fails (the loop retries). */
+  async relayNow(): Promise<void> {
+    for (let i = 0; i < MAX_BATCHES_PER_DRAIN; i++) {
+      const isFull = await this.#runOnce();
+      if (!isFull) return;
+    }
+  }
+
+  /** Age in seconds of the oldest row not yet relayed; 0 when none is pending. */
+  lagSeconds(): number {
+    const oldest = this.#o.db
+      .prepare('SELECT created_at FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT 1')
+      .pluck()
+      .get() as string | undefined;
+    return oldest ? Math.max(0, (this.#o.now() - Date.parse(oldest)) / 1000) : 0;
+  }
+
+  #arm(delayMs: number): void {
+    if (this.#isStopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      void this.#runOnce().then((isFull) => {
+        const delay = this.#consecutiveFailures > 0 ? this.#backoffMs() : isFull ? 0 : this.#o.pollMs;
+        this.#arm(delay);
+      });
+    }, delayMs);
+  }
+
+  #backoffMs(): number {
+    const exp = Math.min(this.#consecutiveFailures - 1, 16);
+    return Math.min(this.#o.maxBackoffMs, this.#o.backoffMs * 2 ** exp);
+  }
+
+  /** One batch, never two at once. Resolves true when the batch was full (more may be waiting). */
+  #runOnce(): Promise<boolean> {
+    const previous = this.#running ?? Promise.resolve(false);
+    const next = previous
+      .then(() => this.#relayBatch())
+      .catch((err: unknown) => {
+        this.#consecutiveFailures++;
+        this.#o.logger.error({ err }, 'outbox relay batch failed');
+        return false;
+      });
+    this.#running = next;
+    return next;
+  }
+
+  async #relayBatch(): Promise<boolean> {
+    const { db, queue, logger } = this.#o;
+    const rows = db
+      .prepare('SELECT id, kind, payload FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT ?')
+      .all(this.#o.batchSize) as OutboxRow[];
+    const markRelayed = db.prepare('UPDATE outbox SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL');
+    for (const row of rows) {
+      const message = parseOutboxRow(row.kind, row.payload);
+      if (message === null) {
+        // A row no code understands would block every later notification; it is a bug, logged loudly.
+        logger.error({ outboxId: row.id, kind: row.kind }, 'unreadable outbox row skipped');
+      } else {
+        try {
+          const call =
+            message.kind === 'notify'
+              ? queue.schedule(message.notificationId, message.sendAtMs)
+              : queue.unschedule(message.notificationId);
+          await withTimeout(call, this.#o.callTimeoutMs, `queue ${message.kind}`);
+        } catch (err) {
+          this.#consecutiveFailures++;
+          const log = { outboxId: row.id, failures: this.#consecutiveFailures, err: (err as Error).message };
+          if (this.#consecutiveFailures === 1)
+            logger.warn(log, 'outbox relay: queue unavailable, backing off');
+          else logger.debug(log, 'outbox relay: queue still unavailable');
+          this.#updateLag();
+          return false;
+        }
+      }
+      markRelayed.run(new Date(this.#o.now()).toISOString(), row.id);
+    }
+    if (this.#consecutiveFailures > 0)
+      logger.info({ failures: this.#consecutiveFailures }, 'outbox relay recovered');
+    this.#consecutiveFailures = 0;
+    this.#updateLag();
+    if (++this.#ticks % PRUNE_EVERY_TICKS === 0) this.#prune();
+    return rows.length === this.#o.batchSize;
+  }
+
+  #updateLag(): void {
+    this.#o.metrics?.outboxLag.set(this.lagSeconds());
+  }
+
+  #prune(): void {
+    const before = new Date(this.#o.now() - RELAYED_RETENTION_MS).toISOString();
+    this.#o.db
+      .prepare(
+        `DELETE FROM outbox WHERE id IN (
+           SELECT id FROM outbox WHERE relayed_at IS NOT NULL AND relayed_at < ? LIMIT ${PRUNE_SLICE})`,
+      )
+      .run(before);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * @module metrics
+ * Prometheus metrics (prom-client) in a registry of our own, so tests can build many apps per process.
+ */
+import client from 'prom-client';
+
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const m = {
+    registry,
+    httpDuration: new client.Histogram({
+      name: 'boxoffice_http_request_duration_seconds',
+      help: 'HTTP requests by route and status, with latency',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    holds: new client.Counter({
+      name: 'boxoffice_holds_total',
+      help: 'Hold requests by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    bookings: new client.Counter({
+      name: 'boxoffice_bookings_total',
+      help: 'Booking transitions by status reached',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    payments: new client.Counter({
+      name: 'boxoffice_payments_total',
+      help: 'Payment attempts by provider and outcome',
+      labelNames: ['provider', 'outcome'] as const,
+      registers: [registry],
+    }),
+    wsSubscribers: new client.Gauge({
+      name: 'boxoffice_ws_subscribers',
+      help: 'Open WebSocket seat-feed subscriptions',
+      registers: [registry],
+    }),
+    wsDropped: new client.Counter({
+      name: 'boxoffice_ws_dropped_total',
+      help: 'Seat-feed clients dropped for being too slow',
+      registers: [registry],
+    }),
+    outboxLag: new client.Gauge({
+      name: 'boxoffice_outbox_lag_seconds',
+      help: 'Age of the oldest outbox row not yet relayed',
+      registers: [registry],
+    }),
+    mailboxDepth: new client.Gauge({
+      name: 'boxoffice_worker_mailbox_depth',
+      help: 'Requests in flight to each shard worker',
+      labelNames: ['worker'] as const,
+      registers: [registry],
+    }),
+    journalBatch: new client.Histogram({
+      name: 'boxoffice_journal_batch_commands',
+      help: 'Commands per journal group commit',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000],
+      registers: [registry],
+    }),
+    journalCommit: new client.Histogram({
+      name: 'boxoffice_journal_commit_seconds',
+      help: 'Journal group-commit latency',
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,47 @@
+/**
+ * @module app-db
+ * The application database (users, catalog, bookings, payments, offers, outbox) in one SQLite file,
+ * opened once by the main thread. Migrations are numbered and applied in order, each in a transaction,
+ * and recorded so a start never applies one twice.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations/index.js';
+
+export type AppDb = Database.Database;
+
+export interface OpenAppDbOptions {
+  /** 'full' survives power loss; 'normal' survives a process crash. */
+  sync?: 'full' | 'normal';
+}
+
+export function openAppDb(file: string, options: OpenAppDbOptions = {}): AppDb {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: AppDb): number[] {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const done = new Set(db.prepare('SELECT id FROM schema_migrations').pluck().all() as number[]);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (done.has(m.id)) continue;
+    db.transaction(() => {
+      if (m.sql.trim()) db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(
+        m.id,
+        m.name,
+        new Date().toISOString(),
+      );
+    })();
+    applied.push(m.id);
+  }
+  return applied;
+}

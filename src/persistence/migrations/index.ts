@@ -1,0 +1,18 @@
+/**
+ * @module migrations
+ * The ordered list of schema migrations. Add a new file with the next number; never edit a landed one.
+ */
+import { m001 } from './001-initial.js';
+import { m002 } from './002-users-catalog.js';
+import { m003 } from './003-payments-tickets.js';
+import { m004 } from './004-notifications.js';
+import { m005 } from './005-catalog-admin.js';
+import { m006 } from './006-simulated-payments.js';
+
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006];

@@ -1,0 +1,106 @@
+/**
+ * @module server
+ * Builds and starts the whole service from a validated config: app database, shard workers (recovered
+ * before the first request is served), the Hono app, the seat feed, and an orderly close.
+ */
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import { ShardRouter } from './actors/shard-router.js';
+import type { Config } from './config.js';
+import { loadJwtKey, TokenService } from './domain/auth-tokens.js';
+import { HoldService } from './domain/holds.js';
+import { SeatMaps } from './domain/seat-maps.js';
+import { ShowInfoCache } from './domain/show-info.js';
+import { createApp } from './http/app.js';
+import type { AppDeps } from './http/context.js';
+import { attachSeatFeed } from './http/seat-feed.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { openAppDb } from './persistence/app-db.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  deps: AppDeps;
+  /** Graceful: stop accepting, finish in-flight requests (bounded), snapshot journals, close stores. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  now?: () => number;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const now = options.now ?? Date.now;
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const db = openAppDb(path.join(config.dataDir, 'app.db'), { sync: config.JOURNAL_SYNC });
+  const metrics = createMetrics();
+  const router = await ShardRouter.start({
+    dataDir: config.dataDir,
+    partitions: config.PARTITIONS,
+    workers: config.WORKERS,
+    journalSync: config.JOURNAL_SYNC,
+    snapshotEvery: config.SNAPSHOT_EVERY,
+    logger,
+  });
+  const tokens = new TokenService(db, loadJwtKey(config.JWT_SECRET, config.dataDir), config.JWT_TTL_SECONDS, now);
+  const shows = new ShowInfoCache(db, now);
+  // A show row whose actor was never created (a crash between the two) gets its actor on first use.
+  router.setShowResolver((showId) => {
+    const info = shows.get(showId);
+    return info && { showId, layoutKey: info.layoutKey, forbidSingleSeatGaps: info.forbidSingleSeatGaps };
+  });
+  const deps: AppDeps = {
+    config,
+    db,
+    logger,
+    router,
+    tokens,
+    metrics,
+    shows,
+    seatMaps: new SeatMaps(router, shows),
+    holds: new HoldService(router, shows, config, now),
+    lifecycle: { isReady: false, isDraining: false },
+    now,
+  };
+  const app = createApp(deps);
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const feed = attachSeatFeed(server as Server, deps);
+  deps.lifecycle.isReady = true;
+  const port = (server.address() as AddressInfo).port;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  logger.info({ port, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      deps.lifecycle.isDraining = true;
+      feed.close();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          resolve();
+        }, config.SHUTDOWN_TIMEOUT_MS);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await router.stop();
+      db.close();
+      logger.info('BoxOffice stopped');
+    })();
+    return closing;
+  };
+  return { url: `http://${host}:${port}`, port, deps, close };
+}

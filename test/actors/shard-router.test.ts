@@ -1,0 +1,146 @@
+/**
+ * The router and its worker threads over real journals: concurrent callers racing for the same seats,
+ * durability across a restart, a worker killed and restarted while others serve, and batching.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { simpleLayout } from '../../src/actors/seat-layout.js';
+import { ShardRouter, type ShowEvent } from '../../src/actors/shard-router.js';
+import { layoutKeyOf } from '../../src/actors/show-codec.js';
+
+const LAYOUT_KEY = layoutKeyOf(simpleLayout(10, 20));
+const dirs: string[] = [];
+const routers: ShardRouter[] = [];
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-shard-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function startRouter(dataDir: string, workers = 2, extra: { snapshotEvery?: number } = {}) {
+  const router = await ShardRouter.start({
+    dataDir,
+    partitions: 8,
+    workers,
+    journalSync: 'normal',
+    snapshotEvery: extra.snapshotEvery ?? 1000,
+    sweepEveryMs: 0,
+  });
+  routers.push(router);
+  return router;
+}
+
+function holdCommand(holdId: string, ownerId: string, seats: string[], nowMs = Date.now()) {
+  return {
+    type: 'hold' as const,
+    holdId,
+    ownerId,
+    seats,
+    nowMs,
+    expiresAtMs: nowMs + 3_600_000,
+    maxSeatsPerOwner: 10,
+  };
+}
+
+afterEach(async () => {
+  for (const r of routers.splice(0)) await r.stop();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('ShardRouter', () => {
+  it('gives each seat to exactly one of many concurrent callers', async () => {
+    const router = await startRouter(tempDir());
+    expect((await router.createShow({ showId: 'shw_race', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false })).ok).toBe(true);
+    const seats = ['A5', 'A6', 'A7', 'B1', 'C10'];
+    // 500 callers, each wanting two of the five seats: overlapping requests in one batch.
+    const attempts = Array.from({ length: 500 }, (_, i) => {
+      const wanted = [seats[i % 5]!, seats[(i * 7 + 1) % 5]!];
+      return router.send('shw_race', holdCommand(`hld_${i}.shw_race`, `usr_${i}`, [...new Set(wanted)]));
+    });
+    const replies = await Promise.all(attempts);
+    const won = replies.filter((r) => r.ok) as { ok: true; hold: { seats: string[] } }[];
+    const taken = won.flatMap((r) => r.hold.seats);
+    expect(new Set(taken).size).toBe(taken.length);
+    expect(taken.length).toBeLessThanOrEqual(5);
+    for (const r of replies) if (!r.ok) expect(r.code).toBe('SEATS_UNAVAILABLE');
+    const map = await router.seatMap('shw_race');
+    expect(map!.seats.filter((s) => s === 1).length).toBe(taken.length);
+    expect(await router.check('shw_race')).toEqual([]);
+  });
+
+  it('keeps every acknowledged command across a restart, with and without snapshots', async () => {
+    const dir = tempDir();
+    let router = await startRouter(dir, 2, { snapshotEvery: 7 });
+    const shows = ['shw_a', 'shw_b', 'shw_c'];
+    for (const showId of shows) await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    const acked: { showId: string; holdId: string }[] = [];
+    for (let i = 0; i < 60; i++) {
+      const showId = shows[i % 3]!;
+      const holdId = `hld_${i}.${showId}`;
+      const reply = await router.send(showId, holdCommand(holdId, `usr_${i % 9}`, [`D${(i % 20) + 1}`, `E${(i % 20) + 1}`]));
+      if (reply.ok) acked.push({ showId, holdId });
+    }
+    const before = await Promise.all(shows.map((s) => router.seatMap(s)));
+    // A crash-like stop: the worker is terminated, so nothing is snapshotted at shutdown.
+    await router.killWorker(0);
+    await router.killWorker(1);
+    await router.stop();
+    router = await startRouter(dir, 1);
+    for (const { showId, holdId } of acked) expect(await router.getHold(showId, holdId)).toBeDefined();
+    const after = await Promise.all(shows.map((s) => router.seatMap(s)));
+    expect(after.map((m) => [m!.version, [...m!.seats]])).toEqual(before.map((m) => [m!.version, [...m!.seats]]));
+    expect(router.stats().recovery[0]!.replayed).toBeGreaterThan(0);
+  });
+
+  it('needs no replay after a clean stop', async () => {
+    const dir = tempDir();
+    let router = await startRouter(dir, 1);
+    await router.createShow({ showId: 'shw_clean', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    for (let i = 0; i < 20; i++) await router.send('shw_clean', holdCommand(`hld_${i}.shw_clean`, `u${i}`, [`F${i + 1}`]));
+    await router.stop();
+    router = await startRouter(dir, 1);
+    expect(router.stats().recovery[0]!.replayed).toBe(0);
+    expect((await router.seatMap('shw_clean'))!.version).toBe(20);
+  });
+
+  it('restarts a worker that dies while the other keeps serving', async () => {
+    const router = await startRouter(tempDir(), 2);
+    const showIds = Array.from({ length: 16 }, (_, i) => `shw_k${i}`);
+    for (const showId of showIds) await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    for (const showId of showIds) await router.send(showId, holdCommand(`hld_1.${showId}`, 'u1', ['A1']));
+    await router.killWorker(0);
+    // Requests made while it restarts wait for it; none is lost.
+    const replies = await Promise.all(showIds.map((showId) => router.send(showId, holdCommand(`hld_2.${showId}`, 'u2', ['A2']))));
+    expect(replies.every((r) => r.ok)).toBe(true);
+    for (const showId of showIds) expect(await router.getHold(showId, `hld_1.${showId}`)).toBeDefined();
+    expect(router.stats().restarts).toBe(1);
+  });
+
+  it('publishes one event per accepted change, versions rising by one', async () => {
+    const router = await startRouter(tempDir(), 1);
+    const events: ShowEvent[] = [];
+    router.onEvents((e) => events.push(...e));
+    await router.createShow({ showId: 'shw_ev', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    await Promise.all([
+      router.send('shw_ev', holdCommand('hld_1.shw_ev', 'u1', ['A1', 'A2'])),
+      router.send('shw_ev', holdCommand('hld_2.shw_ev', 'u2', ['A2'])),
+      router.send('shw_ev', holdCommand('hld_3.shw_ev', 'u3', ['A3'])),
+    ]);
+    expect(events.map((e) => e.version)).toEqual([1, 2]);
+    expect(events[0]!.changes).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+  });
+
+  it('refuses unknown shows and creates missing actors from the resolver', async () => {
+    const router = await startRouter(tempDir(), 1);
+    expect(await router.send('shw_none', holdCommand('hld_1.shw_none', 'u', ['A1']))).toMatchObject({ ok: false, code: 'SHOW_NOT_FOUND' });
+    router.setShowResolver((showId) => (showId === 'shw_late' ? { showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false } : undefined));
+    expect((await router.send('shw_late', holdCommand('hld_1.shw_late', 'u', ['A1']))).ok).toBe(true);
+    expect(await router.createShow({ showId: 'shw_late', layoutKey: layoutKeyOf(simpleLayout(2, 2)), forbidSingleSeatGaps: false })).toMatchObject({ ok: false, code: 'SHOW_EXISTS' });
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * Seat maps and holds over real HTTP against the real server (workers, journal, app db).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+let clockOffsetMs = 0;
+const now = () => Date.now() + clockOffsetMs;
+
+beforeAll(async () => {
+  server = await startTestServer({ ...ADMIN_ENV, HOLD_TTL_SECONDS: '60', HOLD_MAX_SECONDS: '120', MAX_SEATS_PER_USER: '6' }, { now });
+});
+afterAll(() => server?.destroy());
+
+async function seatStatus(showId: string, seat: string) {
+  const res = await server.api('GET', `/api/shows/${showId}/seats`);
+  return res.body.seats.find((s: { id: string }) => s.id === seat)?.status;
+}
+
+describe('seat map', () => {
+  it('lists every seat with row, number, category, price and status, and counts', async () => {
+    const { showId } = await createShow(server.api);
+    const res = await server.api('GET', `/api/shows/${showId}/seats`);
+    expect(res.status).toBe(200);
+    expect(res.body.showId).toBe(showId);
+    expect(res.body.seats).toHaveLength(30);
+    expect(res.body.seats[0]).toEqual({ id: 'A1', row: 'A', number: 1, category: 'GOLD', price: 30000, status: 'available' });
+    expect(res.body.counts).toEqual({ available: 30, held: 0, booked: 0, blocked: 0 });
+  });
+
+  it('answers 404 in the contract shape for an unknown show', async () => {
+    const res = await server.api('GET', '/api/shows/shw_nope/seats');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('SHOW_NOT_FOUND');
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+  });
+});
+
+describe('holds', () => {
+  it('holds explicit seats all or nothing and names the taken ones on conflict', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const bob = await newUser(server.api);
+    const first = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1', 'A2'] }, token: alice.token });
+    expect(first.status).toBe(201);
+    expect(first.body.hold).toMatchObject({ showId, seats: ['A1', 'A2'] });
+    expect(Date.parse(first.body.hold.expiresAt)).toBeGreaterThan(now());
+    const clash = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A2', 'A3'] }, token: bob.token });
+    expect(clash.status).toBe(409);
+    expect(clash.body.error).toMatchObject({ code: 'SEATS_UNAVAILABLE', details: { seats: ['A2'] } });
+    expect(await seatStatus(showId, 'A3')).toBe('available');
+    expect(await seatStatus(showId, 'A2')).toBe('held');
+  });
+
+  it('refuses unknown seat labels with 400 and changes nothing', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1', 'Z99'] }, token: alice.token });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'UNKNOWN_SEAT', details: { seats: ['Z99'] } });
+    expect(await seatStatus(showId, 'A1')).toBe('available');
+  });
+
+  it('needs a token, and hides holds from other users', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const mallory = await newUser(server.api);
+    expect((await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['B1'] } })).status).toBe(401);
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['B1'] }, token: alice.token });
+    const holdId = body.hold.id;
+    expect((await server.api('GET', `/api/holds/${holdId}`, { token: mallory.token })).status).toBe(403);
+    expect((await server.api('DELETE', `/api/holds/${holdId}`, { token: mallory.token })).status).toBe(403);
+    expect((await server.api('POST', `/api/holds/${holdId}/extend`, { token: mallory.token })).status).toBe(403);
+    expect(await seatStatus(showId, 'B1')).toBe('held');
+    const own = await server.api('GET', `/api/holds/${holdId}`, { token: alice.token });
+    expect(own.status).toBe(200);
+    expect(own.body.hold.seats).toEqual(['B1']);
+  });
+
+  it('releases seats at once and extends within the maximum', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['C1'] }, token: alice.token });
+    clockOffsetMs += 30_000;
+    const extended = await server.api('POST', `/api/holds/${body.hold.id}/extend`, { token: alice.token });
+    expect(extended.status).toBe(200);
+    expect(Date.parse(extended.body.hold.expiresAt)).toBeGreaterThan(Date.parse(body.hold.expiresAt));
+    expect(Date.parse(extended.body.hold.expiresAt)).toBeLessThanOrEqual(Date.parse(body.hold.createdAt) + 120_000);
+    const released = await server.api('DELETE', `/api/holds/${body.hold.id}`, { token: alice.token });
+    expect(released.status).toBe(204);
+    expect(await seatStatus(showId, 'C1')).toBe('available');
+    expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
+  });
+
+  it('frees an expired hold for the next customer before any sweep has run', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const bob = await newUser(server.api);
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A9'] }, token: alice.token });
+    clockOffsetMs += 61_000;
+    const taken = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A9'] }, token: bob.token });
+    expect(taken.status).toBe(201);
+    expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
+  });
+
+  it('picks adjacent best-available seats in one row by count and category', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { count: 3, category: 'SILVER' },
+      token: alice.token,
+    });
+    expect(res.status).toBe(201);
+    const seats: string[] = res.body.hold.seats;
+    expect(seats).toHaveLength(3);
+    expect(new Set(seats.map((s) => s[0]))).toEqual(new Set(['C']));
+    const numbers = seats.map((s) => Number(s.slice(1))).sort((a, b) => a - b);
+    expect(numbers[2]! - numbers[0]!).toBe(2);
+  });
+
+  it('enforces the per-user seat limit with 422', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const ok = await server.api('POST', `/api/shows/${showId}/holds`, { body: { count: 4 }, token: alice.token });
+    expect(ok.status).toBe(201);
+    const over = await server.api('POST', `/api/shows/${showId}/holds`, { body: { count: 3 }, token: alice.token });
+    expect(over.status).toBe(422);
+    expect(over.body.error.code).toBe('SEAT_LIMIT_EXCEEDED');
+  });
+
+  it('refuses a hold that strands a single seat when the show forbids it', async () => {
+    const { showId } = await createShow(server.api, { forbidSingleSeatGaps: true });
+    const alice = await newUser(server.api);
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A2', 'A3'] }, token: alice.token });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'SINGLE_SEAT_STRANDED', details: { seats: ['A1'] } });
+  });
+
+  it('keeps the seed design route lock-seat', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const bob = await newUser(server.api);
+    const res = await server.api('POST', `/api/shows/${showId}/lock-seat`, { body: { seatNumber: 'B5' }, token: alice.token });
+    expect(res.status).toBe(200);
+    expect(res.body.hold.seats).toEqual(['B5']);
+    expect(res.body.message).toContain('B5');
+    const again = await server.api('POST', `/api/shows/${showId}/lock-seat`, { body: { seatNumber: 'B5' }, token: bob.token });
+    expect(again.status).toBe(409);
+  });
+
+  it('lets exactly one of many racing clients win each seat', async () => {
+    const { showId } = await createShow(server.api);
+    const users = await Promise.all(Array.from({ length: 40 }, () => newUser(server.api)));
+    const results = await Promise.all(
+      users.map((u, i) =>
+        server.api('POST', `/api/shows/${showId}/holds`, {
+          body: { seats: i % 2 === 0 ? ['A5', 'A6'] : ['A6', 'A7'] },
+          token: u.token,
+        }),
+      ),
+    );
+    const winners = results.filter((r) => r.status === 201);
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(39);
+    const map = await server.api('GET', `/api/shows/${showId}/seats`);
+    expect(map.body.counts.held).toBe(2);
+  });
+});
