@@ -6,8 +6,6 @@
  */
 import { type BatchWrites, PartitionJournal } from '../persistence/partition-journal.js';
 import type { CompiledLayout } from './seat-layout.js';
-import { decodeState, encodeState, layoutResolver } from './show-codec.js';
-import { apply, createShowState, holdView, invariantViolations, type ShowCommand, type ShowState } from './show-actor.js';
 import {
   journalFile,
   type RecoveryStats,
@@ -18,6 +16,15 @@ import {
   type ShardResult,
   type ShowEvent,
 } from './shard-protocol.js';
+import {
+  apply,
+  createShowState,
+  holdView,
+  invariantViolations,
+  type ShowCommand,
+  type ShowState,
+} from './show-actor.js';
+import { decodeState, encodeState, layoutResolver } from './show-codec.js';
 
 interface LiveShow {
   readonly state: ShowState;
@@ -58,11 +65,17 @@ export class ShardCore {
     let replayed = 0;
     for (const partition of options.partitions) replayed += core.#recoverPartition(partition);
     const ms = Math.round(performance.now() - started);
-    return { core, recovery: { partitions: options.partitions.length, shows: core.#shows.size, replayed, ms } };
+    return {
+      core,
+      recovery: { partitions: options.partitions.length, shows: core.#shows.size, replayed, ms },
+    };
   }
 
   #recoverPartition(partition: number): number {
-    const journal = new PartitionJournal(journalFile(this.options.dataDir, partition), this.options.journalSync);
+    const journal = new PartitionJournal(
+      journalFile(this.options.dataDir, partition),
+      this.options.journalSync,
+    );
     this.#journals.set(partition, journal);
     const layouts = new Map([...journal.layouts()].map(([id, key]) => [id, this.#intern(key)]));
     for (const record of journal.shows()) {
@@ -135,10 +148,14 @@ export class ShardCore {
     const existing = this.#shows.get(request.showId);
     if (existing) {
       const isSame =
-        existing.state.layoutKey === op.layoutKey && existing.state.forbidSingleSeatGaps === op.forbidSingleSeatGaps;
-      return isSame ? { ok: true } : routingRefusal('SHOW_EXISTS', `show ${request.showId} exists with another layout`);
+        existing.state.layoutKey === op.layoutKey &&
+        existing.state.forbidSingleSeatGaps === op.forbidSingleSeatGaps;
+      return isSame
+        ? { ok: true }
+        : routingRefusal('SHOW_EXISTS', `show ${request.showId} exists with another layout`);
     }
-    if (request.showId.includes('.')) return { ok: false, code: 'INVALID_COMMAND', message: 'show ids contain no dot' };
+    if (request.showId.includes('.'))
+      return { ok: false, code: 'INVALID_COMMAND', message: 'show ids contain no dot' };
     let layout: CompiledLayout;
     const layoutKey = this.#intern(op.layoutKey);
     try {
@@ -163,7 +180,8 @@ export class ShardCore {
     const result = apply(state, command);
     if (isCheckingInvariants) {
       const problems = invariantViolations(state);
-      if (problems.length > 0) throw new Error(`invariants broken in ${state.showId}: ${problems.join('; ')}`);
+      if (problems.length > 0)
+        throw new Error(`invariants broken in ${state.showId}: ${problems.join('; ')}`);
     }
     // A refused command changed nothing and is not journaled.
     if (!result.isChanged) return result.reply;
@@ -187,7 +205,12 @@ export class ShardCore {
     for (const show of this.#shows.values()) {
       if (show.state.nextExpiryMs > nowMs) continue;
       const command: ShowCommand = { type: 'expire', nowMs };
-      requests.push({ id: -1, partition: show.partition, showId: show.state.showId, op: { kind: 'command', command } });
+      requests.push({
+        id: -1,
+        partition: show.partition,
+        showId: show.state.showId,
+        op: { kind: 'command', command },
+      });
     }
     return this.process(requests);
   }
@@ -237,7 +260,12 @@ function read(state: ShowState, op: Exclude<ShardOp, { kind: 'command' | 'create
     case 'seatMap':
       return {
         ok: true,
-        seatMap: { showId: state.showId, layoutKey: state.layoutKey, version: state.version, seats: state.seats.slice() },
+        seatMap: {
+          showId: state.showId,
+          layoutKey: state.layoutKey,
+          version: state.version,
+          seats: state.seats.slice(),
+        },
       };
     case 'check':
       return { ok: true, violations: invariantViolations(state) };

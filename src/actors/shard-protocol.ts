@@ -23,7 +23,12 @@ export interface ShardRequest {
 }
 
 /** Refusals that come from the shard or router rather than from the actor. */
-export type RoutingRefusalCode = 'SHOW_NOT_FOUND' | 'SHOW_EXISTS' | 'OVERLOADED' | 'WORKER_FAILED' | 'NOT_READY';
+export type RoutingRefusalCode =
+  | 'SHOW_NOT_FOUND'
+  | 'SHOW_EXISTS'
+  | 'OVERLOADED'
+  | 'WORKER_FAILED'
+  | 'NOT_READY';
 export interface RoutingRefusal {
   ok: false;
   code: RoutingRefusalCode;
@@ -69,7 +74,13 @@ export interface RecoveryStats {
 
 export type FromShard =
   | { type: 'ready'; recovery: RecoveryStats }
-  | { type: 'replies'; replies: [id: number, result: ShardResult][]; events: ShowEvent[]; journaled: number; commitMs: number }
+  | {
+      type: 'replies';
+      replies: [id: number, result: ShardResult][];
+      events: ShowEvent[];
+      journaled: number;
+      commitMs: number;
+    }
   | { type: 'stopped'; snapshots: number };
 
 export interface ShardOptions {

@@ -104,10 +104,16 @@ export function fixPartitionCount(dataDir: string, requested: number, logger?: L
   if (fs.existsSync(file)) {
     const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as { partitions: number };
     if (meta.partitions !== requested)
-      logger?.warn({ stored: meta.partitions, requested }, 'PARTITIONS is fixed by the data directory; using the stored count');
+      logger?.warn(
+        { stored: meta.partitions, requested },
+        'PARTITIONS is fixed by the data directory; using the stored count',
+      );
     return meta.partitions;
   }
-  fs.writeFileSync(file, `${JSON.stringify({ partitions: requested, createdAt: new Date().toISOString() })}\n`);
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify({ partitions: requested, createdAt: new Date().toISOString() })}\n`,
+  );
   return requested;
 }
 
@@ -116,7 +122,8 @@ export function fixPartitionCount(dataDir: string, requested: number, logger?: L
  * that registers tsx's loader in the new thread before importing the `.ts` entry.
  */
 function workerEntry(): { filename: string | URL; isEval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./shard-worker.js', import.meta.url), isEval: false };
+  if (!import.meta.url.endsWith('.ts'))
+    return { filename: new URL('./shard-worker.js', import.meta.url), isEval: false };
   const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const tsxApi = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
   const entry = new URL('./shard-worker.ts', import.meta.url).href;
@@ -193,7 +200,9 @@ export class ShardRouter {
   }
 
   /** Creates a show's actor; idempotent for the same layout. */
-  async createShow(spec: CreateShowSpec): Promise<{ ok: true } | RoutingRefusal | Extract<ShowReply, { ok: false }>> {
+  async createShow(
+    spec: CreateShowSpec,
+  ): Promise<{ ok: true } | RoutingRefusal | Extract<ShowReply, { ok: false }>> {
     const { showId, layoutKey, forbidSingleSeatGaps } = spec;
     return (await this.#request(showId, { kind: 'create', layoutKey, forbidSingleSeatGaps })) as
       | { ok: true }
@@ -237,7 +246,8 @@ export class ShardRouter {
     const spec = this.#resolveShow?.(showId);
     if (!spec) return false;
     const created = await this.createShow(spec);
-    if (!created.ok) this.options.logger?.error({ showId, code: created.code }, 'could not create a missing actor');
+    if (!created.ok)
+      this.options.logger?.error({ showId, code: created.code }, 'could not create a missing actor');
     return created.ok;
   }
 
@@ -342,7 +352,10 @@ export class ShardRouter {
 
   /** Whatever was sent to a dead worker may or may not have committed: the callers hear so. */
   #failPending(slot: WorkerSlot): void {
-    const failed = refusal('WORKER_FAILED', 'the seat allocator restarted; the outcome is unknown, check and retry');
+    const failed = refusal(
+      'WORKER_FAILED',
+      'the seat allocator restarted; the outcome is unknown, check and retry',
+    );
     const sent = [...slot.pending.values()];
     const unsent = new Set(slot.outbox.map((r) => r.id));
     // Requests never posted are kept for the restarted worker; the ones posted are answered now.
@@ -352,7 +365,8 @@ export class ShardRouter {
       pending.resolve(failed);
     }
     if (this.#isStopping) {
-      for (const pending of sent) pending.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
+      for (const pending of sent)
+        pending.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
       slot.pending.clear();
       slot.outbox = [];
     }

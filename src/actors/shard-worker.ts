@@ -24,7 +24,8 @@ function post(message: FromShard): void {
 function drain(): void {
   isScheduled = false;
   while (mailbox.length > 0) {
-    const batch = mailbox.length <= MAX_BATCH_REQUESTS ? mailbox.splice(0) : mailbox.splice(0, MAX_BATCH_REQUESTS);
+    const batch =
+      mailbox.length <= MAX_BATCH_REQUESTS ? mailbox.splice(0) : mailbox.splice(0, MAX_BATCH_REQUESTS);
     const started = performance.now();
     const outcome = core.process(batch);
     post({ type: 'replies', ...outcome, commitMs: performance.now() - started });

@@ -28,7 +28,9 @@ export function openAppDb(file: string, options: OpenAppDbOptions = {}): AppDb {
 }
 
 export function migrate(db: AppDb): number[] {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
   const done = new Set(db.prepare('SELECT id FROM schema_migrations').pluck().all() as number[]);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {

@@ -69,7 +69,9 @@ export class PartitionJournal {
     for (const row of this.#db.prepare('SELECT id, key FROM layouts').all() as { id: number; key: string }[])
       this.#layoutIds.set(row.key, row.id);
     this.#insertLayout = this.#db.prepare('INSERT INTO layouts (key) VALUES (?)');
-    this.#insertShow = this.#db.prepare('INSERT INTO shows (show_id, layout_id, forbid_gaps) VALUES (?, ?, ?)');
+    this.#insertShow = this.#db.prepare(
+      'INSERT INTO shows (show_id, layout_id, forbid_gaps) VALUES (?, ?, ?)',
+    );
     this.#insertCommand = this.#db.prepare('INSERT INTO journal (seq, show_id, command) VALUES (?, ?, ?)');
     this.#upsertSnapshot = this.#db.prepare(
       'INSERT INTO snapshots (show_id, seq, state) VALUES (?, ?, ?) ON CONFLICT (show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state',
@@ -94,7 +96,8 @@ export class PartitionJournal {
   }
 
   #write(writes: BatchWrites): void {
-    for (const c of writes.creates) this.#insertShow.run(c.showId, this.#layoutId(c.layoutKey), c.forbidSingleSeatGaps ? 1 : 0);
+    for (const c of writes.creates)
+      this.#insertShow.run(c.showId, this.#layoutId(c.layoutKey), c.forbidSingleSeatGaps ? 1 : 0);
     for (const row of writes.commands) this.#insertCommand.run(row.seq, row.showId, row.command);
     for (const s of writes.snapshots) {
       this.#upsertSnapshot.run(s.showId, s.seq, s.state);
@@ -126,14 +129,21 @@ export class PartitionJournal {
       .raw()
       .iterate() as IterableIterator<[string, number, number, number | null, Buffer | null]>;
     for (const [showId, layoutId, forbid, seq, state] of rows)
-      yield { showId, layoutId, forbidSingleSeatGaps: forbid === 1, snapshotSeq: seq ?? 0, snapshot: state ?? undefined };
+      yield {
+        showId,
+        layoutId,
+        forbidSingleSeatGaps: forbid === 1,
+        snapshotSeq: seq ?? 0,
+        snapshot: state ?? undefined,
+      };
   }
 
   /** Journaled commands in the order they were applied. */
   *commands(): Generator<JournalRow> {
-    const rows = this.#db.prepare('SELECT seq, show_id, command FROM journal ORDER BY seq').raw().iterate() as IterableIterator<
-      [number, string, string]
-    >;
+    const rows = this.#db
+      .prepare('SELECT seq, show_id, command FROM journal ORDER BY seq')
+      .raw()
+      .iterate() as IterableIterator<[number, string, string]>;
     for (const [seq, showId, command] of rows) yield { seq, showId, command };
   }
 

@@ -53,7 +53,10 @@ afterEach(async () => {
 describe('ShardRouter', () => {
   it('gives each seat to exactly one of many concurrent callers', async () => {
     const router = await startRouter(tempDir());
-    expect((await router.createShow({ showId: 'shw_race', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false })).ok).toBe(true);
+    expect(
+      (await router.createShow({ showId: 'shw_race', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false }))
+        .ok,
+    ).toBe(true);
     const seats = ['A5', 'A6', 'A7', 'B1', 'C10'];
     // 500 callers, each wanting two of the five seats: overlapping requests in one batch.
     const attempts = Array.from({ length: 500 }, (_, i) => {
@@ -75,12 +78,16 @@ describe('ShardRouter', () => {
     const dir = tempDir();
     let router = await startRouter(dir, 2, { snapshotEvery: 7 });
     const shows = ['shw_a', 'shw_b', 'shw_c'];
-    for (const showId of shows) await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    for (const showId of shows)
+      await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
     const acked: { showId: string; holdId: string }[] = [];
     for (let i = 0; i < 60; i++) {
       const showId = shows[i % 3]!;
       const holdId = `hld_${i}.${showId}`;
-      const reply = await router.send(showId, holdCommand(holdId, `usr_${i % 9}`, [`D${(i % 20) + 1}`, `E${(i % 20) + 1}`]));
+      const reply = await router.send(
+        showId,
+        holdCommand(holdId, `usr_${i % 9}`, [`D${(i % 20) + 1}`, `E${(i % 20) + 1}`]),
+      );
       if (reply.ok) acked.push({ showId, holdId });
     }
     const before = await Promise.all(shows.map((s) => router.seatMap(s)));
@@ -91,7 +98,9 @@ describe('ShardRouter', () => {
     router = await startRouter(dir, 1);
     for (const { showId, holdId } of acked) expect(await router.getHold(showId, holdId)).toBeDefined();
     const after = await Promise.all(shows.map((s) => router.seatMap(s)));
-    expect(after.map((m) => [m!.version, [...m!.seats]])).toEqual(before.map((m) => [m!.version, [...m!.seats]]));
+    expect(after.map((m) => [m!.version, [...m!.seats]])).toEqual(
+      before.map((m) => [m!.version, [...m!.seats]]),
+    );
     expect(router.stats().recovery[0]!.replayed).toBeGreaterThan(0);
   });
 
@@ -99,7 +108,8 @@ describe('ShardRouter', () => {
     const dir = tempDir();
     let router = await startRouter(dir, 1);
     await router.createShow({ showId: 'shw_clean', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
-    for (let i = 0; i < 20; i++) await router.send('shw_clean', holdCommand(`hld_${i}.shw_clean`, `u${i}`, [`F${i + 1}`]));
+    for (let i = 0; i < 20; i++)
+      await router.send('shw_clean', holdCommand(`hld_${i}.shw_clean`, `u${i}`, [`F${i + 1}`]));
     await router.stop();
     router = await startRouter(dir, 1);
     expect(router.stats().recovery[0]!.replayed).toBe(0);
@@ -109,11 +119,14 @@ describe('ShardRouter', () => {
   it('restarts a worker that dies while the other keeps serving', async () => {
     const router = await startRouter(tempDir(), 2);
     const showIds = Array.from({ length: 16 }, (_, i) => `shw_k${i}`);
-    for (const showId of showIds) await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    for (const showId of showIds)
+      await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
     for (const showId of showIds) await router.send(showId, holdCommand(`hld_1.${showId}`, 'u1', ['A1']));
     await router.killWorker(0);
     // Requests made while it restarts wait for it; none is lost.
-    const replies = await Promise.all(showIds.map((showId) => router.send(showId, holdCommand(`hld_2.${showId}`, 'u2', ['A2']))));
+    const replies = await Promise.all(
+      showIds.map((showId) => router.send(showId, holdCommand(`hld_2.${showId}`, 'u2', ['A2']))),
+    );
     expect(replies.every((r) => r.ok)).toBe(true);
     for (const showId of showIds) expect(await router.getHold(showId, `hld_1.${showId}`)).toBeDefined();
     expect(router.stats().restarts).toBe(1);
@@ -138,9 +151,20 @@ describe('ShardRouter', () => {
 
   it('refuses unknown shows and creates missing actors from the resolver', async () => {
     const router = await startRouter(tempDir(), 1);
-    expect(await router.send('shw_none', holdCommand('hld_1.shw_none', 'u', ['A1']))).toMatchObject({ ok: false, code: 'SHOW_NOT_FOUND' });
-    router.setShowResolver((showId) => (showId === 'shw_late' ? { showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false } : undefined));
+    expect(await router.send('shw_none', holdCommand('hld_1.shw_none', 'u', ['A1']))).toMatchObject({
+      ok: false,
+      code: 'SHOW_NOT_FOUND',
+    });
+    router.setShowResolver((showId) =>
+      showId === 'shw_late' ? { showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false } : undefined,
+    );
     expect((await router.send('shw_late', holdCommand('hld_1.shw_late', 'u', ['A1']))).ok).toBe(true);
-    expect(await router.createShow({ showId: 'shw_late', layoutKey: layoutKeyOf(simpleLayout(2, 2)), forbidSingleSeatGaps: false })).toMatchObject({ ok: false, code: 'SHOW_EXISTS' });
+    expect(
+      await router.createShow({
+        showId: 'shw_late',
+        layoutKey: layoutKeyOf(simpleLayout(2, 2)),
+        forbidSingleSeatGaps: false,
+      }),
+    ).toMatchObject({ ok: false, code: 'SHOW_EXISTS' });
   });
 });

@@ -13,7 +13,6 @@ import {
   SEAT_STATUSES,
   type SeatStatus,
   type ShowCommand,
-  type ShowReply,
   type ShowState,
 } from '../../src/actors/show-actor.js';
 
