@@ -40,6 +40,8 @@ export interface BatchOutcome {
   events: ShowEvent[];
   /** Commands written to journals by this batch. */
   journaled: number;
+  /** Partitions this batch wrote to: `sync` them before replying. */
+  written: number[];
 }
 
 /** When set (tests do), every applied command is followed by a full invariant check. */
@@ -115,7 +117,7 @@ export class ShardCore {
   process(requests: readonly ShardRequest[]): BatchOutcome {
     const writes = new Map<number, BatchWrites>();
     const due = new Set<LiveShow>();
-    const outcome: BatchOutcome = { replies: [], events: [], journaled: 0 };
+    const outcome: BatchOutcome = { replies: [], events: [], journaled: 0, written: [] };
     for (const request of requests) {
       let batch = writes.get(request.partition);
       if (!batch) {
@@ -127,10 +129,17 @@ export class ShardCore {
     }
     for (const show of due) this.#addSnapshot(show, writes.get(show.partition)!);
     for (const [partition, batch] of writes) {
+      if (batch.creates.length + batch.commands.length + batch.snapshots.length === 0) continue;
       outcome.journaled += batch.commands.length;
       this.#journals.get(partition)!.commit(batch);
+      outcome.written.push(partition);
     }
     return outcome;
+  }
+
+  /** Makes what `process` committed in these partitions durable against power loss ('full'). */
+  async sync(partitions: readonly number[]): Promise<void> {
+    await Promise.all(partitions.map((p) => this.#journals.get(p)!.sync()));
   }
 
   #handle(request: ShardRequest, batch: BatchWrites, events: ShowEvent[], due: Set<LiveShow>): ShardResult {
@@ -216,7 +225,7 @@ export class ShardCore {
   }
 
   /** Snapshots every show changed since its last snapshot; at clean shutdown, so the next start replays nothing. */
-  snapshotAll(): number {
+  snapshotAll(): { snapshots: number; written: number[] } {
     const writes = new Map<number, BatchWrites>();
     let count = 0;
     for (const show of this.#shows.values()) {
@@ -230,7 +239,7 @@ export class ShardCore {
       count++;
     }
     for (const [partition, batch] of writes) this.#journals.get(partition)!.commit(batch);
-    return count;
+    return { snapshots: count, written: [...writes.keys()] };
   }
 
   /** The live state of a show (tests compare it with a recovered one). */

@@ -333,6 +333,7 @@ export class ShardRouter {
         this.options.logger?.warn({ worker: slot.index, code }, 'shard worker exited; restarting it');
         this.#restarts++;
         setTimeout(() => {
+          if (this.#isStopping) return;
           this.#spawn(slot).catch((err) => this.options.logger?.error({ err }, 'shard restart failed'));
         }, RESTART_DELAY_MS).unref();
       });

@@ -5,7 +5,7 @@
  * cannot commit ends the thread: memory is ahead of disk, and the router restarts the shard from disk.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ShardCore } from './shard-core.js';
+import { type BatchOutcome, ShardCore } from './shard-core.js';
 import type { FromShard, ShardOptions, ShardRequest, ToShard } from './shard-protocol.js';
 
 /** The most requests applied in one batch; the rest wait for the next turn. */
@@ -16,9 +16,29 @@ const { core, recovery } = ShardCore.open(workerData as ShardOptions);
 const mailbox: ShardRequest[] = [];
 let isScheduled = false;
 let isStopping = false;
+/**
+ * Replies leave in batch order, each after its own batch is durable. The next batch is applied while
+ * the previous one's fsyncs run (pipelining); ordering keeps a reply from revealing state that an
+ * earlier, still-syncing batch made.
+ */
+let replied: Promise<void> = Promise.resolve();
 
 function post(message: FromShard): void {
   port.postMessage(message);
+}
+
+/** A journal that cannot be made durable ends the thread: memory is ahead of disk. */
+function die(err: unknown): never {
+  console.error('shard journal failed', err);
+  process.exit(1);
+}
+
+function reply(outcome: BatchOutcome, started: number): void {
+  const durable = core.sync(outcome.written);
+  replied = Promise.all([replied, durable]).then(() => {
+    const { replies, events, journaled } = outcome;
+    post({ type: 'replies', replies, events, journaled, commitMs: performance.now() - started });
+  }, die);
 }
 
 function drain(): void {
@@ -27,8 +47,7 @@ function drain(): void {
     const batch =
       mailbox.length <= MAX_BATCH_REQUESTS ? mailbox.splice(0) : mailbox.splice(0, MAX_BATCH_REQUESTS);
     const started = performance.now();
-    const outcome = core.process(batch);
-    post({ type: 'replies', ...outcome, commitMs: performance.now() - started });
+    reply(core.process(batch), started);
   }
 }
 
@@ -48,17 +67,20 @@ port.on('message', (message: ToShard) => {
     case 'sweep': {
       if (isStopping) return;
       drain();
+      const started = performance.now();
       const outcome = core.sweep(message.nowMs);
-      if (outcome.events.length > 0) post({ type: 'replies', ...outcome, commitMs: 0 });
+      if (outcome.written.length > 0) reply(outcome, started);
       return;
     }
     case 'stop': {
       isStopping = true;
       drain();
-      const snapshots = core.snapshotAll();
-      core.close();
-      post({ type: 'stopped', snapshots });
-      port.close();
+      const { snapshots, written } = core.snapshotAll();
+      Promise.all([replied, core.sync(written)]).then(() => {
+        core.close();
+        post({ type: 'stopped', snapshots });
+        port.close();
+      }, die);
       return;
     }
   }

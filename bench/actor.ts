@@ -1,0 +1,244 @@
+/**
+ * The allocator's own figures, on this machine:
+ * 1. pure actor: hold + release commands per second on one core, no I/O;
+ * 2. durable: commands per second through router → worker → journal at synchronous=FULL, with many
+ *    concurrent callers, and their p50/p99 latency;
+ * 3. scale: RSS and cold recovery time for N shows of 300 seats (default 500,000, about a week of every
+ *    show in India), measured in a fresh process.
+ * Options: --json, --seconds S (phase 2, default 5), --shows N (phase 3), --skip pure,durable,scale.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleLayout } from '../src/actors/seat-layout.js';
+import { ShardCore } from '../src/actors/shard-core.js';
+import type { ShardRequest } from '../src/actors/shard-protocol.js';
+import { partitionOf, ShardRouter } from '../src/actors/shard-router.js';
+import { apply, createShowState, type ShowCommand } from '../src/actors/show-actor.js';
+import { layoutKeyOf, layoutResolver } from '../src/actors/show-codec.js';
+
+const LAYOUT_KEY = layoutKeyOf(simpleLayout(15, 20, ['PREMIUM', 'GOLD', 'SILVER'])); // 300 seats
+const layout = layoutResolver()(LAYOUT_KEY);
+const labels = [...layout.labels];
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const isJson = process.argv.includes('--json');
+const skip = new Set(arg('skip', '').split(','));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Phase 1: one core, no I/O. Holds of two seats and their releases, over 1,000 shows. */
+function pureActor() {
+  const shows = Array.from({ length: 1000 }, (_, i) =>
+    createShowState(`shw_${i}`, layout, LAYOUT_KEY, false),
+  );
+  const total = 2_000_000;
+  let nowMs = 1_000_000;
+  const started = performance.now();
+  for (let n = 0; n < total / 2; n++) {
+    const state = shows[n % shows.length]!;
+    const seat = (n * 7) % (labels.length - 1);
+    const holdId = `h${n}`;
+    apply(state, {
+      type: 'hold',
+      holdId,
+      ownerId: 'u',
+      seats: [labels[seat]!, labels[seat + 1]!],
+      nowMs,
+      expiresAtMs: nowMs + 300_000,
+      maxSeatsPerOwner: 10,
+    });
+    apply(state, { type: 'release', holdId, ownerId: 'u', nowMs });
+    nowMs++;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { commands: total, seconds: round(seconds, 3), commandsPerSecond: Math.round(total / seconds) };
+}
+
+/** Phase 2: callers each loop hold → release on their own show, through the real threads and journals. */
+async function durable(seconds: number) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-bench-'));
+  const router = await ShardRouter.start({
+    dataDir,
+    partitions: 64,
+    workers: Math.max(1, os.availableParallelism() - 1),
+    journalSync: arg('sync', 'full') as 'full' | 'normal',
+    snapshotEvery: 1000,
+    sweepEveryMs: 0,
+  });
+  const callers = Number(arg('callers', '10000'));
+  const showIds = Array.from({ length: callers }, (_, i) => `shw_b${i}`);
+  await Promise.all(
+    showIds.map((showId) =>
+      router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false }),
+    ),
+  );
+  const latencies: number[] = [];
+  let commands = 0;
+  let refused = 0;
+  const deadline = performance.now() + seconds * 1000;
+  let batches = 0;
+  let journaled = 0;
+  router.onBatch((n) => {
+    batches++;
+    journaled += n;
+  });
+  const loop = async (i: number) => {
+    const showId = showIds[i]!;
+    for (let n = 0; performance.now() < deadline; n++) {
+      const holdId = `hld_${n}.${showId}`;
+      const nowMs = Date.now();
+      let t = performance.now();
+      const held = await router.send(showId, {
+        type: 'hold',
+        holdId,
+        ownerId: 'u',
+        seats: [labels[n % labels.length]!],
+        nowMs,
+        expiresAtMs: nowMs + 300_000,
+        maxSeatsPerOwner: 10,
+      });
+      latencies.push(performance.now() - t);
+      t = performance.now();
+      const released = await router.send(showId, { type: 'release', holdId, ownerId: 'u', nowMs });
+      latencies.push(performance.now() - t);
+      commands += 2;
+      if (!held.ok || !released.ok) refused++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(showIds.map((_, i) => loop(i)));
+  const elapsed = (performance.now() - started) / 1000;
+  await router.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  latencies.sort((a, b) => a - b);
+  return {
+    callers,
+    seconds: round(elapsed, 2),
+    commands,
+    refused,
+    commandsPerSecond: Math.round(commands / elapsed),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    commandsPerCommit: round(journaled / Math.max(1, batches), 1),
+  };
+}
+
+/** Phase 3a: builds N shows in journals (a tenth with holds and a booking), snapshots, closes. */
+function buildShows(dataDir: string, shows: number) {
+  const partitions = 64;
+  const { core } = ShardCore.open({
+    dataDir,
+    partitions: Array.from({ length: partitions }, (_, p) => p),
+    journalSync: 'normal',
+    snapshotEvery: 1_000_000,
+  });
+  const started = performance.now();
+  const chunk = 8192;
+  for (let from = 0; from < shows; from += chunk) {
+    const requests: ShardRequest[] = [];
+    for (let i = from; i < Math.min(shows, from + chunk); i++) {
+      const showId = `shw_${i}`;
+      const partition = partitionOf(showId, partitions);
+      requests.push({
+        id: -1,
+        partition,
+        showId,
+        op: { kind: 'create', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false },
+      });
+      if (i % 10 !== 0) continue;
+      const nowMs = Date.now();
+      const hold: ShowCommand = {
+        type: 'holdBest',
+        holdId: `hld_${i}.${showId}`,
+        ownerId: 'u',
+        count: 4,
+        nowMs,
+        expiresAtMs: nowMs + 3_600_000,
+        maxSeatsPerOwner: 10,
+      };
+      const confirm: ShowCommand = {
+        type: 'confirm',
+        holdId: `hld_${i}.${showId}`,
+        bookingId: `bkg_${i}`,
+        ownerId: 'u',
+        seats: [],
+        allowRehold: false,
+        nowMs,
+      };
+      const hold2: ShowCommand = { ...hold, holdId: `hld_${i}b.${showId}` } as ShowCommand;
+      for (const command of [hold, confirm, hold2])
+        requests.push({ id: -1, partition, showId, op: { kind: 'command', command } });
+    }
+    core.process(requests);
+  }
+  const snapshots = core.snapshotAll();
+  core.close();
+  return { buildSeconds: round((performance.now() - started) / 1000, 1), snapshots, partitions };
+}
+
+/** Phase 3b, in a fresh process: cold recovery of every partition, then RSS. */
+function recoverOnly(dataDir: string) {
+  const started = performance.now();
+  const { core, recovery } = ShardCore.open({
+    dataDir,
+    partitions: Array.from({ length: 64 }, (_, p) => p),
+    journalSync: 'normal',
+    snapshotEvery: 1000,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rssMb = Math.round(process.memoryUsage().rss / 1048576);
+  const heapMb = Math.round(process.memoryUsage().heapUsed / 1048576);
+  core.close();
+  return { shows: recovery.shows, recoverySeconds: round(seconds, 2), rssMb, heapMb };
+}
+
+function scale(shows: number) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-scale-'));
+  try {
+    const built = buildShows(dataDir, shows);
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--expose-gc', new URL(import.meta.url).pathname, '--recover-only', dataDir],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      },
+    );
+    return { ...built, ...(JSON.parse(out.trim().split('\n').pop()!) as object) };
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+const recoverDir = arg('recover-only', '');
+if (recoverDir) {
+  console.log(JSON.stringify(recoverOnly(recoverDir)));
+} else {
+  const results: Record<string, unknown> = {
+    machine: `${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  };
+  if (!skip.has('pure')) results.pure = pureActor();
+  if (!skip.has('durable')) results.durable = await durable(Number(arg('seconds', '5')));
+  if (!skip.has('scale')) results.scale = scale(Number(arg('shows', '500000')));
+  if (isJson) console.log(JSON.stringify(results, null, 2));
+  else {
+    console.log(`BoxOffice allocator benchmark (${results.machine})`);
+    for (const [phase, figures] of Object.entries(results))
+      if (phase !== 'machine') console.log(phase.padEnd(8), JSON.stringify(figures));
+  }
+}

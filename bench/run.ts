@@ -1,0 +1,17 @@
+/**
+ * `npm run bench -- <name> [options]`: runs one benchmark from bench/. Each prints its own table (and
+ * JSON with --json). Benchmarks are not tests: nothing here asserts a time.
+ */
+const BENCHES: Record<string, string> = {
+  actor: './actor.ts',
+  http: './http.ts',
+};
+
+const name = process.argv[2];
+const file = name ? BENCHES[name] : undefined;
+if (!file) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json] [options]`);
+  process.exit(2);
+}
+process.argv.splice(2, 1);
+await import(file);
