@@ -180,7 +180,7 @@ function buildShows(dataDir: string, shows: number) {
     }
     core.process(requests);
   }
-  const snapshots = core.snapshotAll();
+  const { snapshots } = core.snapshotAll();
   core.close();
   return { buildSeconds: round((performance.now() - started) / 1000, 1), snapshots, partitions };
 }

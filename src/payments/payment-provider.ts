@@ -129,7 +129,11 @@ export interface PaymentProvider {
 /** Webhook signatures older than this are refused (a replayed capture); Stripe's default too. */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
 
-export function providerFailure(code: ErrorCode, message: string, details?: Record<string, unknown>): Failure {
+export function providerFailure(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): Failure {
   return details ? { ok: false, code, message, details } : { ok: false, code, message };
 }
 
@@ -155,7 +159,11 @@ export function toPaymentEvent(event: StripeShapedEvent): ParsedWebhook {
     case 'payment_intent.succeeded':
       return { ok: true, event: { ...base, type: 'payment_succeeded', intentId } };
     case 'payment_intent.payment_failed': {
-      const error = object.last_payment_error as { decline_code?: string; code?: string; message?: string } | null;
+      const error = object.last_payment_error as {
+        decline_code?: string;
+        code?: string;
+        message?: string;
+      } | null;
       const failureReason = error?.decline_code ?? error?.code ?? error?.message ?? 'payment_failed';
       return { ok: true, event: { ...base, type: 'payment_failed', intentId, failureReason } };
     }
@@ -168,6 +176,9 @@ export function toPaymentEvent(event: StripeShapedEvent): ParsedWebhook {
       return { ok: true, event: { ...base, type: 'refunded', intentId: chargeIntentId } };
     }
     default:
-      return { ok: true, event: { ...base, type: 'ignored', intentId: object.object === 'payment_intent' ? intentId : '' } };
+      return {
+        ok: true,
+        event: { ...base, type: 'ignored', intentId: object.object === 'payment_intent' ? intentId : '' },
+      };
   }
 }
