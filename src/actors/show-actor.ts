@@ -191,22 +191,34 @@ function dispatch(state: ShowState, command: ShowCommand, tx: Change): ShowReply
   }
 }
 
+/** Up to this many changed seats are de-duplicated by scanning a list. */
+const SMALL_CHANGE = 16;
+
 /** Records what a command touched, so `apply` can report changed seats and bump the version once. */
 class Change {
   isChanged = false;
-  readonly #seats = new Set<number>();
+  /** Changed seats in order, each once. Most commands touch a handful: a list, and a Set only past that. */
+  readonly #seats: number[] = [];
+  #seen?: Set<number>;
   constructor(readonly state: ShowState) {}
 
   setSeat(index: number, status: number): void {
     this.state.seats[index] = status;
-    this.#seats.add(index);
     this.isChanged = true;
+    if (this.#seats.length < SMALL_CHANGE) {
+      if (!this.#seats.includes(index)) this.#seats.push(index);
+      return;
+    }
+    this.#seen ??= new Set(this.#seats);
+    if (this.#seen.has(index)) return;
+    this.#seen.add(index);
+    this.#seats.push(index);
   }
   touch(): void {
     this.isChanged = true;
   }
   seatList(): number[] {
-    return [...this.#seats];
+    return this.#seats;
   }
 }
 
