@@ -11,15 +11,27 @@ import { serve } from '@hono/node-server';
 import { ShardRouter } from './actors/shard-router.js';
 import type { Config } from './config.js';
 import { loadJwtKey, TokenService } from './domain/auth-tokens.js';
+import { CatalogService, liveAvailability } from './domain/catalog.js';
+import { prepareCatalog } from './domain/demo-seed.js';
+import { BookingService } from './domain/bookings.js';
 import { HoldService } from './domain/holds.js';
+import { OfferService } from './domain/offers.js';
 import { SeatMaps } from './domain/seat-maps.js';
 import { ShowInfoCache } from './domain/show-info.js';
+import { TicketDesk } from './domain/ticket-desk.js';
+import { UserService } from './domain/users.js';
 import { createApp } from './http/app.js';
 import type { AppDeps } from './http/context.js';
 import { attachSeatFeed } from './http/seat-feed.js';
+import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { createPaymentProvider } from './payments/index.js';
 import { openAppDb } from './persistence/app-db.js';
+import { TicketSigner } from './tickets/ticket-signer.js';
+
+/** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
+export const BOOKING_SWEEP_MS = 10_000;
 
 export interface RunningServer {
   url: string;
@@ -47,14 +59,61 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     journalSync: config.JOURNAL_SYNC,
     snapshotEvery: config.SNAPSHOT_EVERY,
     logger,
+    now,
   });
-  const tokens = new TokenService(db, loadJwtKey(config.JWT_SECRET, config.dataDir), config.JWT_TTL_SECONDS, now);
+  router.onBatch((journaled, commitMs) => {
+    if (journaled === 0) return;
+    metrics.journalBatch.observe(journaled);
+    metrics.journalCommit.observe(commitMs / 1000);
+  });
+  const tokens = new TokenService(
+    db,
+    loadJwtKey(config.JWT_SECRET, config.dataDir),
+    config.JWT_TTL_SECONDS,
+    now,
+  );
   const shows = new ShowInfoCache(db, now);
   // A show row whose actor was never created (a crash between the two) gets its actor on first use.
   router.setShowResolver((showId) => {
     const info = shows.get(showId);
     return info && { showId, layoutKey: info.layoutKey, forbidSingleSeatGaps: info.forbidSingleSeatGaps };
   });
+  const seatMaps = new SeatMaps(router, shows);
+  const offers = new OfferService(db, now);
+  const users = new UserService(db, tokens, {
+    loginMaxFailures: config.LOGIN_MAX_FAILURES,
+    loginWindowSeconds: config.LOGIN_WINDOW_SECONDS,
+    now,
+  });
+  const catalog = new CatalogService({
+    db,
+    actors: router,
+    forgetShow: (showId) => {
+      shows.forget(showId);
+      seatMaps.forgetRendering(showId);
+    },
+    availableSeats: liveAvailability(seatMaps),
+    currency: config.CURRENCY,
+    now,
+  });
+  await prepareCatalog(config, { db, users, catalog, actors: router, offers, now, logger });
+  const holds = new HoldService(router, shows, config, now);
+  const payments = createPaymentProvider(config, db, now);
+  const tickets = TicketSigner.load(config, now);
+  const ticketDesk = new TicketDesk(db, tickets, now);
+  const bookings = new BookingService({ db, router, holds, shows, offers, payments, tickets, config, logger, metrics, now });
+  // Bookings a crash left between the actor and the app database are settled before anyone is served.
+  const reconciled = await bookings.reconcile();
+  if (reconciled.settled + reconciled.failed > 0) logger.info(reconciled, 'reconciled bookings left pending');
+  const notifier = startNotifier({ db, config, logger, metrics, now });
+  const bookingSweep = setInterval(() => {
+    try {
+      bookings.expireStale();
+    } catch (err) {
+      logger.error({ err }, 'booking expiry sweep failed');
+    }
+  }, BOOKING_SWEEP_MS);
+  bookingSweep.unref();
   const deps: AppDeps = {
     config,
     db,
@@ -63,8 +122,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     tokens,
     metrics,
     shows,
-    seatMaps: new SeatMaps(router, shows),
-    holds: new HoldService(router, shows, config, now),
+    seatMaps,
+    offers,
+    users,
+    catalog,
+    holds,
+    payments,
+    tickets,
+    ticketDesk,
+    bookings,
     lifecycle: { isReady: false, isDraining: false },
     now,
   };
@@ -96,6 +162,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         });
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
+      clearInterval(bookingSweep);
+      await notifier.stop();
       await router.stop();
       db.close();
       logger.info('BoxOffice stopped');

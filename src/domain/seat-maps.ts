@@ -97,6 +97,14 @@ export class SeatMaps {
     return mirror ? this.#missedSince(mirror, version) : undefined;
   }
 
+  /** Drops a show's rendered seat text (prices, categories), after an admin changed the show. */
+  forgetRendering(showId: string): void {
+    const mirror = this.#mirrors.get(showId);
+    if (!mirror) return;
+    mirror.seatPrefixes = undefined;
+    mirror.bodyJson = undefined;
+  }
+
   snapshotMessage(showId: string): string | undefined {
     const mirror = this.#mirrors.get(showId);
     return mirror?.isLoaded ? this.#snapshotMessage(mirror) : undefined;

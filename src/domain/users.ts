@@ -5,11 +5,11 @@
  * Tokens come from TokenService; this module never sees HTTP.
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
-import type { BookingRow, BookingStatus } from './bookings.js';
-import type { Role, TokenService } from './auth-tokens.js';
 import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
+import type { Role, TokenService } from './auth-tokens.js';
+import type { BookingRow, BookingStatus } from './bookings.js';
 
 export interface PublicUser {
   id: string;
@@ -42,14 +42,25 @@ export function normaliseEmail(email: string): string {
 }
 
 function toUser(row: UserRow): PublicUser {
-  return { id: row.id, name: row.name, email: row.email, phone: row.phone, role: row.role, createdAt: row.created_at };
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    role: row.role,
+    createdAt: row.created_at,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Password hashes: `scrypt$<logN>$<r>$<p>$<salt b64url>$<key b64url>`. The parameters travel with the
 // hash so they can be raised later: a login with an older hash re-hashes it with the current ones.
 
-export const SCRYPT_LOG_N = 15;
+/**
+ * N=2^14, r=8, p=1 (16 MiB, ~70 ms on a small server core): Django's scrypt defaults. Stronger settings
+ * cost a login hundreds of milliseconds of a core; raise them here and old hashes upgrade at next login.
+ */
+export const SCRYPT_LOG_N = 14;
 export const SCRYPT_R = 8;
 export const SCRYPT_P = 1;
 const KEY_BYTES = 32;
@@ -60,17 +71,26 @@ const MAX_R = 32;
 const MAX_P = 4;
 
 function scryptAsync(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  // 128 * N * r bytes, with headroom: Node's default maxmem (32 MiB) is exactly N=2^15, r=8.
+  // scrypt needs 128 * N * r bytes; Node refuses anything above maxmem (32 MiB by default).
   const maxmem = 256 * (options.N ?? 1) * (options.r ?? 8);
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, KEY_BYTES, { ...options, maxmem }, (err, key) => (err ? reject(err) : resolve(key))),
+    scrypt(password, salt, KEY_BYTES, { ...options, maxmem }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
   );
 }
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await scryptAsync(password, salt, { N: 2 ** SCRYPT_LOG_N, r: SCRYPT_R, p: SCRYPT_P });
-  return ['scrypt', SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, salt.toString('base64url'), key.toString('base64url')].join('$');
+  return [
+    'scrypt',
+    SCRYPT_LOG_N,
+    SCRYPT_R,
+    SCRYPT_P,
+    salt.toString('base64url'),
+    key.toString('base64url'),
+  ].join('$');
 }
 
 interface ParsedHash {
@@ -161,6 +181,10 @@ export class LoginLimiter {
     if (window && --window.count <= 0) this.#windows.delete(key);
   }
 
+  clear(key: string): void {
+    this.#windows.delete(key);
+  }
+
   #live(key: string, nowMs: number): Window | undefined {
     const window = this.#windows.get(key);
     if (window && window.endsAtMs <= nowMs) {
@@ -236,7 +260,8 @@ export class UserService {
   readonly #byEmail;
   readonly #insert;
   readonly #setHash;
-  #dummyHash: Promise<string> | undefined;
+  /** Computed at start so the first login with an unknown email takes no longer than the others. */
+  readonly #dummyHash: Promise<string>;
 
   constructor(
     private readonly db: AppDb,
@@ -251,6 +276,7 @@ export class UserService {
        VALUES (@id, @name, @email, @phone, @hash, @role, @now, @now)`,
     );
     this.#setHash = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?');
+    this.#dummyHash = hashPassword(randomBytes(16).toString('hex'));
   }
 
   #iso(): string {
@@ -263,7 +289,15 @@ export class UserService {
     const hash = await hashPassword(input.password);
     const id = newId('usr');
     try {
-      this.#insert.run({ id, name: input.name, email, phone: input.phone ?? null, hash, role: 'user', now: this.#iso() });
+      this.#insert.run({
+        id,
+        name: input.name,
+        email,
+        phone: input.phone ?? null,
+        hash,
+        role: 'user',
+        now: this.#iso(),
+      });
     } catch (err) {
       // Two registrations racing for one email: the unique index decides.
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
@@ -290,17 +324,14 @@ export class UserService {
         retryAfterSeconds: taken.retryAfterSeconds,
       });
     const row = this.#byEmail.get(email) as UserRow | undefined;
-    const isMatch = await verifyPassword(password, row?.password_hash ?? (await this.#dummy()));
+    const isMatch = await verifyPassword(password, row?.password_hash ?? (await this.#dummyHash));
     if (!row || !isMatch) return failure('INVALID_CREDENTIALS', 'the email or password is wrong');
-    this.limiter.forgive(accountKey);
+    // The owner got in: their account's count starts again; the address keeps its other failures.
+    this.limiter.clear(accountKey);
     this.limiter.forgive(`address:${address}`);
-    if (!isHashCurrent(row.password_hash)) this.#setHash.run(await hashPassword(password), this.#iso(), row.id);
+    if (!isHashCurrent(row.password_hash))
+      this.#setHash.run(await hashPassword(password), this.#iso(), row.id);
     return this.#session(row);
-  }
-
-  #dummy(): Promise<string> {
-    this.#dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
-    return this.#dummyHash;
   }
 
   async #session(row: UserRow): Promise<Session> {
@@ -343,7 +374,15 @@ export class UserService {
     if (!row) {
       const id = newId('usr');
       const hash = await hashPassword(password);
-      this.#insert.run({ id, name: 'Administrator', email, phone: null, hash, role: 'admin', now: this.#iso() });
+      this.#insert.run({
+        id,
+        name: 'Administrator',
+        email,
+        phone: null,
+        hash,
+        role: 'admin',
+        now: this.#iso(),
+      });
       return toUser(this.#byId.get(id) as UserRow);
     }
     const isSame = (await verifyPassword(password, row.password_hash)) && isHashCurrent(row.password_hash);
@@ -361,7 +400,9 @@ export class UserService {
   ): { ok: true; rows: BookingRow[]; nextCursor: string | null } | Failure {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     if (query.cursor !== undefined && !after)
-      return failure('VALIDATION_FAILED', 'the cursor is not one this API gave out', { fields: { cursor: 'invalid' } });
+      return failure('VALIDATION_FAILED', 'the cursor is not one this API gave out', {
+        fields: { cursor: 'invalid' },
+      });
     const limit = Math.min(query.limit ?? DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE);
     const rows = this.db
       .prepare(
@@ -380,6 +421,10 @@ export class UserService {
     const hasMore = rows.length > limit;
     const page = hasMore ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
-    return { ok: true, rows: page, nextCursor: hasMore && last ? encodeCursor(last.created_at, last.id) : null };
+    return {
+      ok: true,
+      rows: page,
+      nextCursor: hasMore && last ? encodeCursor(last.created_at, last.id) : null,
+    };
   }
 }

@@ -6,11 +6,13 @@ import type { ShardRouter } from '../actors/shard-router.js';
 import type { Config } from '../config.js';
 import type { AuthUser, TokenService } from '../domain/auth-tokens.js';
 import type { BookingService } from '../domain/bookings.js';
+import type { CatalogService } from '../domain/catalog.js';
 import type { HoldService } from '../domain/holds.js';
 import type { OfferService } from '../domain/offers.js';
 import type { SeatMaps } from '../domain/seat-maps.js';
 import type { ShowInfoCache } from '../domain/show-info.js';
 import type { TicketDesk } from '../domain/ticket-desk.js';
+import type { UserService } from '../domain/users.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
@@ -39,6 +41,8 @@ export interface AppDeps {
   tickets: TicketSigner;
   ticketDesk: TicketDesk;
   bookings: BookingService;
+  users: UserService;
+  catalog: CatalogService;
   lifecycle: Lifecycle;
   /** The clock, injectable for tests; the actor never reads it, commands carry its value. */
   now: () => number;
