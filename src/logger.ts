@@ -12,7 +12,16 @@ export function createLogger(level: string): Logger {
     level,
     base: undefined,
     redact: {
-      paths: ['password', '*.password', 'card', '*.card', 'card.number', '*.cvc', 'authorization', '*.authorization'],
+      paths: [
+        'password',
+        '*.password',
+        'card',
+        '*.card',
+        'card.number',
+        '*.cvc',
+        'authorization',
+        '*.authorization',
+      ],
       censor: '[redacted]',
     },
   });

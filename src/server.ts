@@ -11,9 +11,9 @@ import { serve } from '@hono/node-server';
 import { ShardRouter } from './actors/shard-router.js';
 import type { Config } from './config.js';
 import { loadJwtKey, TokenService } from './domain/auth-tokens.js';
+import { BookingService } from './domain/bookings.js';
 import { CatalogService, liveAvailability } from './domain/catalog.js';
 import { prepareCatalog } from './domain/demo-seed.js';
-import { BookingService } from './domain/bookings.js';
 import { HoldService } from './domain/holds.js';
 import { OfferService } from './domain/offers.js';
 import { SeatMaps } from './domain/seat-maps.js';
@@ -101,7 +101,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const payments = createPaymentProvider(config, db, now);
   const tickets = TicketSigner.load(config, now);
   const ticketDesk = new TicketDesk(db, tickets, now);
-  const bookings = new BookingService({ db, router, holds, shows, offers, payments, tickets, config, logger, metrics, now });
+  const bookings = new BookingService({
+    db,
+    router,
+    holds,
+    shows,
+    offers,
+    payments,
+    tickets,
+    config,
+    logger,
+    metrics,
+    now,
+  });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.
   const reconciled = await bookings.reconcile();
   if (reconciled.settled + reconciled.failed > 0) logger.info(reconciled, 'reconciled bookings left pending');

@@ -30,7 +30,7 @@ export class TokenService {
   readonly #insertRevocation;
 
   constructor(
-    private readonly db: AppDb,
+    db: AppDb,
     key: Uint8Array,
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
@@ -38,9 +38,14 @@ export class TokenService {
     this.#key = key;
     const nowIso = new Date(this.now()).toISOString();
     db.prepare('DELETE FROM revoked_tokens WHERE expires_at < ?').run(nowIso);
-    for (const row of db.prepare('SELECT jti, expires_at FROM revoked_tokens').all() as { jti: string; expires_at: string }[])
+    for (const row of db.prepare('SELECT jti, expires_at FROM revoked_tokens').all() as {
+      jti: string;
+      expires_at: string;
+    }[])
       this.#revoked.set(row.jti, Date.parse(row.expires_at));
-    this.#insertRevocation = db.prepare('INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)');
+    this.#insertRevocation = db.prepare(
+      'INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)',
+    );
   }
 
   async issue(user: { id: string; role: Role }): Promise<{ token: string; expiresAtMs: number }> {
@@ -68,7 +73,11 @@ export class TokenService {
         currentDate: new Date(this.now()),
       });
       const role = payload.role;
-      if (typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number')
+      if (
+        typeof payload.sub !== 'string' ||
+        typeof payload.jti !== 'string' ||
+        typeof payload.exp !== 'number'
+      )
         return undefined;
       if (role !== 'user' && role !== 'admin') return undefined;
       const user: AuthUser = { id: payload.sub, role, jti: payload.jti, expiresAtMs: payload.exp * 1000 };

@@ -95,7 +95,13 @@ export function toBooking(row: BookingRow, ticketCode?: string): Booking {
     holdId: row.hold_id,
     seats: JSON.parse(row.seats) as string[],
     status: row.status,
-    amount: { subtotal: row.subtotal, discount: row.discount, fees: row.fees, total: row.total, currency: row.currency },
+    amount: {
+      subtotal: row.subtotal,
+      discount: row.discount,
+      fees: row.fees,
+      total: row.total,
+      currency: row.currency,
+    },
     promoCode: row.promo_code,
     paymentMethod: row.payment_method,
     createdAt: row.created_at,
@@ -132,12 +138,18 @@ export class BookingService {
   constructor(private readonly d: BookingDeps) {
     const { db } = d;
     this.#get = db.prepare('SELECT * FROM bookings WHERE id = ?');
-    this.#ticketOf = db.prepare('SELECT code FROM tickets WHERE booking_id = ? AND revoked_at IS NULL').pluck();
+    this.#ticketOf = db
+      .prepare('SELECT code FROM tickets WHERE booking_id = ? AND revoked_at IS NULL')
+      .pluck();
     this.#setStatus = db.prepare(
       'UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = ?',
     );
-    this.#event = db.prepare('INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)');
-    this.#payment = db.prepare('SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1');
+    this.#event = db.prepare(
+      'INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)',
+    );
+    this.#payment = db.prepare(
+      'SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1',
+    );
   }
 
   #iso(): string {
@@ -149,14 +161,21 @@ export class BookingService {
   }
 
   view(row: BookingRow): Booking {
-    return toBooking(row, row.status === 'confirmed' ? (this.#ticketOf.get(row.id) as string | undefined) : undefined);
+    return toBooking(
+      row,
+      row.status === 'confirmed' ? (this.#ticketOf.get(row.id) as string | undefined) : undefined,
+    );
   }
 
   /** The caller's booking, or NOT_FOUND / FORBIDDEN (admins may read any). */
-  get(user: { id: string; role: string }, id: string): { ok: true; booking: Booking; row: BookingRow } | Failure {
+  get(
+    user: { id: string; role: string },
+    id: string,
+  ): { ok: true; booking: Booking; row: BookingRow } | Failure {
     const row = this.row(id);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${id}`);
-    if (row.user_id !== user.id && user.role !== 'admin') return failure('FORBIDDEN', 'this booking is not yours');
+    if (row.user_id !== user.id && user.role !== 'admin')
+      return failure('FORBIDDEN', 'this booking is not yours');
     return { ok: true, booking: this.view(row), row };
   }
 
@@ -200,7 +219,9 @@ export class BookingService {
       hold = found.hold;
     } else {
       const request =
-        input.seats !== undefined ? { seats: input.seats } : { count: input.count ?? 0, category: input.category };
+        input.seats !== undefined
+          ? { seats: input.seats }
+          : { count: input.count ?? 0, category: input.category };
       const created = await holds.create(userId, input.showId, request);
       if (!created.ok) return created;
       hold = created.hold;
@@ -228,7 +249,10 @@ export class BookingService {
         .prepare("SELECT id FROM bookings WHERE hold_id = ? AND status IN ('pending_payment', 'confirmed')")
         .pluck()
         .get(hold.id) as string | undefined;
-      if (existing) return failure('CONFLICT', `hold ${hold.id} already has booking ${existing}`, { bookingId: existing });
+      if (existing)
+        return failure('CONFLICT', `hold ${hold.id} already has booking ${existing}`, {
+          bookingId: existing,
+        });
       this.d.db
         .prepare(
           `INSERT INTO bookings (id, user_id, show_id, hold_id, hold_expires_at, seats, status, subtotal, discount, fees,
@@ -288,8 +312,18 @@ export class BookingService {
         `INSERT INTO payments (id, booking_id, provider, intent_id, method, amount, currency, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(newId('pay'), id, this.d.payments.name, intent.intentId, input.paymentMethod, priced.amount.total,
-        priced.amount.currency, intent.status, now, now);
+      .run(
+        newId('pay'),
+        id,
+        this.d.payments.name,
+        intent.intentId,
+        input.paymentMethod,
+        priced.amount.total,
+        priced.amount.currency,
+        intent.status,
+        now,
+        now,
+      );
     this.d.metrics.bookings.inc({ status: 'pending_payment' });
     return {
       ok: true,
@@ -338,7 +372,10 @@ export class BookingService {
       });
     }
     if (outcome.status !== 'succeeded')
-      return failure('INVALID_STATE', `the payment is ${outcome.status}; it will be confirmed by the provider's webhook`);
+      return failure(
+        'INVALID_STATE',
+        `the payment is ${outcome.status}; it will be confirmed by the provider's webhook`,
+      );
     this.#recordPayment(bookingId, 'succeeded', outcome);
     return this.settleSucceeded(bookingId);
   }
@@ -364,12 +401,20 @@ export class BookingService {
       nowMs: this.d.now(),
     });
     if (!reply.ok) {
-      if (reply.code === 'HOLD_EXPIRED' || reply.code === 'SEATS_UNAVAILABLE' || reply.code === 'HOLD_NOT_FOUND') {
+      if (
+        reply.code === 'HOLD_EXPIRED' ||
+        reply.code === 'SEATS_UNAVAILABLE' ||
+        reply.code === 'HOLD_NOT_FOUND'
+      ) {
         await this.refund(bookingId, 'the seats were lost before payment completed');
         this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
-        return failure('HOLD_EXPIRED', 'the hold expired and the seats were taken; your payment has been refunded', {
-          seats: reply.seats ?? seats,
-        });
+        return failure(
+          'HOLD_EXPIRED',
+          'the hold expired and the seats were taken; your payment has been refunded',
+          {
+            seats: reply.seats ?? seats,
+          },
+        );
       }
       return refusal(reply);
     }
@@ -407,12 +452,9 @@ export class BookingService {
       if (row.status !== 'pending_payment' && row.offer_id) {
         // An expired booking gave its promo use back; a late success takes it again if one is left.
         db.prepare('UPDATE offers SET used_count = used_count + 1 WHERE id = ?').run(row.offer_id);
-        db.prepare('INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)').run(
-          bookingId,
-          row.offer_id,
-          row.user_id,
-          now,
-        );
+        db.prepare(
+          'INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
+        ).run(bookingId, row.offer_id, row.user_id, now);
       }
       db.prepare(
         'INSERT OR REPLACE INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)',
@@ -430,7 +472,15 @@ export class BookingService {
         ticketCode: code.code,
       };
       const notify = (channel: 'email' | 'sms', template: string, recipient: string, sendAt: string) =>
-        enqueueNotification(db, { userId: row.user_id, bookingId, channel, template, recipient, data, sendAt });
+        enqueueNotification(db, {
+          userId: row.user_id,
+          bookingId,
+          channel,
+          template,
+          recipient,
+          data,
+          sendAt,
+        });
       notify('email', 'booking_confirmed', user.email, now);
       if (user.phone) notify('sms', 'booking_confirmed', user.phone, now);
       if (show) {
@@ -449,7 +499,7 @@ export class BookingService {
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
   async fail(bookingId: string, reason: string): Promise<void> {
     const row = this.row(bookingId);
-    if (!row || row.status !== 'pending_payment') return;
+    if (row?.status !== 'pending_payment') return;
     this.#recordPayment(bookingId, 'failed', { failureReason: reason });
     this.#finish(bookingId, 'failed', reason);
     await this.#releaseHold(row);
@@ -471,7 +521,8 @@ export class BookingService {
     const now = this.#iso();
     this.d.db.transaction(() => {
       const row = this.row(bookingId);
-      if (!row || (row.status !== 'pending_payment' && !(row.status === 'expired' && status === 'expired'))) return;
+      if (!row || (row.status !== 'pending_payment' && !(row.status === 'expired' && status === 'expired')))
+        return;
       if (row.status === status) return;
       this.#setStatus.run(status, now, bookingId, row.status);
       this.#event.run(bookingId, status, now, detail);
@@ -482,14 +533,20 @@ export class BookingService {
 
   async refund(bookingId: string, reason: string): Promise<void> {
     const payment = this.#payment.get(bookingId) as { intent_id: string; status: string } | undefined;
-    if (!payment || payment.status !== 'succeeded') return;
-    const refunded = await this.d.payments.refund({ intentId: payment.intent_id, idempotencyKey: `refund-${bookingId}` });
+    if (payment?.status !== 'succeeded') return;
+    const refunded = await this.d.payments.refund({
+      intentId: payment.intent_id,
+      idempotencyKey: `refund-${bookingId}`,
+    });
     if (refunded.ok) {
       this.d.db
-        .prepare("UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ?")
+        .prepare(
+          "UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ?",
+        )
         .run(refunded.refundId ?? null, this.#iso(), bookingId);
       this.#event.run(bookingId, 'refunded', this.#iso(), reason);
-    } else this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
+    } else
+      this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
   }
 
   #recordPayment(
@@ -502,12 +559,22 @@ export class BookingService {
         `UPDATE payments SET status = ?, card_brand = COALESCE(?, card_brand), card_last4 = COALESCE(?, card_last4),
          failure_reason = ?, updated_at = ? WHERE booking_id = ? AND status NOT IN ('refunded')`,
       )
-      .run(status, outcome.cardBrand ?? null, outcome.cardLast4 ?? null, outcome.failureReason ?? null, this.#iso(), bookingId);
+      .run(
+        status,
+        outcome.cardBrand ?? null,
+        outcome.cardLast4 ?? null,
+        outcome.failureReason ?? null,
+        this.#iso(),
+        bookingId,
+      );
     this.d.metrics.payments.inc({ provider: this.d.payments.name, outcome: status });
   }
 
   /** Cancels a confirmed booking before the cut-off: seats back on sale, refund, ticket revoked. */
-  async cancel(user: { id: string; role: string }, bookingId: string): Promise<{ ok: true; booking: Booking } | Failure> {
+  async cancel(
+    user: { id: string; role: string },
+    bookingId: string,
+  ): Promise<{ ok: true; booking: Booking } | Failure> {
     const found = this.get(user, bookingId);
     if (!found.ok) return found;
     const { row } = found;
@@ -566,9 +633,10 @@ export class BookingService {
 
   /** Webhook events drive the same transitions as POST /api/payments. */
   async onPaymentEvent(event: { type: string; intentId: string; failureReason?: string }): Promise<void> {
-    const payment = this.d.db.prepare('SELECT booking_id FROM payments WHERE intent_id = ?').pluck().get(event.intentId) as
-      | string
-      | undefined;
+    const payment = this.d.db
+      .prepare('SELECT booking_id FROM payments WHERE intent_id = ?')
+      .pluck()
+      .get(event.intentId) as string | undefined;
     if (!payment) {
       this.d.logger.warn({ intentId: event.intentId }, 'webhook for an unknown payment intent');
       return;
@@ -576,9 +644,12 @@ export class BookingService {
     if (event.type === 'payment_succeeded') {
       this.#recordPayment(payment, 'succeeded', {});
       await this.settleSucceeded(payment);
-    } else if (event.type === 'payment_failed') await this.fail(payment, event.failureReason ?? 'payment failed');
+    } else if (event.type === 'payment_failed')
+      await this.fail(payment, event.failureReason ?? 'payment failed');
     else if (event.type === 'refunded')
-      this.d.db.prepare("UPDATE payments SET status = 'refunded', updated_at = ? WHERE intent_id = ?").run(this.#iso(), event.intentId);
+      this.d.db
+        .prepare("UPDATE payments SET status = 'refunded', updated_at = ? WHERE intent_id = ?")
+        .run(this.#iso(), event.intentId);
   }
 
   /** Pending bookings whose hold lapsed long ago become expired; their seats were freed by the actor. */

@@ -82,7 +82,10 @@ export class HoldService {
     return { ok: true, hold: publicHold(reply.hold), view: reply.hold };
   }
 
-  async get(userId: string, holdId: string): Promise<{ ok: true; hold: PublicHold; view: HoldView } | Failure> {
+  async get(
+    userId: string,
+    holdId: string,
+  ): Promise<{ ok: true; hold: PublicHold; view: HoldView } | Failure> {
     const showId = showIdOfHold(holdId);
     if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
     const hold = await this.router.getHold(showId, holdId);
@@ -111,7 +114,12 @@ export class HoldService {
   async release(userId: string, holdId: string): Promise<{ ok: true } | Failure> {
     const showId = showIdOfHold(holdId);
     if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
-    const reply = await this.router.send(showId, { type: 'release', holdId, ownerId: userId, nowMs: this.now() });
+    const reply = await this.router.send(showId, {
+      type: 'release',
+      holdId,
+      ownerId: userId,
+      nowMs: this.now(),
+    });
     return reply.ok ? { ok: true } : refusal(reply);
   }
 
@@ -126,7 +134,9 @@ export class HoldService {
 }
 
 /** The actor's refusal, as the contract's failure (details.seats names the seats concerned). */
-export function refusal(reply: Exclude<ShowReply, { ok: true }> | { ok: false; code: string; message: string; seats?: string[] }): Failure {
+export function refusal(
+  reply: Exclude<ShowReply, { ok: true }> | { ok: false; code: string; message: string; seats?: string[] },
+): Failure {
   const details = reply.seats ? { seats: reply.seats } : undefined;
   switch (reply.code) {
     case 'SEATS_UNAVAILABLE':

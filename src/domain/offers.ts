@@ -5,9 +5,10 @@
  * a booking is created (inside its transaction, so two bookings racing for the last use cannot both get
  * it) and given back when the booking fails, expires or is cancelled.
  */
-import type { AppDb } from '../persistence/app-db.js';
+
 import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
+import type { AppDb } from '../persistence/app-db.js';
 import type { ShowInfo } from './show-info.js';
 
 export interface OfferScope {
@@ -38,7 +39,10 @@ export interface Offer {
   createdAt: string;
 }
 
-export type OfferInput = Omit<Offer, 'id' | 'usedCount' | 'createdAt' | 'maxDiscount' | 'totalLimit' | 'perUserLimit'> & {
+export type OfferInput = Omit<
+  Offer,
+  'id' | 'usedCount' | 'createdAt' | 'maxDiscount' | 'totalLimit' | 'perUserLimit'
+> & {
   maxDiscount?: number | null;
   totalLimit?: number | null;
   perUserLimit?: number | null;
@@ -87,7 +91,10 @@ function toOffer(r: OfferRow): Offer {
 }
 
 /** The discount an offer gives on `amountMinor`: never more than the cap or the amount itself. */
-export function discountOf(offer: Pick<Offer, 'kind' | 'value' | 'maxDiscount'>, amountMinor: number): number {
+export function discountOf(
+  offer: Pick<Offer, 'kind' | 'value' | 'maxDiscount'>,
+  amountMinor: number,
+): number {
   const raw = offer.kind === 'percent' ? Math.floor((amountMinor * offer.value) / 100) : offer.value;
   const capped = offer.maxDiscount === null ? raw : Math.min(raw, offer.maxDiscount);
   return Math.max(0, Math.min(capped, amountMinor));
@@ -116,7 +123,9 @@ export class OfferService {
     );
     this.#findUse = db.prepare('SELECT offer_id FROM offer_uses WHERE booking_id = ?').pluck();
     this.#deleteUse = db.prepare('DELETE FROM offer_uses WHERE booking_id = ?');
-    this.#giveBack = db.prepare('UPDATE offers SET used_count = used_count - 1 WHERE id = ? AND used_count > 0');
+    this.#giveBack = db.prepare(
+      'UPDATE offers SET used_count = used_count - 1 WHERE id = ? AND used_count > 0',
+    );
   }
 
   listPublic(): Offer[] {
@@ -144,14 +153,18 @@ export class OfferService {
   ): { ok: true; offer: Offer; discount: number } | Failure {
     const row = this.#byCode.get(code) as OfferRow | undefined;
     const invalid = (reason: string, message: string) => failure('OFFER_INVALID', message, { reason, code });
-    if (!row || row.is_active !== 1) return invalid('unknown_code', `${code} is not a valid promo code`);
+    if (row?.is_active !== 1) return invalid('unknown_code', `${code} is not a valid promo code`);
     const offer = toOffer(row);
     const nowIso = new Date(this.now()).toISOString();
     if (nowIso < offer.validFrom) return invalid('not_started', `${code} is valid from ${offer.validFrom}`);
     if (nowIso >= offer.validUntil) return invalid('expired', `${code} expired at ${offer.validUntil}`);
     if (offer.totalLimit !== null && offer.usedCount >= offer.totalLimit)
       return invalid('exhausted', `${code} has been used up`);
-    if (userId && offer.perUserLimit !== null && (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit)
+    if (
+      userId &&
+      offer.perUserLimit !== null &&
+      (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit
+    )
       return invalid('user_limit', `you have already used ${code} the maximum number of times`);
     if (amountMinor < offer.minAmount)
       return invalid('below_minimum', `${code} needs an order of at least ${offer.minAmount} (minor units)`);
@@ -179,7 +192,10 @@ export class OfferService {
         code: offer.code,
       });
     if (this.#take.run(offer.id).changes !== 1)
-      return failure('OFFER_INVALID', `${offer.code} has been used up`, { reason: 'exhausted', code: offer.code });
+      return failure('OFFER_INVALID', `${offer.code} has been used up`, {
+        reason: 'exhausted',
+        code: offer.code,
+      });
     this.#insertUse.run(bookingId, offer.id, userId, new Date(this.now()).toISOString());
     return undefined;
   }
@@ -195,7 +211,8 @@ export class OfferService {
   create(input: OfferInput): { ok: true; offer: Offer } | Failure {
     const id = newId('ofr');
     const nowIso = new Date(this.now()).toISOString();
-    if (input.validUntil <= input.validFrom) return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
+    if (input.validUntil <= input.validFrom)
+      return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
     if (input.kind === 'percent' && (input.value < 1 || input.value > 100))
       return failure('VALIDATION_FAILED', 'a percent offer has a value from 1 to 100');
     try {
@@ -235,7 +252,8 @@ export class OfferService {
     const current = this.get(id);
     if (!current) return failure('OFFER_NOT_FOUND', `no offer ${id}`);
     const next = { ...current, ...patch };
-    if (next.validUntil <= next.validFrom) return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
+    if (next.validUntil <= next.validFrom)
+      return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
     this.db
       .prepare(
         `UPDATE offers SET description = ?, value = ?, max_discount = ?, min_amount = ?, valid_from = ?, valid_until = ?,

@@ -5,10 +5,11 @@
  * JSON body of a seat map is serialized once per version, and each delta once for every feed subscriber.
  * The actor stays the only writer of seat state: this is a read cache fed by its events.
  */
-import type { ShardRouter, ShowEvent } from '../actors/shard-router.js';
+
 import type { CompiledLayout } from '../actors/seat-layout.js';
-import { layoutResolver } from '../actors/show-codec.js';
+import type { ShardRouter, ShowEvent } from '../actors/shard-router.js';
 import { SEAT_STATUSES } from '../actors/show-actor.js';
+import { layoutResolver } from '../actors/show-codec.js';
 import type { ShowInfoCache } from './show-info.js';
 
 /** Shows mirrored at once; the least recently used is dropped past this. */

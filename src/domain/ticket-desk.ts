@@ -35,7 +35,7 @@ export class TicketDesk {
   readonly #admit;
 
   constructor(
-    private readonly db: AppDb,
+    db: AppDb,
     private readonly signer: TicketSigner,
     private readonly now: () => number,
   ) {
@@ -43,7 +43,9 @@ export class TicketDesk {
       `SELECT t.booking_id, b.status, b.show_id, b.seats, t.revoked_at, t.checked_in_at, t.code
        FROM tickets t JOIN bookings b ON b.id = t.booking_id WHERE t.booking_id = ?`,
     );
-    this.#admit = db.prepare('UPDATE tickets SET checked_in_at = ? WHERE booking_id = ? AND checked_in_at IS NULL');
+    this.#admit = db.prepare(
+      'UPDATE tickets SET checked_in_at = ? WHERE booking_id = ? AND checked_in_at IS NULL',
+    );
   }
 
   async verify(code: string): Promise<TicketVerdict> {
@@ -68,12 +70,18 @@ export class TicketDesk {
 
   checkIn(verdict: TicketVerdict): { ok: true; booking: NonNullable<TicketVerdict['booking']> } | Failure {
     if (!verdict.valid || !verdict.booking)
-      return failure('RULE_VIOLATION', `ticket not valid: ${verdict.reason ?? 'unknown'}`, { reason: verdict.reason });
+      return failure('RULE_VIOLATION', `ticket not valid: ${verdict.reason ?? 'unknown'}`, {
+        reason: verdict.reason,
+      });
     const at = new Date(this.now()).toISOString();
     if (this.#admit.run(at, verdict.booking.id).changes === 0)
-      return failure('ALREADY_CHECKED_IN', `this ticket was already admitted at ${verdict.booking.checkedInAt}`, {
-        checkedInAt: verdict.booking.checkedInAt,
-      });
+      return failure(
+        'ALREADY_CHECKED_IN',
+        `this ticket was already admitted at ${verdict.booking.checkedInAt}`,
+        {
+          checkedInAt: verdict.booking.checkedInAt,
+        },
+      );
     return { ok: true, booking: { ...verdict.booking, checkedInAt: at } };
   }
 }

@@ -8,8 +8,8 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { ApiError, errorBody, statusOf } from './errors.js';
 import type { AppDeps, AppEnv } from './context.js';
+import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
 import { requestContext } from './request-context.js';
 import { registerRouteModules } from './routes.js';
@@ -23,7 +23,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       maxSize: deps.config.BODY_LIMIT_BYTES,
       onError: (c) =>
         c.json(
-          errorBody('PAYLOAD_TOO_LARGE', `request bodies are limited to ${deps.config.BODY_LIMIT_BYTES} bytes`),
+          errorBody(
+            'PAYLOAD_TOO_LARGE',
+            `request bodies are limited to ${deps.config.BODY_LIMIT_BYTES} bytes`,
+          ),
           413,
         ),
     }),
@@ -37,7 +40,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
 /** zod failures become 400 VALIDATION_FAILED naming each bad field. */
 function validationHook(
-  result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string },
+  result: {
+    success: boolean;
+    error?: { issues: { path: PropertyKey[]; message: string }[] };
+    target?: string;
+  },
   c: Context<AppEnv>,
 ) {
   if (result.success) return;
@@ -47,9 +54,13 @@ function validationHook(
     fields[key] ??= issue.message;
   }
   return c.json(
-    errorBody('VALIDATION_FAILED', `invalid ${result.target ?? 'request'}: ${Object.keys(fields).join(', ')}`, {
-      fields,
-    }),
+    errorBody(
+      'VALIDATION_FAILED',
+      `invalid ${result.target ?? 'request'}: ${Object.keys(fields).join(', ')}`,
+      {
+        fields,
+      },
+    ),
     400,
   );
 }
@@ -64,7 +75,9 @@ function notFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>) {
   if (allowed.size > 0) {
     c.header('allow', [...allowed].join(', '));
     return c.json(
-      errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}`, { allow: [...allowed] }),
+      errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}`, {
+        allow: [...allowed],
+      }),
       405,
     );
   }
@@ -84,9 +97,12 @@ function onError(err: Error, c: Context<AppEnv>) {
     return c.json(errorBody(err.code, err.message, err.details), statusOf(err.code));
   }
   if (err instanceof HTTPException) {
-    if (err.status === 400) return c.json(errorBody('INVALID_JSON', 'the request body is not valid JSON'), 400);
-    if (err.status === 413) return c.json(errorBody('PAYLOAD_TOO_LARGE', 'the request body is too large'), 413);
-    if (err.status === 401) return c.json(errorBody('UNAUTHENTICATED', err.message || 'authentication required'), 401);
+    if (err.status === 400)
+      return c.json(errorBody('INVALID_JSON', 'the request body is not valid JSON'), 400);
+    if (err.status === 413)
+      return c.json(errorBody('PAYLOAD_TOO_LARGE', 'the request body is too large'), 413);
+    if (err.status === 401)
+      return c.json(errorBody('UNAUTHENTICATED', err.message || 'authentication required'), 401);
     if (err.status < 500)
       return c.json(errorBody('VALIDATION_FAILED', err.message || 'bad request'), err.status as 400);
   }

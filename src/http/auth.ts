@@ -10,7 +10,8 @@ import { ApiError } from './errors.js';
 export function requireUser(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
-    if (!header?.startsWith('Bearer ')) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+    if (!header?.startsWith('Bearer '))
+      throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
     const user = await deps.tokens.verify(header.slice(7).trim());
     if (!user) throw new ApiError('UNAUTHENTICATED', 'the token is invalid, expired or revoked');
     c.set('user', user);

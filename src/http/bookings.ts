@@ -56,7 +56,9 @@ const PaymentSchema = z
 
 const CreateBookingBody = z
   .union([
-    z.object({ holdId: z.string().min(1).max(200), promoCode: PromoCode.optional(), paymentMethod: Method }).strict(),
+    z
+      .object({ holdId: z.string().min(1).max(200), promoCode: PromoCode.optional(), paymentMethod: Method })
+      .strict(),
     z
       .object({
         showId: z.string().min(1).max(200),
@@ -132,7 +134,13 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       middleware: [auth, once] as const,
       request: {
         params: IdParam,
-        ...jsonBody(z.object({ seatNumber: SeatLabel, paymentMethod: Method.optional(), promoCode: PromoCode.optional() })),
+        ...jsonBody(
+          z.object({
+            seatNumber: SeatLabel,
+            paymentMethod: Method.optional(),
+            promoCode: PromoCode.optional(),
+          }),
+        ),
       },
       responses: {
         201: json(BookingAndPayment, 'Booking pending payment'),
@@ -143,7 +151,8 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       const user = c.get('user');
       const { seatNumber, paymentMethod, promoCode } = c.req.valid('json');
       const holdId = await deps.router.findHoldOf(c.req.valid('param').id, user.id, seatNumber);
-      if (!holdId) throw new ApiError('HOLD_NOT_FOUND', `you hold no seat ${seatNumber} on this show; lock it first`);
+      if (!holdId)
+        throw new ApiError('HOLD_NOT_FOUND', `you hold no seat ${seatNumber} on this show; lock it first`);
       const result = unwrap(
         await bookings.create(user.id, { holdId, paymentMethod: paymentMethod ?? 'card', promoCode }),
       );
@@ -160,7 +169,10 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       security: bearer,
       middleware: [auth] as const,
       request: { params: IdParam },
-      responses: { 200: json(z.object({ booking: BookingSchema }), 'The booking'), 403: errorResponse('Not yours') },
+      responses: {
+        200: json(z.object({ booking: BookingSchema }), 'The booking'),
+        403: errorResponse('Not yours'),
+      },
     }),
     (c) => c.json({ booking: unwrap(bookings.get(c.get('user'), c.req.valid('param').id)).booking }, 200),
   );
@@ -179,7 +191,8 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         422: errorResponse('After the cancellation cut-off'),
       },
     }),
-    async (c) => c.json({ booking: unwrap(await bookings.cancel(c.get('user'), c.req.valid('param').id)).booking }, 200),
+    async (c) =>
+      c.json({ booking: unwrap(await bookings.cancel(c.get('user'), c.req.valid('param').id)).booking }, 200),
   );
 
   app.openapi(
@@ -238,7 +251,10 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         const png = await qrPng(booking.ticket.code);
         return c.body(new Uint8Array(png), 200, { 'content-type': 'image/png' }) as never;
       }
-      return c.json({ ticket: { code: booking.ticket.code, qr: await qrSvgDataUrl(booking.ticket.code) } }, 200);
+      return c.json(
+        { ticket: { code: booking.ticket.code, qr: await qrSvgDataUrl(booking.ticket.code) } },
+        200,
+      );
     },
   );
 
@@ -251,7 +267,11 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       request: { ...jsonBody(z.object({ code: z.string().min(1).max(4096) })) },
       responses: {
         200: json(
-          z.object({ valid: z.boolean(), booking: z.record(z.string(), z.unknown()).optional(), reason: z.string().optional() }),
+          z.object({
+            valid: z.boolean(),
+            booking: z.record(z.string(), z.unknown()).optional(),
+            reason: z.string().optional(),
+          }),
           'The verdict',
         ),
       },
@@ -269,7 +289,10 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       middleware: [requireAdmin(deps)] as const,
       request: { ...jsonBody(z.object({ code: z.string().min(1).max(4096) })) },
       responses: {
-        200: json(z.object({ admitted: z.boolean(), booking: z.record(z.string(), z.unknown()) }), 'Admitted'),
+        200: json(
+          z.object({ admitted: z.boolean(), booking: z.record(z.string(), z.unknown()) }),
+          'Admitted',
+        ),
         409: errorResponse('ALREADY_CHECKED_IN'),
         422: errorResponse('Invalid ticket'),
       },
@@ -280,5 +303,7 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     },
   );
 
-  app.get('/.well-known/jwks.json', (c) => c.json(deps.tickets.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
+  app.get('/.well-known/jwks.json', (c) =>
+    c.json(deps.tickets.jwks(), 200, { 'cache-control': 'public, max-age=300' }),
+  );
 }

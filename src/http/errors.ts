@@ -99,7 +99,12 @@ export function errorBody(code: string, message: string, details: Record<string,
   return { error: { code, message, details } };
 }
 
-export function sendError(c: Context, code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+export function sendError(
+  c: Context,
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+) {
   return c.json(errorBody(code, message, details), statusOf(code));
 }
 

@@ -67,14 +67,20 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       tags: ['Holds'],
       summary: "A show's live seat map",
       request: { params: IdParam },
-      responses: { 200: json(SeatMapSchema, 'The seat map at its current version'), 404: errorResponse('Unknown show') },
+      responses: {
+        200: json(SeatMapSchema, 'The seat map at its current version'),
+        404: errorResponse('Unknown show'),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
       if (!deps.shows.get(id)) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
       const view = await seatMaps.seatMapJson(id);
       if (!view) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
-      return c.body(view.json, 200, { 'content-type': 'application/json', etag: `"v${view.version}"` }) as never;
+      return c.body(view.json, 200, {
+        'content-type': 'application/json',
+        etag: `"v${view.version}"`,
+      }) as never;
     },
   );
 

@@ -22,35 +22,51 @@ interface KeyRow {
 
 export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
   const { db } = deps;
-  const find = db.prepare('SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?');
+  const find = db.prepare(
+    'SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?',
+  );
   const remove = db.prepare('DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?');
   const claim = db.prepare(
     'INSERT INTO idempotency_keys (user_id, key, route, body_hash, created_at) VALUES (?, ?, ?, ?, ?)',
   );
-  const complete = db.prepare('UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND key = ?');
+  const complete = db.prepare(
+    'UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND key = ?',
+  );
   let lastPurgeMs = 0;
 
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (key === undefined) return next();
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
-      throw new ApiError('VALIDATION_FAILED', `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, {
-        fields: { 'Idempotency-Key': 'bad length' },
-      });
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+        {
+          fields: { 'Idempotency-Key': 'bad length' },
+        },
+      );
     const userId = c.get('user')?.id ?? 'anonymous';
     const nowMs = deps.now();
     if (nowMs - lastPurgeMs > 60_000) {
       lastPurgeMs = nowMs;
-      db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?').run(new Date(nowMs - IDEMPOTENCY_TTL_MS).toISOString());
+      db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?').run(
+        new Date(nowMs - IDEMPOTENCY_TTL_MS).toISOString(),
+      );
     }
     const raw = await c.req.raw.clone().text();
     const bodyHash = createHash('sha256').update(`${c.req.method} ${c.req.path}\n${raw}`).digest('base64url');
     const seen = find.get(userId, key) as KeyRow | undefined;
     if (seen && Date.parse(seen.created_at) > nowMs - IDEMPOTENCY_TTL_MS) {
       if (seen.body_hash !== bodyHash)
-        throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
+        throw new ApiError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was used with a different request',
+        );
       if (seen.status === null)
-        throw new ApiError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still in progress');
+        throw new ApiError(
+          'IDEMPOTENCY_KEY_IN_USE',
+          'a request with this Idempotency-Key is still in progress',
+        );
       return new Response(seen.response, {
         status: seen.status,
         headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' },

@@ -71,10 +71,21 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       security: bearer,
       middleware: [requireUser(deps)] as const,
       request: { query: z.object({ cursor: z.string().max(200).optional() }) },
-      responses: { 200: json(z.object({ notifications: z.array(z.record(z.string(), z.unknown())), nextCursor: z.string().nullable() }), 'Newest first') },
+      responses: {
+        200: json(
+          z.object({
+            notifications: z.array(z.record(z.string(), z.unknown())),
+            nextCursor: z.string().nullable(),
+          }),
+          'Newest first',
+        ),
+      },
     }),
     (c) => {
-      const page = listNotifications(deps.db, c.get('user').id, { cursor: c.req.valid('query').cursor, limit: 50 });
+      const page = listNotifications(deps.db, c.get('user').id, {
+        cursor: c.req.valid('query').cursor,
+        limit: 50,
+      });
       return c.json(page as never, 200);
     },
   );

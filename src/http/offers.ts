@@ -49,7 +49,10 @@ const ScopeInput = z
 
 const OfferInput = z
   .object({
-    code: z.string().trim().regex(/^[A-Za-z0-9_-]{3,40}$/, '3 to 40 letters, digits, _ or -'),
+    code: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9_-]{3,40}$/, '3 to 40 letters, digits, _ or -'),
     description: z.string().max(500).default(''),
     kind: z.enum(['percent', 'flat']),
     value: z.number().int().min(1).max(100_000_000),
@@ -109,7 +112,13 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
           z.object({
             valid: z.literal(true),
             offer: OfferSchema,
-            amount: z.object({ subtotal: z.number(), discount: z.number(), fees: z.number(), total: z.number(), currency: z.string() }),
+            amount: z.object({
+              subtotal: z.number(),
+              discount: z.number(),
+              fees: z.number(),
+              total: z.number(),
+              currency: z.string(),
+            }),
           }),
           'The discount',
         ),
@@ -133,7 +142,13 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         {
           valid: true as const,
           offer: evaluated.offer,
-          amount: { subtotal, discount: evaluated.discount, fees, total: subtotal - evaluated.discount + fees, currency: show.currency },
+          amount: {
+            subtotal,
+            discount: evaluated.discount,
+            fees,
+            total: subtotal - evaluated.discount + fees,
+            currency: show.currency,
+          },
         },
         200,
       );
@@ -149,7 +164,10 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       security: bearer,
       middleware: [admin] as const,
       request: { ...jsonBody(OfferInput) },
-      responses: { 201: json(z.object({ offer: OfferSchema }), 'Created'), 409: errorResponse('Code exists') },
+      responses: {
+        201: json(z.object({ offer: OfferSchema }), 'Created'),
+        409: errorResponse('Code exists'),
+      },
     }),
     (c) => {
       const body = c.req.valid('json');
@@ -169,7 +187,10 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       security: bearer,
       middleware: [admin] as const,
       request: { params: IdParam, ...jsonBody(OfferPatch) },
-      responses: { 200: json(z.object({ offer: OfferSchema }), 'Changed'), 404: errorResponse('Unknown offer') },
+      responses: {
+        200: json(z.object({ offer: OfferSchema }), 'Changed'),
+        404: errorResponse('Unknown offer'),
+      },
     }),
     (c) => {
       const patch = c.req.valid('json') as Partial<Offer>;

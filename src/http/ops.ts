@@ -32,5 +32,7 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
     return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
   });
   app.doc31('/openapi.json', OPENAPI_INFO);
-  app.get('/docs', (c) => c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as unknown as OpenApiLike)));
+  app.get('/docs', (c) =>
+    c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as unknown as OpenApiLike)),
+  );
 }

@@ -26,6 +26,12 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
 
 export const errorResponse = (description: string) => json(ErrorSchema, description);
 
-export const IdParam = z.object({ id: z.string().min(1).max(200).openapi({ param: { name: 'id', in: 'path' } }) });
+export const IdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 
 export const SeatLabel = z.string().regex(/^[A-Z]{1,3}\d{1,3}$/, 'a seat label like "A7"');

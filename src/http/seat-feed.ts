@@ -26,7 +26,11 @@ export interface SeatFeed {
 }
 
 export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
+  });
   const alive = new WeakSet<WebSocket>();
   const { metrics, seatMaps } = deps;
 
@@ -41,7 +45,8 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
     };
     if (!match) return reject(404, 'ROUTE_NOT_FOUND', `no WebSocket route ${url.pathname}`);
     if (deps.lifecycle.isDraining) return reject(503, 'NOT_READY', 'shutting down');
-    if (wss.clients.size >= MAX_FEED_SUBSCRIBERS) return reject(503, 'OVERLOADED', 'too many feed subscribers');
+    if (wss.clients.size >= MAX_FEED_SUBSCRIBERS)
+      return reject(503, 'OVERLOADED', 'too many feed subscribers');
     const showId = decodeURIComponent(match[1]!);
     if (!deps.shows.get(showId)) return reject(404, 'SHOW_NOT_FOUND', `no show ${showId}`);
     const resumeFrom = url.searchParams.has('version') ? Number(url.searchParams.get('version')) : undefined;
@@ -104,7 +109,13 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
         }
         return;
       }
-      send(JSON.stringify({ type: 'error', code: 'UNKNOWN_MESSAGE', message: 'send {"type":"resume","version":N}' }));
+      send(
+        JSON.stringify({
+          type: 'error',
+          code: 'UNKNOWN_MESSAGE',
+          message: 'send {"type":"resume","version":N}',
+        }),
+      );
     });
     try {
       await subscribeFrom(resumeFrom);

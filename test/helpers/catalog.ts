@@ -25,7 +25,11 @@ export async function newUser(api: Api, overrides: Record<string, string> = {}) 
   };
   const res = await api('POST', '/api/register', { body });
   if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
-  return { token: res.body.token as string, user: res.body.user as { id: string; email: string; name: string }, ...body };
+  return {
+    token: res.body.token as string,
+    user: res.body.user as { id: string; email: string; name: string },
+    ...body,
+  };
 }
 
 export interface ShowFixture {
@@ -74,7 +78,10 @@ export async function createShow(
     city: options.city ?? 'Mumbai',
     address: '1 Test Road',
   });
-  const { screen } = await ok('POST', `/api/admin/theaters/${theater.id}/screens`, { name: 'Screen 1', layout });
+  const { screen } = await ok('POST', `/api/admin/theaters/${theater.id}/screens`, {
+    name: 'Screen 1',
+    layout,
+  });
   const startTime = new Date(Date.now() + (options.startsInMinutes ?? 24 * 60) * 60_000).toISOString();
   const { show } = await ok('POST', '/api/admin/shows', {
     movieId: movie.id,

@@ -26,7 +26,10 @@ export type Api = <T = any>(
   options?: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string },
 ) => Promise<ApiResponse<T>>;
 
-export async function startTestServer(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-'));
   const config = loadConfig({
     HOST: '127.0.0.1',

@@ -10,7 +10,10 @@ let clockOffsetMs = 0;
 const now = () => Date.now() + clockOffsetMs;
 
 beforeAll(async () => {
-  server = await startTestServer({ ...ADMIN_ENV, HOLD_TTL_SECONDS: '60', HOLD_MAX_SECONDS: '120', MAX_SEATS_PER_USER: '6' }, { now });
+  server = await startTestServer(
+    { ...ADMIN_ENV, HOLD_TTL_SECONDS: '60', HOLD_MAX_SECONDS: '120', MAX_SEATS_PER_USER: '6' },
+    { now },
+  );
 });
 afterAll(() => server?.destroy());
 
@@ -26,7 +29,14 @@ describe('seat map', () => {
     expect(res.status).toBe(200);
     expect(res.body.showId).toBe(showId);
     expect(res.body.seats).toHaveLength(30);
-    expect(res.body.seats[0]).toEqual({ id: 'A1', row: 'A', number: 1, category: 'GOLD', price: 30000, status: 'available' });
+    expect(res.body.seats[0]).toEqual({
+      id: 'A1',
+      row: 'A',
+      number: 1,
+      category: 'GOLD',
+      price: 30000,
+      status: 'available',
+    });
     expect(res.body.counts).toEqual({ available: 30, held: 0, booked: 0, blocked: 0 });
   });
 
@@ -43,11 +53,17 @@ describe('holds', () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
     const bob = await newUser(server.api);
-    const first = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1', 'A2'] }, token: alice.token });
+    const first = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A1', 'A2'] },
+      token: alice.token,
+    });
     expect(first.status).toBe(201);
     expect(first.body.hold).toMatchObject({ showId, seats: ['A1', 'A2'] });
     expect(Date.parse(first.body.hold.expiresAt)).toBeGreaterThan(now());
-    const clash = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A2', 'A3'] }, token: bob.token });
+    const clash = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A2', 'A3'] },
+      token: bob.token,
+    });
     expect(clash.status).toBe(409);
     expect(clash.body.error).toMatchObject({ code: 'SEATS_UNAVAILABLE', details: { seats: ['A2'] } });
     expect(await seatStatus(showId, 'A3')).toBe('available');
@@ -57,7 +73,10 @@ describe('holds', () => {
   it('refuses unknown seat labels with 400 and changes nothing', async () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
-    const res = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1', 'Z99'] }, token: alice.token });
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A1', 'Z99'] },
+      token: alice.token,
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: 'UNKNOWN_SEAT', details: { seats: ['Z99'] } });
     expect(await seatStatus(showId, 'A1')).toBe('available');
@@ -67,12 +86,19 @@ describe('holds', () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
     const mallory = await newUser(server.api);
-    expect((await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['B1'] } })).status).toBe(401);
-    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['B1'] }, token: alice.token });
+    expect((await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['B1'] } })).status).toBe(
+      401,
+    );
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['B1'] },
+      token: alice.token,
+    });
     const holdId = body.hold.id;
     expect((await server.api('GET', `/api/holds/${holdId}`, { token: mallory.token })).status).toBe(403);
     expect((await server.api('DELETE', `/api/holds/${holdId}`, { token: mallory.token })).status).toBe(403);
-    expect((await server.api('POST', `/api/holds/${holdId}/extend`, { token: mallory.token })).status).toBe(403);
+    expect((await server.api('POST', `/api/holds/${holdId}/extend`, { token: mallory.token })).status).toBe(
+      403,
+    );
     expect(await seatStatus(showId, 'B1')).toBe('held');
     const own = await server.api('GET', `/api/holds/${holdId}`, { token: alice.token });
     expect(own.status).toBe(200);
@@ -82,12 +108,17 @@ describe('holds', () => {
   it('releases seats at once and extends within the maximum', async () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
-    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['C1'] }, token: alice.token });
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C1'] },
+      token: alice.token,
+    });
     clockOffsetMs += 30_000;
     const extended = await server.api('POST', `/api/holds/${body.hold.id}/extend`, { token: alice.token });
     expect(extended.status).toBe(200);
     expect(Date.parse(extended.body.hold.expiresAt)).toBeGreaterThan(Date.parse(body.hold.expiresAt));
-    expect(Date.parse(extended.body.hold.expiresAt)).toBeLessThanOrEqual(Date.parse(body.hold.createdAt) + 120_000);
+    expect(Date.parse(extended.body.hold.expiresAt)).toBeLessThanOrEqual(
+      Date.parse(body.hold.createdAt) + 120_000,
+    );
     const released = await server.api('DELETE', `/api/holds/${body.hold.id}`, { token: alice.token });
     expect(released.status).toBe(204);
     expect(await seatStatus(showId, 'C1')).toBe('available');
@@ -98,9 +129,15 @@ describe('holds', () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
     const bob = await newUser(server.api);
-    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A9'] }, token: alice.token });
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A9'] },
+      token: alice.token,
+    });
     clockOffsetMs += 61_000;
-    const taken = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A9'] }, token: bob.token });
+    const taken = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A9'] },
+      token: bob.token,
+    });
     expect(taken.status).toBe(201);
     expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
   });
@@ -123,9 +160,15 @@ describe('holds', () => {
   it('enforces the per-user seat limit with 422', async () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
-    const ok = await server.api('POST', `/api/shows/${showId}/holds`, { body: { count: 4 }, token: alice.token });
+    const ok = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { count: 4 },
+      token: alice.token,
+    });
     expect(ok.status).toBe(201);
-    const over = await server.api('POST', `/api/shows/${showId}/holds`, { body: { count: 3 }, token: alice.token });
+    const over = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { count: 3 },
+      token: alice.token,
+    });
     expect(over.status).toBe(422);
     expect(over.body.error.code).toBe('SEAT_LIMIT_EXCEEDED');
   });
@@ -133,7 +176,10 @@ describe('holds', () => {
   it('refuses a hold that strands a single seat when the show forbids it', async () => {
     const { showId } = await createShow(server.api, { forbidSingleSeatGaps: true });
     const alice = await newUser(server.api);
-    const res = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A2', 'A3'] }, token: alice.token });
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A2', 'A3'] },
+      token: alice.token,
+    });
     expect(res.status).toBe(409);
     expect(res.body.error).toMatchObject({ code: 'SINGLE_SEAT_STRANDED', details: { seats: ['A1'] } });
   });
@@ -142,11 +188,17 @@ describe('holds', () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
     const bob = await newUser(server.api);
-    const res = await server.api('POST', `/api/shows/${showId}/lock-seat`, { body: { seatNumber: 'B5' }, token: alice.token });
+    const res = await server.api('POST', `/api/shows/${showId}/lock-seat`, {
+      body: { seatNumber: 'B5' },
+      token: alice.token,
+    });
     expect(res.status).toBe(200);
     expect(res.body.hold.seats).toEqual(['B5']);
     expect(res.body.message).toContain('B5');
-    const again = await server.api('POST', `/api/shows/${showId}/lock-seat`, { body: { seatNumber: 'B5' }, token: bob.token });
+    const again = await server.api('POST', `/api/shows/${showId}/lock-seat`, {
+      body: { seatNumber: 'B5' },
+      token: bob.token,
+    });
     expect(again.status).toBe(409);
   });
 

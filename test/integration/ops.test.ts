@@ -35,7 +35,9 @@ describe('operations', () => {
     const doc = await server.api('GET', '/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/shows/{id}/holds', '/api/bookings']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/api/shows/{id}/holds', '/api/bookings']),
+    );
     const page = await server.api('GET', '/docs');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
@@ -62,14 +64,18 @@ describe('the error contract at the edges', () => {
   });
 
   it('names the bad fields of an invalid body', async () => {
-    const res = await server.api('POST', '/api/register', { body: { name: '', email: 'not-an-email', password: 'x' } });
+    const res = await server.api('POST', '/api/register', {
+      body: { name: '', email: 'not-an-email', password: 'x' },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('VALIDATION_FAILED');
     expect(Object.keys(res.body.error.details.fields)).toEqual(expect.arrayContaining(['email', 'password']));
   });
 
   it('refuses oversized bodies with 413', async () => {
-    const res = await server.api('POST', '/api/register', { raw: JSON.stringify({ name: 'x'.repeat(10_000) }) });
+    const res = await server.api('POST', '/api/register', {
+      raw: JSON.stringify({ name: 'x'.repeat(10_000) }),
+    });
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -94,10 +100,23 @@ describe('the error contract at the edges', () => {
     expect(routes.length).toBeGreaterThan(20);
     const junk = fc.oneof(
       fc.anything({ maxDepth: 3 }),
-      fc.record({ seats: fc.anything(), count: fc.anything(), holdId: fc.anything(), showId: fc.constant(showId) }),
-      fc.dictionary(fc.string({ maxLength: 12 }), fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null))),
+      fc.record({
+        seats: fc.anything(),
+        count: fc.anything(),
+        holdId: fc.anything(),
+        showId: fc.constant(showId),
+      }),
+      fc.dictionary(
+        fc.string({ maxLength: 12 }),
+        fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null)),
+      ),
     );
-    const param = fc.oneof(fc.constant(showId), fc.string({ minLength: 1, maxLength: 30 }), fc.constant('..'), fc.constant('%00'));
+    const param = fc.oneof(
+      fc.constant(showId),
+      fc.string({ minLength: 1, maxLength: 30 }),
+      fc.constant('..'),
+      fc.constant('%00'),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...routes),
@@ -117,7 +136,8 @@ describe('the error contract at the edges', () => {
             raw: route.method === 'GET' || route.method === 'DELETE' ? undefined : raw,
             token,
           });
-          if (res.status >= 500) throw new Error(`${route.method} ${path} ${raw} → ${res.status} ${JSON.stringify(res.body)}`);
+          if (res.status >= 500)
+            throw new Error(`${route.method} ${path} ${raw} → ${res.status} ${JSON.stringify(res.body)}`);
           if (res.status >= 400 && res.headers.get('content-type')?.includes('json'))
             expect(res.body.error?.code).toBeTypeOf('string');
         },

@@ -48,7 +48,10 @@ describe('live seat feed', () => {
     expect(snapshot).toMatchObject({ type: 'snapshot', showId });
     expect(snapshot.seats).toHaveLength(30);
     expect(snapshot.seats[0]).toEqual({ id: 'A1', status: 'available' });
-    const hold = await server.api('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1', 'A2'] }, token: alice.token });
+    const hold = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A1', 'A2'] },
+      token: alice.token,
+    });
     const held = await feed.next();
     expect(held).toMatchObject({ type: 'delta', showId, version: snapshot.version + 1 });
     expect(held.changes).toEqual(
