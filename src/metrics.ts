@@ -55,6 +55,11 @@ export function createMetrics() {
       labelNames: ['worker'] as const,
       registers: [registry],
     }),
+    shardRestarts: new client.Gauge({
+      name: 'boxoffice_shard_restarts',
+      help: 'Shard worker threads restarted after dying, since start',
+      registers: [registry],
+    }),
     journalBatch: new client.Histogram({
       name: 'boxoffice_journal_batch_commands',
       help: 'Commands per journal group commit',

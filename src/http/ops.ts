@@ -26,8 +26,10 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
     return c.json(errorBody('NOT_READY', `not ready: ${reason}`), 503);
   });
   app.get('/metrics', async (c) => {
-    for (const [worker, depth] of deps.router.stats().inFlight.entries())
+    const shards = deps.router.stats();
+    for (const [worker, depth] of shards.inFlight.entries())
       deps.metrics.mailboxDepth.set({ worker: String(worker) }, depth);
+    deps.metrics.shardRestarts.set(shards.restarts);
     const body = await deps.metrics.registry.metrics();
     return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
   });

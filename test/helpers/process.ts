@@ -1,0 +1,66 @@
+/**
+ * Runs the real service as a child process (`node --import tsx src/main.ts`, or the compiled build) and
+ * reads its JSON log lines, so tests can signal it, kill it and restart it on the same data directory.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  url: string;
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface SpawnOptions {
+  env: Record<string, string>;
+  /** Defaults to the TypeScript source through tsx. */
+  command?: string[];
+  cwd?: string;
+  /** How long to wait for "BoxOffice is serving". */
+  timeoutMs?: number;
+}
+
+export async function spawnService(options: SpawnOptions): Promise<ServiceProcess> {
+  const command = options.command ?? ['--import', 'tsx', path.join(REPO, 'src/main.ts')];
+  const child = spawn(process.execPath, command, {
+    cwd: options.cwd ?? REPO,
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += String(d);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`service did not start: ${stderr}`)),
+      options.timeoutMs ?? 30_000,
+    );
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'BoxOffice is serving') {
+        clearTimeout(timer);
+        resolve(entry.port as number);
+      }
+    });
+    void exited.then(({ code }) =>
+      reject(new Error(`service exited with ${code} before serving: ${stderr}`)),
+    );
+  });
+  return { child, url: `http://127.0.0.1:${port}`, logs, exited };
+}
