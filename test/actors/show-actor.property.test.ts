@@ -206,8 +206,17 @@ class OnHold implements fc.Command<Model, Real> {
     else if (h.owner !== this.owner) code = 'HOLD_NOT_OWNED';
     else if (h.expiresAt <= m.now) code = 'HOLD_EXPIRED';
     const seats = h?.seats ?? [];
-    sweep(m);
     const bookingId = `b${holdId}`;
+    const isUnseenRehold =
+      this.kind === 'confirm' &&
+      !m.bookings.has(bookingId) &&
+      seats.length === 0 &&
+      this.allowRehold &&
+      code !== 'HOLD_NOT_OWNED';
+    // A re-hold of a hold the model never saw (it was refused): the model cannot say which seats the
+    // actor would re-hold, so neither side runs it (the model must not even sweep).
+    if (isUnseenRehold) return;
+    sweep(m);
     if (this.kind === 'extend') {
       if (!code) h!.expiresAt = Math.max(h!.expiresAt, Math.min(m.now + TTL, h!.createdAt + 3 * TTL));
       step(
@@ -240,10 +249,6 @@ class OnHold implements fc.Command<Model, Real> {
         }
       }
       const confirmSeats = already ?? (seats.length > 0 ? seats : ['A1']);
-      if (!already && seats.length === 0 && this.allowRehold && code !== 'HOLD_NOT_OWNED') {
-        // A hold the model never saw (never created): the actor tries to re-hold A1.
-        return;
-      }
       step(
         r,
         m,
