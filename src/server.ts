@@ -44,6 +44,8 @@ export interface RunningServer {
 export interface StartOptions {
   logger?: Logger;
   now?: () => number;
+  /** Test-only fault injection: runs between the actor's confirm and the booking row's update. */
+  afterActorConfirm?: () => void;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -113,17 +115,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     now,
+    afterActorConfirm: options.afterActorConfirm,
   });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.
   const reconciled = await bookings.reconcile();
-  if (reconciled.settled + reconciled.failed > 0) logger.info(reconciled, 'reconciled bookings left pending');
+  if (reconciled.settled + reconciled.failed + reconciled.refunded + reconciled.released > 0)
+    logger.info(reconciled, 'reconciled bookings a crash left unsettled');
   const notifier = startNotifier({ db, config, logger, metrics, now });
   const bookingSweep = setInterval(() => {
-    try {
-      bookings.expireStale();
-    } catch (err) {
-      logger.error({ err }, 'booking expiry sweep failed');
-    }
+    // Neither rejects: each logs its own failure and the next sweep retries.
+    void bookings.expireStale();
+    bookings.releasePendingSeats().catch((err) => logger.error({ err }, 'seat release sweep failed'));
   }, BOOKING_SWEEP_MS);
   bookingSweep.unref();
   const deps: AppDeps = {

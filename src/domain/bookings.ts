@@ -134,6 +134,7 @@ export class BookingService {
   readonly #setStatus;
   readonly #event;
   readonly #payment;
+  #isSweeping = false;
 
   constructor(private readonly d: BookingDeps) {
     const { db } = d;
@@ -347,8 +348,10 @@ export class BookingService {
     if (row.status === 'confirmed') return { ok: true as const, booking: found.booking };
     if (row.status === 'cancelled' || row.status === 'failed')
       return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
-    const payment = this.#payment.get(bookingId) as { intent_id: string } | undefined;
+    const payment = this.#payment.get(bookingId) as { intent_id: string; status: string } | undefined;
     if (!payment) return failure('INVALID_STATE', 'this booking has no payment intent');
+    // A booking whose seats were lost after the capture was refunded: the same answer as the first time.
+    if (row.status === 'expired' && payment.status === 'refunded') return seatsLost(JSON.parse(row.seats));
     if (proof.method !== row.payment_method)
       return failure('VALIDATION_FAILED', `this booking is paid by ${row.payment_method}`, {
         fields: { method: `must be ${row.payment_method}` },
@@ -371,11 +374,13 @@ export class BookingService {
         reason: outcome.failureReason,
       });
     }
-    if (outcome.status !== 'succeeded')
-      return failure(
-        'INVALID_STATE',
-        `the payment is ${outcome.status}; it will be confirmed by the provider's webhook`,
-      );
+    if (outcome.status === 'refunded' || outcome.status === 'canceled')
+      return failure('INVALID_STATE', `the payment of booking ${bookingId} was ${outcome.status}`);
+    if (outcome.status !== 'succeeded') {
+      // Processing (a UPI collect request, a pending wallet): the provider's webhook settles it.
+      this.#recordPayment(bookingId, outcome.status, outcome);
+      return { ok: true as const, booking: this.view(this.row(bookingId)!), paymentStatus: outcome.status };
+    }
     this.#recordPayment(bookingId, 'succeeded', outcome);
     return this.settleSucceeded(bookingId);
   }
@@ -391,6 +396,15 @@ export class BookingService {
     if (row.status === 'confirmed') return { ok: true, booking: this.view(row) };
     if (row.status === 'cancelled') return failure('INVALID_STATE', 'this booking was cancelled');
     const seats = JSON.parse(row.seats) as string[];
+    // Only captured money books seats: a replayed success webhook after a refund must not.
+    const payment = this.#payment.get(bookingId) as { status: string } | undefined;
+    if (payment?.status !== 'succeeded') {
+      if (row.status === 'expired' && payment?.status === 'refunded') return seatsLost(seats);
+      return failure(
+        'INVALID_STATE',
+        `the payment of booking ${bookingId} is ${payment?.status ?? 'missing'}`,
+      );
+    }
     const reply = await this.d.router.send(row.show_id, {
       type: 'confirm',
       holdId: row.hold_id,
@@ -408,13 +422,7 @@ export class BookingService {
       ) {
         await this.refund(bookingId, 'the seats were lost before payment completed');
         this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
-        return failure(
-          'HOLD_EXPIRED',
-          'the hold expired and the seats were taken; your payment has been refunded',
-          {
-            seats: reply.seats ?? seats,
-          },
-        );
+        return seatsLost(reply.seats ?? seats);
       }
       return refusal(reply);
     }
@@ -450,7 +458,8 @@ export class BookingService {
       if (changed === 0) return;
       this.#event.run(bookingId, 'confirmed', now, null);
       if (row.status !== 'pending_payment' && row.offer_id) {
-        // An expired booking gave its promo use back; a late success takes it again if one is left.
+        // An expired booking gave its promo use back; a late success takes it again. The customer paid
+        // the discounted price already, so it is honoured even if that takes the count past the limit.
         db.prepare('UPDATE offers SET used_count = used_count + 1 WHERE id = ?').run(row.offer_id);
         db.prepare(
           'INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
@@ -516,19 +525,18 @@ export class BookingService {
       this.d.logger.warn({ bookingId: row.id, code: reply.code }, 'hold release refused');
   }
 
-  /** Moves a pending (or expired) booking to a final state and gives its promo use back. */
+  /** Moves a pending booking to a final state and gives its promo use back; any other status stays. */
   #finish(bookingId: string, status: 'failed' | 'expired', detail: string): void {
     const now = this.#iso();
-    this.d.db.transaction(() => {
+    const isChanged = this.d.db.transaction(() => {
       const row = this.row(bookingId);
-      if (!row || (row.status !== 'pending_payment' && !(row.status === 'expired' && status === 'expired')))
-        return;
-      if (row.status === status) return;
+      if (row?.status !== 'pending_payment') return false;
       this.#setStatus.run(status, now, bookingId, row.status);
       this.#event.run(bookingId, status, now, detail);
       this.d.offers.giveBackUse(bookingId);
+      return true;
     })();
-    this.d.metrics.bookings.inc({ status });
+    if (isChanged) this.d.metrics.bookings.inc({ status });
   }
 
   async refund(bookingId: string, reason: string): Promise<void> {
@@ -539,12 +547,14 @@ export class BookingService {
       idempotencyKey: `refund-${bookingId}`,
     });
     if (refunded.ok) {
-      this.d.db
+      // Racing callers (two cancels, a cancel and a webhook) get the same refund from the provider, by
+      // its idempotency key; only the first records it.
+      const changes = this.d.db
         .prepare(
-          "UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ?",
+          "UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ? AND status <> 'refunded'",
         )
-        .run(refunded.refundId ?? null, this.#iso(), bookingId);
-      this.#event.run(bookingId, 'refunded', this.#iso(), reason);
+        .run(refunded.refundId ?? null, this.#iso(), bookingId).changes;
+      if (changes > 0) this.#event.run(bookingId, 'refunded', this.#iso(), reason);
     } else
       this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
   }
@@ -592,11 +602,35 @@ export class BookingService {
         `bookings can be cancelled until ${this.d.config.CANCELLATION_CUTOFF_MINUTES} minutes before the show`,
         { cutoff: new Date(cutoffMs).toISOString() },
       );
-    const reply = await this.d.router.send(row.show_id, { type: 'cancel', bookingId, nowMs: this.d.now() });
-    if (!reply.ok && reply.code !== 'BOOKING_NOT_FOUND') return refusal(reply);
+    // Recorded first, released second: a crash in between leaves the seats off sale (reconcile releases
+    // them), never a valid ticket for seats someone else can buy.
     this.#cancelInDb(row);
+    await this.#releaseCancelledSeats(row.id, row.show_id);
     await this.refund(bookingId, 'cancelled by the customer');
     return { ok: true, booking: this.view(this.row(bookingId)!) };
+  }
+
+  /** Puts a cancelled booking's seats back on sale through its actor; false if the actor could not. */
+  async #releaseCancelledSeats(bookingId: string, showId: string): Promise<boolean> {
+    const reply = await this.d.router.send(showId, { type: 'cancel', bookingId, nowMs: this.d.now() });
+    if (!reply.ok && reply.code !== 'BOOKING_NOT_FOUND') {
+      this.d.logger.warn({ bookingId, code: reply.code }, 'seats of a cancelled booking not yet released');
+      return false;
+    }
+    this.d.db.prepare('UPDATE bookings SET seats_released_at = ? WHERE id = ?').run(this.#iso(), bookingId);
+    return true;
+  }
+
+  /** Cancelled bookings whose seats the actor has not yet released (a crash or a failed worker between). */
+  async releasePendingSeats(): Promise<number> {
+    const rows = this.d.db
+      .prepare(
+        "SELECT id, show_id FROM bookings WHERE status = 'cancelled' AND seats_released_at IS NULL LIMIT ?",
+      )
+      .all(MAX_SWEEP_BATCH) as { id: string; show_id: string }[];
+    let released = 0;
+    for (const row of rows) if (await this.#releaseCancelledSeats(row.id, row.show_id)) released++;
+    return released;
   }
 
   #cancelInDb(row: BookingRow): void {
@@ -608,25 +642,32 @@ export class BookingService {
       this.#event.run(row.id, 'cancelled', now, null);
       db.prepare('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
       this.d.offers.giveBackUse(row.id);
-      cancelBookingReminders(db, row.id);
-      const user = db.prepare('SELECT email FROM users WHERE id = ?').pluck().get(row.user_id) as string;
+      cancelBookingReminders(db, row.id, this.d.now());
+      const user = db.prepare('SELECT email, phone FROM users WHERE id = ?').get(row.user_id) as {
+        email: string;
+        phone: string | null;
+      };
       const show = this.d.shows.get(row.show_id);
-      enqueueNotification(db, {
-        userId: row.user_id,
+      const data = {
         bookingId: row.id,
-        channel: 'email',
-        template: 'booking_cancelled',
-        recipient: user,
-        data: {
+        movieTitle: show?.movieTitle ?? '',
+        theaterName: show?.theaterName ?? '',
+        startTime: show?.startTime ?? '',
+        seats: JSON.parse(row.seats),
+        amount: { total: row.total, currency: row.currency },
+      };
+      const notice = (channel: 'email' | 'sms', recipient: string) =>
+        enqueueNotification(db, {
+          userId: row.user_id,
           bookingId: row.id,
-          movieTitle: show?.movieTitle ?? '',
-          theaterName: show?.theaterName ?? '',
-          startTime: show?.startTime ?? '',
-          seats: JSON.parse(row.seats),
-          amount: { total: row.total, currency: row.currency },
-        },
-        sendAt: now,
-      });
+          channel,
+          template: 'booking_cancelled',
+          recipient,
+          data,
+          sendAt: now,
+        });
+      notice('email', user.email);
+      if (user.phone) notice('sms', user.phone);
     })();
     this.d.metrics.bookings.inc({ status: 'cancelled' });
   }
@@ -646,33 +687,73 @@ export class BookingService {
       await this.settleSucceeded(payment);
     } else if (event.type === 'payment_failed')
       await this.fail(payment, event.failureReason ?? 'payment failed');
-    else if (event.type === 'refunded')
-      this.d.db
-        .prepare("UPDATE payments SET status = 'refunded', updated_at = ? WHERE intent_id = ?")
-        .run(this.#iso(), event.intentId);
+    else if (event.type === 'refunded') {
+      // Usually our own refund reported back (already recorded); else one made at the provider directly.
+      const changes = this.d.db
+        .prepare(
+          "UPDATE payments SET status = 'refunded', refunded_amount = amount, updated_at = ? WHERE intent_id = ? AND status <> 'refunded'",
+        )
+        .run(this.#iso(), event.intentId).changes;
+      if (changes > 0) this.#event.run(payment, 'refunded', this.#iso(), 'reported by the payment provider');
+    }
   }
 
-  /** Pending bookings whose hold lapsed long ago become expired; their seats were freed by the actor. */
-  expireStale(): number {
-    const before = new Date(this.d.now() - PENDING_GRACE_MS).toISOString();
-    const ids = this.d.db
-      .prepare("SELECT id FROM bookings WHERE status = 'pending_payment' AND hold_expires_at < ? LIMIT ?")
-      .pluck()
-      .all(before, MAX_SWEEP_BATCH) as string[];
-    for (const id of ids) this.#finish(id, 'expired', 'hold expired before payment');
-    return ids.length;
+  /**
+   * Pending bookings whose hold lapsed long ago become expired; their seats were freed by the actor. The
+   * actor is asked first, because a hold extended after booking lives past the expiry the row recorded.
+   * Never rejects (the server calls it from a timer); one sweep at a time.
+   */
+  async expireStale(): Promise<number> {
+    if (this.#isSweeping) return 0;
+    this.#isSweeping = true;
+    try {
+      const nowMs = this.d.now();
+      const rows = this.d.db
+        .prepare(
+          "SELECT id, show_id, hold_id FROM bookings WHERE status = 'pending_payment' AND hold_expires_at < ? LIMIT ?",
+        )
+        .all(new Date(nowMs - PENDING_GRACE_MS).toISOString(), MAX_SWEEP_BATCH) as {
+        id: string;
+        show_id: string;
+        hold_id: string;
+      }[];
+      let expired = 0;
+      for (const row of rows) {
+        const hold = await this.d.router.getHold(row.show_id, row.hold_id);
+        if (hold && hold.expiresAtMs > this.d.now()) {
+          this.d.db
+            .prepare(
+              "UPDATE bookings SET hold_expires_at = ?, updated_at = ? WHERE id = ? AND status = 'pending_payment'",
+            )
+            .run(new Date(hold.expiresAtMs).toISOString(), this.#iso(), row.id);
+          continue;
+        }
+        this.#finish(row.id, 'expired', 'hold expired before payment');
+        expired++;
+      }
+      return expired;
+    } catch (err) {
+      this.d.logger.error({ err }, 'booking expiry sweep failed; the next one retries');
+      return 0;
+    } finally {
+      this.#isSweeping = false;
+    }
   }
 
   /**
    * After a crash: every booking left pending asks the provider what happened. Succeeded → settle
    * (the actor's confirm is idempotent, so a confirm that reached the actor but not the db completes);
-   * failed → fail. Bookings expired by the sweeper whose payment nevertheless succeeded are settled too.
+   * failed → fail. Bookings expired by the sweeper whose payment was captured or still in flight are
+   * settled too (re-held, or refunded). Expired bookings that were never paid are not asked about: there
+   * are as many of them as abandoned checkouts, and a provider call each would make every start slower.
+   * Cancelled bookings whose refund did not go through are refunded.
    */
-  async reconcile(): Promise<{ settled: number; failed: number }> {
+  async reconcile(): Promise<{ settled: number; failed: number; refunded: number; released: number }> {
     const rows = this.d.db
       .prepare(
         `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
-         WHERE b.status IN ('pending_payment', 'expired') AND p.status NOT IN ('refunded', 'failed')`,
+         WHERE (b.status = 'pending_payment' AND p.status NOT IN ('refunded', 'failed'))
+            OR (b.status = 'expired' AND p.status IN ('succeeded', 'processing', 'requires_action'))`,
       )
       .all() as { id: string; intent_id: string }[];
     let settled = 0;
@@ -688,8 +769,28 @@ export class BookingService {
         failed++;
       }
     }
-    return { settled, failed };
+    const unrefunded = this.d.db
+      .prepare(
+        `SELECT b.id FROM bookings b JOIN payments p ON p.booking_id = b.id
+         WHERE b.status = 'cancelled' AND p.status = 'succeeded'`,
+      )
+      .pluck()
+      .all() as string[];
+    for (const id of unrefunded) await this.refund(id, 'cancelled; refund retried at start');
+    const released = await this.releasePendingSeats();
+    return { settled, failed, refunded: unrefunded.length, released };
   }
+}
+
+/** 410: the hold lapsed and someone else took (some of) the seats; any capture has been refunded. */
+function seatsLost(seats: string[]): Failure {
+  return failure(
+    'HOLD_EXPIRED',
+    'the hold expired and the seats were taken; your payment has been refunded',
+    {
+      seats,
+    },
+  );
 }
 
 class RollbackWith extends Error {

@@ -208,13 +208,23 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       request: { ...jsonBody(PayBody) },
       responses: {
         200: json(z.object({ booking: BookingSchema }), 'Confirmed, with its ticket'),
+        202: json(
+          z.object({ booking: BookingSchema, payment: z.object({ status: z.string() }) }),
+          "Accepted but still processing (a UPI collect request, a pending wallet): the provider's webhook confirms or fails the booking",
+        ),
+        400: errorResponse(
+          'Bad input, or invalid card details (INVALID_CARD names the fields); nothing changed',
+        ),
         402: errorResponse('PAYMENT_FAILED: the seats are released'),
+        409: errorResponse('The booking can no longer be paid (failed, cancelled, refunded)'),
         410: errorResponse('HOLD_EXPIRED: the seats were lost; any capture is refunded'),
       },
     }),
     async (c) => {
       const { bookingId, ...proof } = c.req.valid('json');
       const result = unwrap(await bookings.pay(c.get('user'), bookingId, proof));
+      if ('paymentStatus' in result && result.paymentStatus)
+        return c.json({ booking: result.booking, payment: { status: result.paymentStatus } }, 202);
       return c.json({ booking: result.booking }, 200);
     },
   );

@@ -3,7 +3,9 @@
  * `Idempotency-Key` for POSTs that create or pay: the same key and body within 24 h answers the first
  * response again; the same key with another body is 409 IDEMPOTENCY_KEY_REUSED; a retry that arrives
  * while the first is still running is 409 IDEMPOTENCY_KEY_IN_USE. Keys are per user, stored in the app db.
- * Server errors are not stored, so a request that failed on our side can be retried with the same key.
+ * Server errors are not stored, so a request that failed on our side can be retried with the same key;
+ * nor is a 400 (bad input changed nothing), so a client that fixes a typo, say in a card's expiry, may
+ * resend with the same key, as Stripe allows after a validation failure.
  */
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
@@ -80,7 +82,7 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
       remove.run(userId, key);
       throw err;
     }
-    if (c.res.status >= 500) {
+    if (c.res.status >= 500 || c.res.status === 400) {
       remove.run(userId, key);
       return;
     }

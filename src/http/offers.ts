@@ -122,6 +122,9 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
           }),
           'The discount',
         ),
+        400: errorResponse('Bad input or unknown seat'),
+        401: errorResponse('A bearer token was given but is invalid'),
+        404: errorResponse('Unknown show'),
         422: errorResponse('OFFER_INVALID with details.reason'),
       },
     }),
@@ -130,7 +133,10 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       const show = deps.shows.get(body.showId);
       if (!show) throw new ApiError('SHOW_NOT_FOUND', `no show ${body.showId}`);
       const header = c.req.header('authorization');
-      const user = header?.startsWith('Bearer ') ? await deps.tokens.verify(header.slice(7)) : undefined;
+      // Optional: with a token the per-user limit is checked for its holder; a bad token is refused,
+      // not quietly previewed as anonymous (which would hide that limit).
+      const user = header ? await deps.tokens.verify(header.replace(/^Bearer\s+/i, '')) : undefined;
+      if (header && !user) throw new ApiError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
       if (body.seats) {
         const priced = unwrap(deps.bookings.price(show, body.seats, body.code, user?.id));
         return c.json({ valid: true as const, offer: priced.offer!, amount: priced.amount }, 200);
