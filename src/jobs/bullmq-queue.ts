@@ -4,7 +4,9 @@
  * re-relayed row finds its job and adds nothing), delayed jobs for reminders, bounded attempts with
  * exponential backoff, and a Worker that runs the shared delivery handler. The producer connection fails
  * fast while Redis is down (no offline queue), so the relay backs off instead of hanging; ioredis keeps
- * reconnecting in the background and both sides resume when Redis is back.
+ * reconnecting in the background and both sides resume when Redis is back. A marker key tells a Redis that
+ * holds our jobs from one that is new or lost its data (a restart without persistence): the notifier then
+ * adds every queued notification's job again.
  */
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -14,6 +16,8 @@ import type { RetryPolicy } from './inprocess-queue.js';
 import type { JobQueue } from './relay.js';
 
 export const NOTIFICATIONS_QUEUE = 'notifications';
+/** Set once every queued notification has its job in this Redis; missing means jobs may have been lost. */
+export const SYNCED_MARKER = 'outbox-synced';
 export const BULLMQ_CONCURRENCY = 4;
 /** Completed jobs kept (so a re-relayed row finds its job), then trimmed. */
 export const KEEP_COMPLETED_JOBS = 1_000;
@@ -38,8 +42,11 @@ export interface BullmqQueueOptions {
   concurrency?: number;
   /** Redis key prefix (tests give each run its own). Defaults to BullMQ's 'bull'. */
   prefix?: string;
-  /** Called when the producer connection becomes ready again after a loss (Redis may have lost its data). */
-  onReconnect?: () => void;
+  /**
+   * Called each time the producer connection is ready (at start and after every loss). `hasLostJobs` is
+   * true when the marker is missing: a new or emptied Redis, where jobs relayed earlier may be gone.
+   */
+  onReady?: (event: { isReconnect: boolean; hasLostJobs: boolean }) => void;
   now?: () => number;
 }
 
@@ -58,6 +65,7 @@ export class BullmqJobQueue implements JobQueue {
   readonly #worker: Worker<NotificationJobData>;
   readonly #now: () => number;
   #wasLost = false;
+  readonly #markerKey: string;
 
   constructor(options: BullmqQueueOptions) {
     this.#now = options.now ?? Date.now;
@@ -77,10 +85,13 @@ export class BullmqJobQueue implements JobQueue {
       this.#wasLost = true;
     });
     this.#producer.on('ready', () => {
-      if (!this.#wasLost) return;
+      const isReconnect = this.#wasLost;
       this.#wasLost = false;
-      logger.info('redis connection restored');
-      options.onReconnect?.();
+      if (isReconnect) logger.info('redis connection restored');
+      this.#producer
+        .exists(this.#markerKey)
+        .then((found) => options.onReady?.({ isReconnect, hasLostJobs: found === 0 }))
+        .catch((err: Error) => logger.debug({ err: err.message }, 'redis marker check failed'));
     });
     this.#queue = new Queue<NotificationJobData>(NOTIFICATIONS_QUEUE, {
       connection: this.#producer,
@@ -93,6 +104,7 @@ export class BullmqJobQueue implements JobQueue {
       },
     });
     this.#queue.on('error', (err) => logger.debug({ err: err.message }, 'notifications queue error'));
+    this.#markerKey = this.#queue.toKey(SYNCED_MARKER);
     // Workers block on Redis, so their connection must retry forever (maxRetriesPerRequest: null).
     this.#worker = new Worker<NotificationJobData>(
       NOTIFICATIONS_QUEUE,
@@ -131,6 +143,12 @@ export class BullmqJobQueue implements JobQueue {
     this.#assertConnected();
     // 0 when the job is running (locked) or gone; either way its row is cancelled and it will not send.
     await this.#queue.remove(notificationId);
+  }
+
+  /** Records that every queued notification has its job in this Redis (see `onReady`). */
+  async markSynced(): Promise<void> {
+    this.#assertConnected();
+    await this.#producer.set(this.#markerKey, new Date(this.#now()).toISOString());
   }
 
   /** Whether the producer connection is up right now. */

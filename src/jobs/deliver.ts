@@ -105,7 +105,7 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
       data: JSON.parse(row.data) as NotificationData,
     };
     if (row.channel === 'email') await options.email.send(outgoing);
-    else await options.sms.send(row.recipient, renderSms(outgoing));
+    else await options.sms.send({ to: row.recipient, body: renderSms(outgoing), notificationId: row.id });
   }
 
   return async function deliverNotification(notificationId: string): Promise<DeliveryOutcome> {

@@ -5,8 +5,8 @@
  * JSON transport into the log, so delivery still completes and is recorded in development.
  */
 import nodemailer from 'nodemailer';
-import QRCode from 'qrcode';
 import type { Logger } from '../logger.js';
+import { qrPng } from '../tickets/qr.js';
 import { formatAmount, formatStartTime, type NotificationData, type NotificationTemplate } from './outbox.js';
 
 /** One notification as delivery sees it: the row's fields, `data` parsed. */
@@ -53,17 +53,29 @@ function detailLines(data: NotificationData): [string, string][] {
   return lines.filter(([, value]) => value !== '');
 }
 
-function renderBodies(intro: string, lines: [string, string][], outro: string, qr: boolean) {
+function htmlDocument(blocks: string[]): string {
+  return ['<!doctype html>', '<html><head><meta charset="utf-8"></head><body>', ...blocks, '</body></html>']
+    .filter((line) => line !== '')
+    .join('\n');
+}
+
+/** Width and height of a PNG, from its IHDR chunk (always the first). */
+function pngSide(png: Buffer): number {
+  return png.readUInt32BE(16);
+}
+
+function renderBodies(intro: string, lines: [string, string][], outro: string, qr?: Buffer) {
   const text = [intro, '', ...lines.map(([k, v]) => `${k}: ${v}`), '', outro].join('\n');
   const rows = lines.map(
     ([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`,
   );
-  const html = [
+  const side = qr ? pngSide(qr) : 0;
+  const html = htmlDocument([
     `<p>${escapeHtml(intro)}</p>`,
     `<table>${rows.join('')}</table>`,
-    qr ? `<p><img src="cid:${QR_CID}" alt="Ticket QR code" width="240" height="240"></p>` : '',
+    qr ? `<p><img src="cid:${QR_CID}" alt="Ticket QR code" width="${side}" height="${side}"></p>` : '',
     `<p>${escapeHtml(outro)}</p>`,
-  ].join('\n');
+  ]);
   return { text, html };
 }
 
@@ -74,7 +86,8 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
   const greeting = d.userName ? `Hi ${d.userName},` : 'Hi,';
   switch (notification.template) {
     case 'booking_confirmed': {
-      const qr = Boolean(d.ticketCode);
+      // The same image as GET /api/bookings/:id/ticket: whole pixels per module, so it scans at the gate.
+      const qr = d.ticketCode ? await qrPng(d.ticketCode) : undefined;
       const { text, html } = renderBodies(
         `${greeting} your booking for ${movie} is confirmed.`,
         detailLines(d),
@@ -82,18 +95,7 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
         qr,
       );
       const attachments = qr
-        ? [
-            {
-              filename: 'ticket.png',
-              content: await QRCode.toBuffer(d.ticketCode ?? '', {
-                type: 'png',
-                errorCorrectionLevel: 'M',
-                width: 240,
-              }),
-              contentType: 'image/png',
-              cid: QR_CID,
-            },
-          ]
+        ? [{ filename: 'ticket.png', content: qr, contentType: 'image/png', cid: QR_CID }]
         : [];
       return { subject: `Your tickets for ${movie}`, text, html, attachments };
     }
@@ -102,7 +104,6 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
         `${greeting} your booking for ${movie} has been cancelled.`,
         detailLines(d),
         'Any refund goes back to your original payment method.',
-        false,
       );
       return { subject: `Booking cancelled: ${movie}`, text, html, attachments: [] };
     }
@@ -111,16 +112,14 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
         `${greeting} a reminder that ${movie} starts at ${formatStartTime(d.startTime)}.`,
         detailLines(d),
         'Please arrive a few minutes early.',
-        false,
       );
       return { subject: `Reminder: ${movie} starts soon`, text, html, attachments: [] };
     }
     case 'custom': {
       const body = d.body ?? '';
-      const html = body
-        .split(/\n{2,}/)
-        .map((p) => `<p>${escapeHtml(p).replace(/\n/g, '<br>')}</p>`)
-        .join('\n');
+      const html = htmlDocument(
+        body.split(/\n{2,}/).map((p) => `<p>${escapeHtml(p).replace(/\n/g, '<br>')}</p>`),
+      );
       return { subject: d.subject || 'A message from BoxOffice', text: body, html, attachments: [] };
     }
   }

@@ -2,7 +2,9 @@
  * @module jobs/notifier
  * Composes notification delivery: the email and SMS senders, the shared handler, a queue (BullMQ when
  * REDIS_URL is set, timers in this process otherwise), the outbox relay, and a sweep over queued rows that
- * (in process) schedules reminders as they come due and (with Redis) re-creates jobs Redis lost.
+ * (in process) schedules reminders as they come due and (with Redis) re-creates jobs Redis lost. When a
+ * Redis turns out to be new or emptied (a restart without persistence), every queued row gets its job again
+ * at once, so a reminder booked before the crash still goes out at its time.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -27,6 +29,10 @@ export const SWEEP_INTERVAL_MS = 60_000;
 export const SWEEP_OVERDUE_GRACE_MS = 60_000;
 /** Rows looked at per sweep; the rest wait for the next one. */
 export const SWEEP_BATCH = 500;
+/** Rows re-added per page when Redis lost its jobs; the pages run until every queued row is covered. */
+export const RESYNC_PAGE = 500;
+/** Bounds one resync (pages × RESYNC_PAGE rows); a table bigger than that is finished by later sweeps. */
+const MAX_RESYNC_PAGES = 10_000;
 /** stop() gives the queue this long to finish running jobs. */
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -102,8 +108,8 @@ export function startNotifier(options: NotifierOptions): Notifier {
   const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
   const graceMs = options.sweepOverdueGraceMs ?? SWEEP_OVERDUE_GRACE_MS;
 
-  // Bound below, once the relay and the sweep exist; the BullMQ queue calls it when Redis comes back.
-  let onRedisBack: () => void = () => {};
+  // Bound below, once the relay and the sweep exist; the BullMQ queue calls it whenever Redis is ready.
+  let onRedisReady: (event: { isReconnect: boolean; hasLostJobs: boolean }) => void = () => {};
   let sweep: () => Promise<void> = async () => {};
   const adapter: QueueAdapter = config.REDIS_URL
     ? {
@@ -114,7 +120,7 @@ export function startNotifier(options: NotifierOptions): Notifier {
           retry,
           now,
           ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
-          onReconnect: () => onRedisBack(),
+          onReady: (event) => onRedisReady(event),
         }),
         sweepUntilMs: () => now() - graceMs,
       }
@@ -160,9 +166,48 @@ export function startNotifier(options: NotifierOptions): Notifier {
     return sweeping;
   };
 
-  onRedisBack = () => {
-    // Relay what piled up without waiting out the backoff, and re-add jobs a data-less restart lost.
-    void relay.relayNow().then(() => sweep());
+  const queuedAfter = db.prepare(
+    `SELECT id, send_at FROM notifications
+     WHERE status = 'queued' AND (send_at > ? OR (send_at = ? AND id > ?))
+     ORDER BY send_at, id LIMIT ${RESYNC_PAGE}`,
+  );
+  /** Adds the job of every queued row (a no-op for jobs Redis still has), then marks Redis as synced. */
+  const resyncOnce = async (queue: BullmqJobQueue) => {
+    let after = { sendAt: '', id: '' };
+    for (let page = 0; page < MAX_RESYNC_PAGES; page++) {
+      const rows = queuedAfter.all(after.sendAt, after.sendAt, after.id) as { id: string; send_at: string }[];
+      for (const row of rows) await queue.schedule(row.id, Date.parse(row.send_at));
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < RESYNC_PAGE) break;
+      after = { sendAt: last.send_at, id: last.id };
+    }
+    await queue.markSynced();
+    logger.info('notification jobs re-added to Redis');
+  };
+  let isStopping = false;
+  let isResyncWanted = false;
+  let resyncing: Promise<void> | undefined;
+  const resync = (queue: BullmqJobQueue) => {
+    isResyncWanted = true;
+    resyncing ??= (async () => {
+      // Another loss while a resync runs asks for one more pass after it.
+      while (isResyncWanted && !isStopping) {
+        isResyncWanted = false;
+        await relay.relayNow();
+        await resyncOnce(queue).catch((err: Error) =>
+          logger.warn({ err: err.message }, 'notification resync stopped early; the next connection retries'),
+        );
+      }
+    })().finally(() => {
+      resyncing = undefined;
+    });
+    return resyncing;
+  };
+  onRedisReady = ({ isReconnect, hasLostJobs }) => {
+    const { queue } = adapter;
+    // Relay what piled up without waiting out the backoff; when Redis lost its jobs, add them all again.
+    if (hasLostJobs && queue instanceof BullmqJobQueue) void resync(queue);
+    else void relay.relayNow().then(() => (isReconnect ? sweep() : undefined));
   };
   relay.start();
   void sweep();
@@ -178,9 +223,11 @@ export function startNotifier(options: NotifierOptions): Notifier {
     sweepNow: () => sweep(),
     stop() {
       stopping ??= (async () => {
+        isStopping = true;
         clearInterval(sweepTimer);
         await relay.stop();
         await sweeping;
+        await resyncing;
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           adapter.queue.close(),

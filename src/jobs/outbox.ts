@@ -22,6 +22,8 @@ export const MAX_RECIPIENT_LENGTH = 320;
 /** `data` is rendered into one message; anything bigger is a bug in the caller. */
 export const MAX_NOTIFICATION_DATA_BYTES = 16 * 1024;
 export const MAX_LIST_LIMIT = 100;
+/** Delivery attempts listed per notification, newest kept; the queues stop far sooner (5 by default). */
+export const MAX_ATTEMPTS_LISTED = 20;
 /** A booking has at most a handful of notifications; this bounds the cancel loop. */
 const MAX_REMINDERS_PER_BOOKING = 50;
 
@@ -71,6 +73,13 @@ export type OutboxMessage =
   | { kind: 'notify'; notificationId: string; sendAtMs: number }
   | { kind: 'cancel'; notificationId: string };
 
+/** One try at delivering: when, and whether the SMTP server or SMS gateway accepted it. */
+export interface DeliveryAttemptView {
+  at: string;
+  ok: boolean;
+  error: string | null;
+}
+
 export interface NotificationView {
   id: string;
   channel: NotificationChannel;
@@ -82,6 +91,8 @@ export interface NotificationView {
   sentAt: string | null;
   attempts: number;
   lastError: string | null;
+  /** Every recorded attempt, oldest first (at most MAX_ATTEMPTS_LISTED, the latest ones). */
+  deliveryAttempts: DeliveryAttemptView[];
   createdAt: string;
 }
 
@@ -230,6 +241,9 @@ interface ListRow {
   created_at: string;
 }
 
+const LIST_COLUMNS = `id, channel, template, status, recipient, booking_id, send_at, sent_at, attempts, last_error,
+  created_at`;
+
 function encodeCursor(row: ListRow): string {
   return Buffer.from(`${row.created_at}|${row.id}`).toString('base64url');
 }
@@ -250,40 +264,77 @@ export function listNotifications(
 ): NotificationPage {
   const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, Math.trunc(options.limit)));
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  const columns = `id, channel, template, status, recipient, booking_id, send_at, sent_at, attempts, last_error,
-    created_at`;
   const rows = (
     after
       ? db
           .prepare(
-            `SELECT ${columns} FROM notifications WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+            `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
              ORDER BY created_at DESC, id DESC LIMIT ?`,
           )
           .all(userId, after.createdAt, after.createdAt, after.id, limit + 1)
       : db
           .prepare(
-            `SELECT ${columns} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+            `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
           )
           .all(userId, limit + 1)
   ) as ListRow[];
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
+  const attemptsOf = deliveryAttempts(
+    db,
+    page.map((r) => r.id),
+  );
   return {
-    notifications: page.map((r) => ({
-      id: r.id,
-      channel: r.channel,
-      template: r.template,
-      status: r.status,
-      recipient: maskRecipient(r.recipient),
-      bookingId: r.booking_id,
-      sendAt: r.send_at,
-      sentAt: r.sent_at,
-      attempts: r.attempts,
-      lastError: r.last_error,
-      createdAt: r.created_at,
-    })),
+    notifications: page.map((r) => toView(r, attemptsOf.get(r.id) ?? [])),
     nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
   };
+}
+
+/** One notification as the list shows it; undefined when there is no such id. */
+export function getNotification(db: AppDb, id: string): NotificationView | undefined {
+  const row = db.prepare(`SELECT ${LIST_COLUMNS} FROM notifications WHERE id = ?`).get(id) as
+    | ListRow
+    | undefined;
+  return row && toView(row, deliveryAttempts(db, [id]).get(id) ?? []);
+}
+
+function toView(r: ListRow, attempts: DeliveryAttemptView[]): NotificationView {
+  return {
+    id: r.id,
+    channel: r.channel,
+    template: r.template,
+    status: r.status,
+    recipient: maskRecipient(r.recipient),
+    bookingId: r.booking_id,
+    sendAt: r.send_at,
+    sentAt: r.sent_at,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    deliveryAttempts: attempts,
+    createdAt: r.created_at,
+  };
+}
+
+/** The recorded attempts of a page of notifications (at most MAX_LIST_LIMIT ids), by notification id. */
+function deliveryAttempts(db: AppDb, ids: string[]): Map<string, DeliveryAttemptView[]> {
+  assert(ids.length <= MAX_LIST_LIMIT, 'too many notifications for one attempts query');
+  const byId = new Map<string, DeliveryAttemptView[]>();
+  if (ids.length === 0) return byId;
+  const rows = db
+    .prepare(
+      `SELECT notification_id, at, ok, error FROM (
+         SELECT notification_id, id, at, ok, error,
+           ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY id DESC) AS newest
+         FROM notification_attempts WHERE notification_id IN (${ids.map(() => '?').join(', ')}))
+       WHERE newest <= ${MAX_ATTEMPTS_LISTED} ORDER BY id`,
+    )
+    .all(...ids) as { notification_id: string; at: string; ok: number; error: string | null }[];
+  for (const row of rows) {
+    const list = byId.get(row.notification_id) ?? [];
+    list.push({ at: row.at, ok: row.ok === 1, error: row.error });
+    byId.set(row.notification_id, list);
+  }
+  return byId;
 }
 
 /** `₹350.00` from minor units, with the currency's own number of decimals. */

@@ -101,10 +101,14 @@ export class OutboxRelay {
 
   /** Relays everything pending now (bounded); resolves early if the queue fails (the loop retries). */
   async relayNow(): Promise<void> {
+    const wasBackingOff = this.#consecutiveFailures > 0;
     for (let i = 0; i < MAX_BATCHES_PER_DRAIN; i++) {
       const isFull = await this.#runOnce();
-      if (!isFull) return;
+      if (!isFull) break;
     }
+    // The loop may be asleep for a long backoff (up to RELAY_MAX_BACKOFF_MS); the queue works again, so
+    // rows written from now on go out at the normal poll instead of after that sleep.
+    if (wasBackingOff && this.#consecutiveFailures === 0) this.#arm(this.#o.pollMs);
   }
 
   /** Age in seconds of the oldest row not yet relayed; 0 when none is pending. */

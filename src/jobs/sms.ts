@@ -2,15 +2,27 @@
  * @module jobs/sms
  * SMS delivery behind the `SmsSender` port: `HttpSmsSender` posts `{to, body}` as JSON to a webhook (a
  * gateway or a relay service), `LogSmsSender` writes the message to the log (the default in development).
+ * Each message carries its notification id, which the webhook receives as its idempotency key.
  */
 import type { Logger } from '../logger.js';
 import type { OutgoingNotification } from './email.js';
 import { formatAmount, formatStartTime } from './outbox.js';
 
+export interface SmsMessage {
+  /** E.164 phone number. */
+  to: string;
+  body: string;
+  /** The notification row's id: the same for every attempt at one message. */
+  notificationId: string;
+}
+
 export interface SmsSender {
   /** Resolves once the gateway accepted the message; rejects on any failure (the caller retries). */
-  send(to: string, body: string): Promise<void>;
+  send(message: SmsMessage): Promise<void>;
 }
+
+/** Names the notification on the webhook request, as `X-Notification-Id` does on an email. */
+export const SMS_NOTIFICATION_ID_HEADER = 'X-Notification-Id';
 
 /** One SMS segment is 160 GSM characters; we allow a few segments and cut the rest. */
 export const MAX_SMS_LENGTH = 480;
@@ -41,11 +53,14 @@ export function renderSms(notification: OutgoingNotification): string {
 }
 
 /**
- * POSTs `{"to": "+91…", "body": "…"}`; any non-2xx answer or a timeout is a failed attempt.
+ * POSTs `{"to": "+91…", "body": "…"}`; any non-2xx answer or a timeout is a failed attempt. A timed-out
+ * attempt may still have reached the gateway, so each request carries the notification id in
+ * `X-Notification-Id` and `Idempotency-Key`: a retry of the same message has the same key, and a gateway
+ * that honours it texts once.
  *
  * @example
  * const sms = new HttpSmsSender(config.SMS_WEBHOOK_URL);
- * await sms.send('+919876543210', 'Your show starts at 18:30');
+ * await sms.send({ to: '+919876543210', body: 'Your show starts at 18:30', notificationId: 'ntf_…' });
  */
 export class HttpSmsSender implements SmsSender {
   constructor(
@@ -53,10 +68,14 @@ export class HttpSmsSender implements SmsSender {
     private readonly timeoutMs: number = SMS_TIMEOUT_MS,
   ) {}
 
-  async send(to: string, body: string): Promise<void> {
+  async send({ to, body, notificationId }: SmsMessage): Promise<void> {
     const response = await fetch(this.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        [SMS_NOTIFICATION_ID_HEADER]: notificationId,
+        'idempotency-key': notificationId,
+      },
       body: JSON.stringify({ to, body }),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
@@ -69,7 +88,7 @@ export class HttpSmsSender implements SmsSender {
 export class LogSmsSender implements SmsSender {
   constructor(private readonly logger: Logger) {}
 
-  async send(to: string, body: string): Promise<void> {
-    this.logger.info({ to, body }, 'sms (log transport, SMS_WEBHOOK_URL unset)');
+  async send({ to, body, notificationId }: SmsMessage): Promise<void> {
+    this.logger.info({ notificationId, to, body }, 'sms (log transport, SMS_WEBHOOK_URL unset)');
   }
 }

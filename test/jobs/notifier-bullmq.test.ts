@@ -223,7 +223,7 @@ describe('notifications on BullMQ and Redis', () => {
     const before = Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_before${i}` }));
     // Delayed jobs that are only in Redis when it dies: the restart (no persistence) loses them.
     const lost = Array.from({ length: 5 }, (_, i) =>
-      enqueue(db, { bookingId: `bkg_lost${i}`, template: 'show_reminder', sendAt: Date.now() + 600 }),
+      enqueue(db, { bookingId: `bkg_lost${i}`, template: 'show_reminder', sendAt: Date.now() + 1_500 }),
     );
     await relayed(db);
     expect(await (await inspector.getJob(lost[0] ?? ''))?.getState()).toBe('delayed');
@@ -242,6 +242,26 @@ describe('notifications on BullMQ and Redis', () => {
     for (const id of all) expect(sentTo(id), id).toHaveLength(1);
     await relayed(db);
     expect(notifier.lagSeconds()).toBe(0);
+  });
+
+  it('goes back to its normal pace once Redis returns after an outage long enough to back off', async () => {
+    const db = tempDb();
+    // The sweep would re-add an overdue row after its grace; here only the relay may deliver.
+    const notifier = start(db, { sweepOverdueGraceMs: 60_000 });
+    await waitFor(() => row(db, enqueue(db, { bookingId: 'bkg_pace0' })).status === 'sent');
+    await redis.kill();
+    const during = enqueue(db, { bookingId: 'bkg_pace1' });
+    // The relay has failed for seconds: its backoff between tries has grown past 2 s.
+    await waitFor(() => notifier.lagSeconds() >= 3.5, 10_000);
+    await redis.restart();
+    await waitFor(() => row(db, during).status === 'sent');
+    const writtenAtMs = Date.now();
+    const after = enqueue(db, { bookingId: 'bkg_pace2' });
+    await waitFor(() => row(db, after).status === 'sent', 10_000);
+    // The relay polls every 50 ms again; it does not sleep out the backoff it had reached.
+    expect(Date.now() - writtenAtMs).toBeLessThan(1_500);
+    expect(sentTo(during)).toHaveLength(1);
+    expect(sentTo(after)).toHaveLength(1);
   });
 
   it('retries a failing delivery with backoff, records each attempt, and keeps the failed job', async () => {
