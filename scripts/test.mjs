@@ -42,7 +42,11 @@ let failed = 0;
 try {
   const results = JSON.parse(readFileSync(out, 'utf8'));
   passed = results.numPassedTests;
-  failed = results.numFailedTests + (results.numFailedTestSuites ?? 0);
+  // A file that failed without any failing test (an import error, a failing hook) counts once.
+  const brokenFiles = (results.testResults ?? []).filter(
+    (file) => file.status === 'failed' && !(file.assertionResults ?? []).some((t) => t.status === 'failed'),
+  ).length;
+  failed = results.numFailedTests + brokenFiles;
 } catch {
   failed = 1;
 }

@@ -124,7 +124,9 @@ function openCore(dataDir: string, snapshotEvery: number) {
 }
 
 describe('shard core journal', () => {
-  it('recovers exactly the live state after random histories, clean stop or crash', () => {
+  it('recovers exactly the live state after random histories, clean stop or crash', {
+    timeout: 240_000,
+  }, () => {
     fc.assert(
       fc.property(
         fc.array(step, { minLength: 1, maxLength: 80 }),
@@ -169,7 +171,7 @@ describe('shard core journal', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 });

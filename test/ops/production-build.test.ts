@@ -38,7 +38,10 @@ function linkProductionDependencies(target: string): string[] {
 }
 
 describe('production build', () => {
-  it('starts with production dependencies only, serves a hold, and stops on SIGTERM', async () => {
+  // tsc alone takes ~20 s on this 2-core machine, and longer while other test files run beside it.
+  it('starts with production dependencies only, serves a hold, and stops on SIGTERM', {
+    timeout: 240_000,
+  }, async () => {
     execFileSync(
       process.execPath,
       [
