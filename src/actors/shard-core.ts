@@ -4,7 +4,7 @@
  * step (apply every request in order, journal the accepted commands in one transaction per partition,
  * then hand back replies and events). The worker entry wraps it; tests drive it directly.
  */
-import { type BatchWrites, PartitionJournal } from '../persistence/partition-journal.js';
+import { type BatchWrites, isEmpty, PartitionJournal } from '../persistence/partition-journal.js';
 import type { CompiledLayout } from './seat-layout.js';
 import {
   journalFile,
@@ -51,14 +51,24 @@ function routingRefusal(code: RoutingRefusal['code'], message: string): RoutingR
   return { ok: false, code, message };
 }
 
+/** Per partition: its journal, the shows changed since their last snapshot, rows since the checkpoint. */
+interface PartitionState {
+  readonly journal: PartitionJournal;
+  readonly dirty: Set<LiveShow>;
+  rowsSinceCheckpoint: number;
+}
+
 export class ShardCore {
   readonly #shows = new Map<string, LiveShow>();
-  readonly #journals = new Map<number, PartitionJournal>();
+  readonly #partitions = new Map<number, PartitionState>();
+  readonly #checkpointRows: number;
   /** Layout keys interned: 500,000 shows share a handful of layouts, and each string is kilobytes. */
   readonly #layoutKeys = new Map<string, string>();
   readonly #compile = layoutResolver();
 
-  private constructor(private readonly options: ShardOptions) {}
+  private constructor(private readonly options: ShardOptions) {
+    this.#checkpointRows = options.checkpointRows ?? Math.max(1000, 10 * options.snapshotEvery);
+  }
 
   /** Opens the partitions' journals and recovers every show: latest snapshot, then replay. */
   static open(options: ShardOptions): { core: ShardCore; recovery: RecoveryStats } {
@@ -78,7 +88,8 @@ export class ShardCore {
       journalFile(this.options.dataDir, partition),
       this.options.journalSync,
     );
-    this.#journals.set(partition, journal);
+    const part: PartitionState = { journal, dirty: new Set(), rowsSinceCheckpoint: 0 };
+    this.#partitions.set(partition, part);
     const layouts = new Map([...journal.layouts()].map(([id, key]) => [id, this.#intern(key)]));
     for (const record of journal.shows()) {
       const layoutKey = layouts.get(record.layoutId)!;
@@ -97,8 +108,10 @@ export class ShardCore {
       if (!result.isChanged) throw new Error(`replay of seq ${row.seq} (${row.showId}) changed nothing`);
       show.lastSeq = row.seq;
       show.sinceSnapshot++;
+      part.dirty.add(show);
       replayed++;
     }
+    part.rowsSinceCheckpoint = replayed;
     return replayed;
   }
 
@@ -129,22 +142,35 @@ export class ShardCore {
     }
     for (const show of due) this.#addSnapshot(show, writes.get(show.partition)!);
     for (const [partition, batch] of writes) {
-      if (batch.creates.length + batch.commands.length + batch.snapshots.length === 0) continue;
+      const part = this.#partitions.get(partition)!;
+      part.rowsSinceCheckpoint += batch.commands.length;
+      if (part.rowsSinceCheckpoint >= this.#checkpointRows) this.#checkpoint(part, batch);
+      if (isEmpty(batch)) continue;
       outcome.journaled += batch.commands.length;
-      this.#journals.get(partition)!.commit(batch);
+      part.journal.commit(batch);
       outcome.written.push(partition);
     }
     return outcome;
   }
 
+  /**
+   * Snapshots every show of the partition changed since its last snapshot, in this batch's
+   * transaction, and deletes every journal row: all of them are then behind some snapshot.
+   */
+  #checkpoint(part: PartitionState, batch: BatchWrites): void {
+    for (const show of part.dirty) this.#addSnapshot(show, batch);
+    batch.pruneThrough = part.journal.lastSeq();
+    part.rowsSinceCheckpoint = 0;
+  }
+
   /** Makes what `process` committed in these partitions durable against power loss ('full'). */
   async sync(partitions: readonly number[]): Promise<void> {
-    await Promise.all(partitions.map((p) => this.#journals.get(p)!.sync()));
+    await Promise.all(partitions.map((p) => this.#partitions.get(p)!.journal.sync()));
   }
 
   #handle(request: ShardRequest, batch: BatchWrites, events: ShowEvent[], due: Set<LiveShow>): ShardResult {
     const { op, showId } = request;
-    if (!this.#journals.has(request.partition))
+    if (!this.#partitions.has(request.partition))
       return routingRefusal('WORKER_FAILED', `partition ${request.partition} is not owned by this shard`);
     if (op.kind === 'create') return this.#create(request, op, batch);
     const show = this.#shows.get(showId);
@@ -194,9 +220,11 @@ export class ShardCore {
     }
     // A refused command changed nothing and is not journaled.
     if (!result.isChanged) return result.reply;
-    const seq = this.#journals.get(show.partition)!.takeSeq();
+    const part = this.#partitions.get(show.partition)!;
+    const seq = part.journal.takeSeq();
     batch.commands.push({ seq, showId: state.showId, command: JSON.stringify(command) });
     show.lastSeq = seq;
+    part.dirty.add(show);
     if (++show.sinceSnapshot >= this.options.snapshotEvery) due.add(show);
     const changes: [number, number][] = result.changed.map((i) => [i, state.seats[i]!]);
     events.push({ showId: state.showId, version: state.version, changes });
@@ -204,8 +232,10 @@ export class ShardCore {
   }
 
   #addSnapshot(show: LiveShow, batch: BatchWrites): void {
+    if (show.sinceSnapshot === 0) return;
     batch.snapshots.push({ showId: show.state.showId, seq: show.lastSeq, state: encodeState(show.state) });
     show.sinceSnapshot = 0;
+    this.#partitions.get(show.partition)!.dirty.delete(show);
   }
 
   /** Expire commands for every show whose earliest hold has lapsed; correctness never waits for this. */
@@ -224,22 +254,18 @@ export class ShardCore {
     return this.process(requests);
   }
 
-  /** Snapshots every show changed since its last snapshot; at clean shutdown, so the next start replays nothing. */
+  /** A checkpoint of every partition; at clean shutdown, so the next start replays nothing. */
   snapshotAll(): { snapshots: number; written: number[] } {
-    const writes = new Map<number, BatchWrites>();
-    let count = 0;
-    for (const show of this.#shows.values()) {
-      if (show.sinceSnapshot === 0) continue;
-      let batch = writes.get(show.partition);
-      if (!batch) {
-        batch = { creates: [], commands: [], snapshots: [] };
-        writes.set(show.partition, batch);
-      }
-      this.#addSnapshot(show, batch);
-      count++;
+    let snapshots = 0;
+    const written: number[] = [];
+    for (const [partition, part] of this.#partitions) {
+      const batch: BatchWrites = { creates: [], commands: [], snapshots: [] };
+      this.#checkpoint(part, batch);
+      snapshots += batch.snapshots.length;
+      part.journal.commit(batch);
+      written.push(partition);
     }
-    for (const [partition, batch] of writes) this.#journals.get(partition)!.commit(batch);
-    return { snapshots: count, written: [...writes.keys()] };
+    return { snapshots, written };
   }
 
   /** The live state of a show (tests compare it with a recovered one). */
@@ -248,8 +274,8 @@ export class ShardCore {
   }
 
   close(): void {
-    for (const journal of this.#journals.values()) journal.close();
-    this.#journals.clear();
+    for (const part of this.#partitions.values()) part.journal.close();
+    this.#partitions.clear();
   }
 }
 

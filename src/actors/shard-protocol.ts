@@ -89,6 +89,11 @@ export interface ShardOptions {
   partitions: number[];
   journalSync: 'full' | 'normal';
   snapshotEvery: number;
+  /**
+   * Journal rows a partition keeps before a checkpoint snapshots its changed shows and deletes every
+   * row behind them (default 10 × snapshotEvery, at least 1,000). Bounds replay per partition.
+   */
+  checkpointRows?: number;
 }
 
 /** File of one partition's journal inside the data directory. */

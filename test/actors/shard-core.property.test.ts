@@ -114,12 +114,13 @@ function toCommands(steps: Step[]): { showId: string; command: ShowCommand }[] {
   });
 }
 
-function openCore(dataDir: string, snapshotEvery: number) {
+function openCore(dataDir: string, snapshotEvery: number, checkpointRows: number) {
   return ShardCore.open({
     dataDir,
     partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
     journalSync: 'normal',
     snapshotEvery,
+    checkpointRows,
   }).core;
 }
 
@@ -133,10 +134,11 @@ describe('shard core journal', () => {
         fc.integer({ min: 1, max: 12 }),
         fc.integer({ min: 1, max: 9 }),
         fc.boolean(),
-        (steps, snapshotEvery, batchSize, isCleanStop) => {
+        fc.integer({ min: 1, max: 30 }),
+        (steps, snapshotEvery, batchSize, isCleanStop, checkpointRows) => {
           const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-replay-'));
           try {
-            const core = openCore(dataDir, snapshotEvery);
+            const core = openCore(dataDir, snapshotEvery, checkpointRows);
             const reference = new Map(
               SHOWS.map((id) => [id, createShowState(id, layout, LAYOUT_KEY, false)]),
             );
@@ -162,7 +164,7 @@ describe('shard core journal', () => {
               expect(encodeState(core.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
             if (isCleanStop) core.snapshotAll();
             core.close();
-            const recovered = openCore(dataDir, snapshotEvery);
+            const recovered = openCore(dataDir, snapshotEvery, checkpointRows);
             for (const showId of SHOWS)
               expect(encodeState(recovered.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
             recovered.close();
