@@ -353,24 +353,18 @@ export class ShardRouter {
 
   /** Whatever was sent to a dead worker may or may not have committed: the callers hear so. */
   #failPending(slot: WorkerSlot): void {
-    const failed = refusal(
-      'WORKER_FAILED',
-      'the seat allocator restarted; the outcome is unknown, check and retry',
-    );
-    const sent = [...slot.pending.values()];
-    const unsent = new Set(slot.outbox.map((r) => r.id));
-    // Requests never posted are kept for the restarted worker; the ones posted are answered now.
+    const isStopping = this.#isStopping;
+    const answer = isStopping
+      ? refusal('NOT_READY', 'the seat allocator is shutting down')
+      : refusal('WORKER_FAILED', 'the seat allocator restarted; the outcome is unknown, check and retry');
+    // Requests never posted wait for the restarted worker (unless we are stopping); posted ones are answered.
+    const unsent = isStopping ? new Set<number>() : new Set(slot.outbox.map((r) => r.id));
     for (const [id, pending] of slot.pending) {
       if (unsent.has(id)) continue;
       slot.pending.delete(id);
-      pending.resolve(failed);
+      pending.resolve(answer);
     }
-    if (this.#isStopping) {
-      for (const pending of sent)
-        pending.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
-      slot.pending.clear();
-      slot.outbox = [];
-    }
+    if (isStopping) slot.outbox = [];
   }
 
   #sweep(): void {
