@@ -17,10 +17,20 @@ export const MAX_MIRRORED_SHOWS = 20_000;
 /** Deltas kept per show so a reconnecting feed client can resume without a full snapshot. */
 export const RECENT_DELTAS_PER_SHOW = 256;
 
-export interface Delta {
+/** A delta as kept for resuming clients. */
+export interface KeptDelta {
   version: number;
   /** `{"type":"delta",...}` serialized once for every subscriber. */
   message: string;
+}
+
+/** A delta as handed to live subscribers. */
+export interface Delta extends KeptDelta {
+  /**
+   * The message UTF-8 encoded once (sent as a string, ws would encode it again for each subscriber).
+   * Not kept with the resume window, which would double its memory.
+   */
+  bytes: Buffer;
 }
 
 export type FeedListener = (delta: Delta) => void;
@@ -34,12 +44,15 @@ interface Mirror {
   seats: Uint8Array;
   /** Events that arrived while the first fetch was in flight. */
   pending: ShowEvent[];
-  recent: Delta[];
+  recent: KeptDelta[];
   listeners: Set<FeedListener>;
   /** Per seat, the constant part of its JSON (everything but the status). */
   seatPrefixes?: string[];
   bodyJson?: string;
   bodyVersion: number;
+  /** The feed's snapshot message, rendered once per version: subscribers arrive in crowds at on-sale. */
+  snapshotJson?: string;
+  snapshotVersion: number;
 }
 
 export interface SeatMapView {
@@ -63,12 +76,32 @@ export class SeatMaps {
   /** The seat map body per API.md, serialized once per version; undefined when the show is unknown. */
   async seatMapJson(showId: string): Promise<SeatMapView | undefined> {
     const mirror = await this.#load(showId);
-    if (!mirror?.layout) return undefined;
+    return mirror?.layout ? this.#view(mirror) : undefined;
+  }
+
+  /**
+   * The same, without a promise, when the show is already mirrored (the usual case on the hot path);
+   * undefined otherwise, and the caller falls back to `seatMapJson`.
+   */
+  mirroredSeatMapJson(showId: string): SeatMapView | undefined {
+    const mirror = this.#mirrors.get(showId);
+    if (!mirror?.isLoaded || !mirror.layout) return undefined;
+    this.#touch(mirror);
+    return this.#view(mirror);
+  }
+
+  #view(mirror: Mirror): SeatMapView {
     if (mirror.bodyJson === undefined || mirror.bodyVersion !== mirror.version) {
       mirror.bodyJson = this.#render(mirror);
       mirror.bodyVersion = mirror.version;
     }
     return { version: mirror.version, json: mirror.bodyJson };
+  }
+
+  /** Moves a mirror to the young end of the LRU order (a Map iterates in insertion order). */
+  #touch(mirror: Mirror): void {
+    this.#mirrors.delete(mirror.showId);
+    this.#mirrors.set(mirror.showId, mirror);
   }
 
   /**
@@ -122,9 +155,7 @@ export class SeatMaps {
   async #load(showId: string): Promise<Mirror | undefined> {
     const existing = this.#mirrors.get(showId);
     if (existing) {
-      // Refresh its place in the LRU order.
-      this.#mirrors.delete(showId);
-      this.#mirrors.set(showId, existing);
+      this.#touch(existing);
       return existing.isLoaded ? existing : existing.loading;
     }
     const mirror: Mirror = {
@@ -136,6 +167,7 @@ export class SeatMaps {
       recent: [],
       listeners: new Set(),
       bodyVersion: -1,
+      snapshotVersion: -1,
     };
     this.#evictIfFull();
     this.#mirrors.set(showId, mirror);
@@ -177,7 +209,8 @@ export class SeatMaps {
       // A gap: our copy can no longer be trusted. Drop it; subscribers are told to resync.
       this.#mirrors.delete(event.showId);
       const resync = JSON.stringify({ type: 'resync', showId: event.showId, version: event.version });
-      for (const listener of mirror.listeners) listener({ version: event.version, message: resync });
+      const delta = { version: event.version, message: resync, bytes: Buffer.from(resync) };
+      for (const listener of mirror.listeners) listener(delta);
       return;
     }
     const layout = mirror.layout!;
@@ -187,12 +220,11 @@ export class SeatMaps {
       changes.push({ id: layout.labels[index]!, status: SEAT_STATUSES[status]! });
     }
     mirror.version = event.version;
-    const delta: Delta = {
-      version: event.version,
-      message: JSON.stringify({ type: 'delta', showId: event.showId, version: event.version, changes }),
-    };
-    mirror.recent.push(delta);
+    const message = JSON.stringify({ type: 'delta', showId: event.showId, version: event.version, changes });
+    mirror.recent.push({ version: event.version, message });
     if (mirror.recent.length > RECENT_DELTAS_PER_SHOW) mirror.recent.shift();
+    if (mirror.listeners.size === 0) return;
+    const delta: Delta = { version: event.version, message, bytes: Buffer.from(message) };
     for (const listener of mirror.listeners) listener(delta);
   }
 
@@ -206,9 +238,18 @@ export class SeatMaps {
   }
 
   #snapshotMessage(mirror: Mirror): string {
+    if (mirror.snapshotJson !== undefined && mirror.snapshotVersion === mirror.version)
+      return mirror.snapshotJson;
     const layout = mirror.layout!;
     const seats = layout.labels.map((id, i) => ({ id, status: SEAT_STATUSES[mirror.seats[i]!] }));
-    return JSON.stringify({ type: 'snapshot', showId: mirror.showId, version: mirror.version, seats });
+    mirror.snapshotJson = JSON.stringify({
+      type: 'snapshot',
+      showId: mirror.showId,
+      version: mirror.version,
+      seats,
+    });
+    mirror.snapshotVersion = mirror.version;
+    return mirror.snapshotJson;
   }
 
   #render(mirror: Mirror): string {

@@ -5,37 +5,45 @@
  * and the route modules. Routes are thin: parse with zod, call a use case, map the result.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
-import { requestContext } from './request-context.js';
+import { requestContext, requestHeader } from './request-context.js';
 import { registerRouteModules } from './routes.js';
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestContext(deps));
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: deps.config.BODY_LIMIT_BYTES,
-      onError: (c) =>
-        c.json(
-          errorBody(
-            'PAYLOAD_TOO_LARGE',
-            `request bodies are limited to ${deps.config.BODY_LIMIT_BYTES} bytes`,
-          ),
-          413,
-        ),
-    }),
-  );
+  app.use('/api/*', limitBody(deps.config.BODY_LIMIT_BYTES));
   registerOpsRoutes(app, deps);
   registerRouteModules(app, deps);
   app.notFound((c) => notFound(app, c));
   app.onError((err, c) => onError(err, c));
   return app;
+}
+
+/**
+ * Bodies over the limit are 413. A declared length is checked from the header alone; only a chunked body
+ * is counted as it streams, by Hono's own middleware. Hono's middleware reads `c.req.raw.body` first,
+ * which makes @hono/node-server build a full web Request (AbortController, web stream) for every
+ * request, GETs included: that was the costliest step of a seat-map read, and needless for a body that
+ * states its length (Node refuses one that does not match it).
+ */
+function limitBody(maxSize: number): MiddlewareHandler<AppEnv> {
+  const onError = (c: Context<AppEnv>) =>
+    c.json(errorBody('PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxSize} bytes`), 413);
+  const streamed = bodyLimit({ maxSize, onError });
+  return async (c, next) => {
+    const method = c.req.method;
+    // The adapter gives GET and HEAD no body at all.
+    if (method === 'GET' || method === 'HEAD') return next();
+    if (requestHeader(c, 'transfer-encoding') !== undefined) return streamed(c, next);
+    const length = requestHeader(c, 'content-length');
+    return length !== undefined && Number.parseInt(length, 10) > maxSize ? onError(c) : next();
+  };
 }
 
 /** zod failures become 400 VALIDATION_FAILED naming each bad field. */

@@ -6,10 +6,11 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
+import { requestHeader } from './request-context.js';
 
 export function requireUser(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header('authorization');
+    const header = requestHeader(c, 'authorization');
     if (!header?.startsWith('Bearer '))
       throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
     const user = await deps.tokens.verify(header.slice(7).trim());

@@ -1,24 +1,51 @@
 /**
  * @module request-context
  * Per-request plumbing: the `x-request-id` (echoed when the client sent a sane one), a child logger,
- * one structured log line and one metrics observation per request.
+ * one structured log line and one metrics observation per request; and the header access the hot paths
+ * share. Under @hono/node-server, headers are read from Node's parsed request and `x-request-id` is set
+ * on Node's response: going through `c.req.header()` / `c.res.headers` makes the adapter build web
+ * Headers (and, after the handler, turns its lightweight response into a full one) on every request.
  */
 import { randomUUID } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { AppDeps, AppEnv } from './context.js';
 
 const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+interface NodeBindings {
+  incoming?: IncomingMessage;
+  outgoing?: ServerResponse;
+}
+
+/** A request header (lower-case name), from Node's parsed headers when the app runs on node:http. */
+export function requestHeader(c: Context, name: string): string | undefined {
+  const incoming = (c.env as NodeBindings | undefined)?.incoming;
+  if (!incoming) return c.req.header(name);
+  const value = incoming.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Sets a response header on Node's response when there is one, so Hono's stay a plain object. */
+export function setResponseHeader(c: Context, name: string, value: string): void {
+  const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
+  if (outgoing) outgoing.setHeader(name, value);
+  else c.header(name, value);
+}
+
 export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const incoming = c.req.header('x-request-id');
+    const incoming = requestHeader(c, 'x-request-id');
     const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
     c.set('log', deps.logger);
+    // Node merges headers set here into whatever response the app writes, error pages included.
+    const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
+    outgoing?.setHeader('x-request-id', requestId);
     await next();
-    c.res.headers.set('x-request-id', requestId);
+    if (!outgoing) c.res.headers.set('x-request-id', requestId);
     const route = routePath(c) || 'unmatched';
     const seconds = (performance.now() - started) / 1000;
     deps.metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);

@@ -59,7 +59,7 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
     alive.add(ws);
     metrics.wsSubscribers.inc();
     ws.on('pong', () => alive.add(ws));
-    const send = (message: string) => {
+    const send = (message: string | Buffer) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount > deps.config.WS_MAX_BUFFERED_BYTES) {
         metrics.wsDropped.inc();
@@ -67,7 +67,8 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
         ws.terminate();
         return;
       }
-      ws.send(message);
+      // Deltas come encoded once for every subscriber; `binary: false` keeps them text frames.
+      ws.send(message, { binary: false });
     };
     let unsubscribe = () => {};
     const subscribeFrom = async (version: number | undefined) => {
@@ -77,7 +78,7 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
         (delta) => {
           // A gap in the actor's versions: start over from a fresh snapshot.
           if (delta.message.startsWith('{"type":"resync"')) void subscribeFrom(undefined);
-          else send(delta.message);
+          else send(delta.bytes);
         },
         version,
       );

@@ -1,0 +1,104 @@
+/**
+ * @module bench/http/client
+ * A small keep-alive JSON client on node:http for what autocannon cannot express (setup through the
+ * admin API, the hot-show race, paced holds under the feed). Each call resolves with the status, the
+ * parsed body and its latency from the moment the request was handed to its socket.
+ */
+import http from 'node:http';
+
+/** Bound on one request; the bench must stop by itself even if the server hangs. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface Reply<T = any> {
+  status: number;
+  body: T;
+  bytes: number;
+  ms: number;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export class JsonClient {
+  readonly #agent: http.Agent;
+  readonly #host: string;
+  readonly #port: number;
+
+  constructor(baseUrl: string, maxSockets = 64) {
+    const url = new URL(baseUrl);
+    this.#host = url.hostname;
+    this.#port = Number(url.port);
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  }
+
+  request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<Reply<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    return new Promise<Reply<T>>((resolve, reject) => {
+      let started = performance.now();
+      const req = http.request(
+        { host: this.#host, port: this.#port, method, path, headers, agent: this.#agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const ms = performance.now() - started;
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown = text;
+            if ((res.headers['content-type'] ?? '').includes('json') && text) {
+              try {
+                body = JSON.parse(text);
+              } catch {
+                // Left as text: the caller sees the status.
+              }
+            }
+            resolve({ status: res.statusCode ?? 0, body: body as T, bytes: Buffer.byteLength(text), ms });
+          });
+          res.on('error', reject);
+        },
+      );
+      // Latency counts from the socket, not from the agent's queue.
+      req.once('socket', () => {
+        started = performance.now();
+      });
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  /** Opens `count` sockets ahead of a measurement, so connection set-up is not in it. */
+  async warm(count: number, path = '/healthz'): Promise<void> {
+    await Promise.all(Array.from({ length: count }, () => this.request('GET', path).catch(() => undefined)));
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Runs `task` over `items` with at most `concurrency` at once; results in input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return results;
+}

@@ -1,0 +1,131 @@
+/**
+ * @module bench/http/load
+ * autocannon, the issue's load generator, run in this process: a warm-up that is thrown away, then the
+ * measured run. Latency is taken from autocannon's per-response event (sub-millisecond), not its
+ * whole-millisecond histogram, so loopback p50s stay readable.
+ */
+import autocannon from 'autocannon';
+import { Latencies, round } from './latency.js';
+import { cpuSeconds } from './processes.js';
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  seconds: number;
+  warmupSeconds: number;
+  requests: autocannon.Request[];
+  /** Called between the warm-up and the measured run (e.g. to reset counters). */
+  onMeasureStart?: () => void;
+  /** The server's processes (its own, and e.g. its Redis), for their CPU time per request. */
+  pids?: (number | undefined)[];
+}
+
+export interface LoadResult {
+  seconds: number;
+  requests: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  non2xx: number;
+  statuses: Record<string, number>;
+  /** The server process's CPU time per response (all its threads), when /proc has it. */
+  cpuMsPerRequest?: number;
+}
+
+function runOnce(options: LoadOptions, seconds: number, latencies?: Latencies): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.url,
+        connections: options.connections,
+        duration: seconds,
+        timeout: 10,
+        requests: options.requests,
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    if (latencies)
+      instance.on('response', (_client, _status, _bytes, ms) => {
+        latencies.record(ms);
+      });
+  });
+}
+
+/** What one target accumulates over its measured slices. */
+class Tally {
+  readonly latencies = new Latencies();
+  seconds = 0;
+  errors = 0;
+  non2xx = 0;
+  cpuSeconds: number | undefined = 0;
+  readonly statuses: Record<string, number> = {};
+
+  async measure(options: LoadOptions, seconds: number): Promise<void> {
+    const cpuBefore = cpuSeconds(options.pids);
+    const result = await runOnce(options, seconds, this.latencies);
+    const cpuAfter = cpuSeconds(options.pids);
+    this.seconds += result.duration;
+    this.errors += result.errors;
+    this.non2xx += result.non2xx;
+    for (const [code, stat] of Object.entries(result.statusCodeStats ?? {}))
+      this.statuses[code] = (this.statuses[code] ?? 0) + (stat.count ?? 0);
+    this.cpuSeconds =
+      cpuBefore === undefined || cpuAfter === undefined || this.cpuSeconds === undefined
+        ? undefined
+        : this.cpuSeconds + cpuAfter - cpuBefore;
+  }
+
+  result(): LoadResult {
+    const requests = this.latencies.count;
+    return {
+      seconds: round(this.seconds, 2),
+      requests,
+      requestsPerSecond: Math.round(requests / Math.max(0.001, this.seconds)),
+      p50Ms: round(this.latencies.percentile(50), 2),
+      p99Ms: round(this.latencies.percentile(99), 2),
+      errors: this.errors,
+      non2xx: this.non2xx,
+      statuses: this.statuses,
+      cpuMsPerRequest:
+        this.cpuSeconds === undefined || requests === 0
+          ? undefined
+          : round((this.cpuSeconds * 1000) / requests, 3),
+    };
+  }
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.warmupSeconds > 0) await runOnce(options, options.warmupSeconds);
+  options.onMeasureStart?.();
+  const tally = new Tally();
+  await tally.measure(options, options.seconds);
+  return tally.result();
+}
+
+/** Seconds per slice when the service and its ceiling take turns. */
+export const PAIRED_SLICE_SECONDS = 2;
+
+/**
+ * The service and its ceiling, both running, measured in alternating slices of the same total length:
+ * whatever else the machine is doing meanwhile weighs on both alike, so their ratio holds up on a busy
+ * machine better than two runs one after the other.
+ */
+export async function runPaired(
+  service: LoadOptions,
+  ceiling: LoadOptions,
+): Promise<[LoadResult, LoadResult]> {
+  for (const options of [service, ceiling])
+    if (options.warmupSeconds > 0) await runOnce(options, options.warmupSeconds);
+  service.onMeasureStart?.();
+  ceiling.onMeasureStart?.();
+  const slices = Math.max(1, Math.round(service.seconds / PAIRED_SLICE_SECONDS));
+  const a = new Tally();
+  const b = new Tally();
+  for (let i = 0; i < slices; i++) {
+    await a.measure(service, service.seconds / slices);
+    await b.measure(ceiling, ceiling.seconds / slices);
+  }
+  return [a.result(), b.result()];
+}
