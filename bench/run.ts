@@ -2,6 +2,8 @@
  * `npm run bench -- <name> [options]`: runs one benchmark from bench/. Each prints its own table (and
  * JSON with --json). Benchmarks are not tests: nothing here asserts a time.
  */
+import '../src/threadpool.js';
+
 const BENCHES: Record<string, string> = {
   actor: './actor.ts',
   http: './http.ts',

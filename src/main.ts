@@ -2,6 +2,7 @@
  * @module main
  * The composition root: reads the config, starts the server, and stops it cleanly on SIGTERM/SIGINT.
  */
+import './threadpool.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
