@@ -10,38 +10,21 @@ import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  BookingSchema,
+  bearer,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  PaymentMethodSchema,
+  SeatLabel,
+} from './schemas.js';
 
 export const MAX_SEATS_PER_BOOKING = 50;
 export const MAX_WEBHOOK_BYTES = 256 * 1024;
 
-const Method = z.enum(['card', 'upi', 'wallet']);
 const PromoCode = z.string().trim().min(1).max(40);
-
-const BookingSchema = z
-  .object({
-    id: z.string(),
-    userId: z.string(),
-    showId: z.string(),
-    holdId: z.string(),
-    seats: z.array(z.string()),
-    status: z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']),
-    amount: z.object({
-      subtotal: z.number(),
-      discount: z.number(),
-      fees: z.number(),
-      total: z.number(),
-      currency: z.string(),
-    }),
-    promoCode: z.string().nullable(),
-    paymentMethod: Method,
-    createdAt: z.string(),
-    confirmedAt: z.string().nullable(),
-    cancelledAt: z.string().nullable(),
-    holdExpiresAt: z.string(),
-    ticket: z.object({ code: z.string(), qrUrl: z.string() }).optional(),
-  })
-  .openapi('Booking');
 
 const PaymentSchema = z
   .object({
@@ -57,7 +40,11 @@ const PaymentSchema = z
 const CreateBookingBody = z
   .union([
     z
-      .object({ holdId: z.string().min(1).max(200), promoCode: PromoCode.optional(), paymentMethod: Method })
+      .object({
+        holdId: z.string().min(1).max(200),
+        promoCode: PromoCode.optional(),
+        paymentMethod: PaymentMethodSchema,
+      })
       .strict(),
     z
       .object({
@@ -66,7 +53,7 @@ const CreateBookingBody = z
         count: z.number().int().min(1).max(MAX_SEATS_PER_BOOKING).optional(),
         category: z.string().min(1).max(20).optional(),
         promoCode: PromoCode.optional(),
-        paymentMethod: Method,
+        paymentMethod: PaymentMethodSchema,
       })
       .strict()
       .refine((b) => (b.seats === undefined) !== (b.count === undefined), {
@@ -79,7 +66,7 @@ const CreateBookingBody = z
 const PayBody = z
   .object({
     bookingId: z.string().min(1).max(200),
-    method: Method,
+    method: PaymentMethodSchema,
     card: z
       .object({
         number: z.string().min(12).max(23),
@@ -137,7 +124,7 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         ...jsonBody(
           z.object({
             seatNumber: SeatLabel,
-            paymentMethod: Method.optional(),
+            paymentMethod: PaymentMethodSchema.optional(),
             promoCode: PromoCode.optional(),
           }),
         ),

@@ -1,6 +1,7 @@
 /**
  * @module schemas
- * Shared zod pieces for route definitions: the error body, ids, bearer security, JSON helpers.
+ * Shared zod pieces for route definitions: the error body, ids, bearer security, JSON helpers, and the
+ * booking as every route that answers one (bookings, payments, history) shows it.
  */
 import { z } from '@hono/zod-openapi';
 
@@ -35,3 +36,31 @@ export const IdParam = z.object({
 });
 
 export const SeatLabel = z.string().regex(/^[A-Z]{1,3}\d{1,3}$/, 'a seat label like "A7"');
+
+export const BookingStatusSchema = z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']);
+export const PaymentMethodSchema = z.enum(['card', 'upi', 'wallet']);
+
+export const BookingSchema = z
+  .object({
+    id: z.string(),
+    userId: z.string(),
+    showId: z.string(),
+    holdId: z.string(),
+    seats: z.array(z.string()),
+    status: BookingStatusSchema,
+    amount: z.object({
+      subtotal: z.number(),
+      discount: z.number(),
+      fees: z.number(),
+      total: z.number(),
+      currency: z.string(),
+    }),
+    promoCode: z.string().nullable(),
+    paymentMethod: PaymentMethodSchema,
+    createdAt: z.string(),
+    confirmedAt: z.string().nullable(),
+    cancelledAt: z.string().nullable(),
+    holdExpiresAt: z.string(),
+    ticket: z.object({ code: z.string(), qrUrl: z.string() }).optional(),
+  })
+  .openapi('Booking');

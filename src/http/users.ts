@@ -9,7 +9,7 @@ import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
-import { bearer, errorResponse, json, jsonBody } from './schemas.js';
+import { BookingSchema, BookingStatusSchema, bearer, errorResponse, json, jsonBody } from './schemas.js';
 
 export const UserSchema = z
   .object({
@@ -44,29 +44,8 @@ const ProfilePatch = z
   .strict()
   .openapi('ProfilePatch');
 
-const BookingSchema = z
-  .object({
-    id: z.string(),
-    userId: z.string(),
-    showId: z.string(),
-    seats: z.array(z.string()),
-    status: z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']),
-    amount: z.object({
-      subtotal: z.number(),
-      discount: z.number(),
-      fees: z.number(),
-      total: z.number(),
-      currency: z.string(),
-    }),
-    promoCode: z.string().nullable(),
-    createdAt: z.string(),
-    confirmedAt: z.string().nullable(),
-  })
-  .loose()
-  .openapi('BookingSummary', { description: 'A booking as GET /api/bookings/:id answers it' });
-
 const HistoryQuery = z.object({
-  status: z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']).optional(),
+  status: BookingStatusSchema.optional(),
   cursor: z.string().min(1).max(500).optional(),
   limit: z.coerce.number().int().min(1).max(MAX_HISTORY_PAGE).optional(),
 });
