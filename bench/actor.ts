@@ -5,7 +5,8 @@
  *    concurrent callers, and their p50/p99 latency;
  * 3. scale: RSS and cold recovery time for N shows of 300 seats (default 500,000, about a week of every
  *    show in India), measured in a fresh process.
- * Options: --json, --seconds S (phase 2, default 5), --shows N (phase 3), --skip pure,durable,scale.
+ * Options: --json, --seconds S and --callers N and --sync full|normal (phase 2; defaults 5, 10000, full),
+ * --shows N (phase 3), --skip pure,durable,scale.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

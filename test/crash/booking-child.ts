@@ -7,25 +7,11 @@
  * The hook is startServer's test-only `afterActorConfirm` option; the environment variable that arms it
  * is read here only, never in src.
  */
-import { loadConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
+import { startTestServer } from '../helpers/server.js';
 
 const dataDir = process.argv[2];
 if (!dataDir) throw new Error('usage: booking-child.ts <dataDir>');
 
-const config = loadConfig({
-  HOST: '127.0.0.1',
-  PORT: '0',
-  DATA_DIR: dataDir,
-  WORKERS: '1',
-  PARTITIONS: '8',
-  SEED_DEMO: 'false',
-  LOG_LEVEL: 'silent',
-  JOURNAL_SYNC: 'normal',
-  JWT_SECRET: process.env.CHILD_JWT_SECRET,
-  ADMIN_EMAIL: process.env.CHILD_ADMIN_EMAIL,
-  ADMIN_PASSWORD: process.env.CHILD_ADMIN_PASSWORD,
-});
 const crashAfterConfirm = () => {
   // Writes to a pipe are synchronous on Linux, so the line is out before the signal.
   process.stdout.write('CRASHING\n');
@@ -33,7 +19,16 @@ const crashAfterConfirm = () => {
   // Nothing after the actor's confirm may run: block until the signal lands.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
 };
-const running = await startServer(config, {
-  afterActorConfirm: process.env.BOOKING_CRASH_AFTER_ACTOR_CONFIRM === '1' ? crashAfterConfirm : undefined,
-});
+// The tests' own server settings, on the parent's data directory (kept across the child's restarts).
+const running = await startTestServer(
+  {
+    DATA_DIR: dataDir,
+    JWT_SECRET: process.env.CHILD_JWT_SECRET!,
+    ADMIN_EMAIL: process.env.CHILD_ADMIN_EMAIL!,
+    ADMIN_PASSWORD: process.env.CHILD_ADMIN_PASSWORD!,
+  },
+  {
+    afterActorConfirm: process.env.BOOKING_CRASH_AFTER_ACTOR_CONFIRM === '1' ? crashAfterConfirm : undefined,
+  },
+);
 process.stdout.write(`READY ${running.url}\n`);
