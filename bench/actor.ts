@@ -18,6 +18,7 @@ import type { ShardRequest } from '../src/actors/shard-protocol.js';
 import { partitionOf, ShardRouter } from '../src/actors/shard-router.js';
 import { apply, createShowState, type ShowCommand } from '../src/actors/show-actor.js';
 import { layoutKeyOf, layoutResolver } from '../src/actors/show-codec.js';
+import { Latencies } from './http/latency.js';
 
 const LAYOUT_KEY = layoutKeyOf(simpleLayout(15, 20, ['PREMIUM', 'GOLD', 'SILVER'])); // 300 seats
 const layout = layoutResolver()(LAYOUT_KEY);
@@ -29,12 +30,6 @@ function arg(name: string, fallback: string): string {
 }
 const isJson = process.argv.includes('--json');
 const skip = new Set(arg('skip', '').split(','));
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0
-    ? 0
-    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** Phase 1: one core, no I/O. Holds of two seats and their releases over 1,000 shows, after a warm-up. */
 function pureActor() {
@@ -88,7 +83,8 @@ async function durable(seconds: number) {
       router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false }),
     ),
   );
-  const latencies: number[] = [];
+  // A histogram, not an array of every sample: a million-entry array costs the caller's thread GC time.
+  const latencies = new Latencies();
   let commands = 0;
   let refused = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -113,10 +109,10 @@ async function durable(seconds: number) {
         expiresAtMs: nowMs + 300_000,
         maxSeatsPerOwner: 10,
       });
-      latencies.push(performance.now() - t);
+      latencies.record(performance.now() - t);
       t = performance.now();
       const released = await router.send(showId, { type: 'release', holdId, ownerId: 'u', nowMs });
-      latencies.push(performance.now() - t);
+      latencies.record(performance.now() - t);
       commands += 2;
       if (!held.ok || !released.ok) refused++;
     }
@@ -126,27 +122,30 @@ async function durable(seconds: number) {
   const elapsed = (performance.now() - started) / 1000;
   await router.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  latencies.sort((a, b) => a - b);
   return {
     callers,
     seconds: round(elapsed, 2),
     commands,
     refused,
     commandsPerSecond: Math.round(commands / elapsed),
-    p50Ms: round(percentile(latencies, 50), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
+    p50Ms: round(latencies.percentile(50), 2),
+    p99Ms: round(latencies.percentile(99), 2),
     commandsPerCommit: round(journaled / Math.max(1, batches), 1),
   };
 }
 
-/** Phase 3a: builds N shows in journals (a tenth with holds and a booking), snapshots, closes. */
-function buildShows(dataDir: string, shows: number) {
+/**
+ * Phase 3a: builds N shows (a tenth with two holds and a booking), checkpoints them into snapshots,
+ * then leaves one more hold per tenth of the shows in the commit log only, so recovery replays too.
+ */
+async function buildShows(dataDir: string, shows: number) {
   const partitions = 64;
   const { core } = ShardCore.open({
     dataDir,
     partitions: Array.from({ length: partitions }, (_, p) => p),
     journalSync: 'normal',
     snapshotEvery: 1_000_000,
+    log: 'w-0',
   });
   const started = performance.now();
   const chunk = 8192;
@@ -187,9 +186,34 @@ function buildShows(dataDir: string, shows: number) {
     }
     core.process(requests);
   }
-  const { snapshots } = core.snapshotAll();
+  const { snapshots, outcome } = core.checkpointNow();
+  await core.sync(outcome);
+  const nowMs = Date.now();
+  let logged = 0;
+  for (let from = 0; from < shows; from += chunk * 10) {
+    const requests: ShardRequest[] = [];
+    for (let i = from; i < Math.min(shows, from + chunk * 10); i += 10) {
+      const showId = `shw_${i}`;
+      const command: ShowCommand = {
+        type: 'holdBest',
+        holdId: `hld_${i}c.${showId}`,
+        ownerId: 'v',
+        count: 2,
+        nowMs,
+        expiresAtMs: nowMs + 3_600_000,
+        maxSeatsPerOwner: 10,
+      };
+      requests.push({
+        id: -1,
+        partition: partitionOf(showId, partitions),
+        showId,
+        op: { kind: 'command', command },
+      });
+    }
+    logged += core.process(requests).journaled;
+  }
   core.close();
-  return { buildSeconds: round((performance.now() - started) / 1000, 1), snapshots, partitions };
+  return { buildSeconds: round((performance.now() - started) / 1000, 1), snapshots, logged, partitions };
 }
 
 /** Phase 3b, in a fresh process: cold recovery of every partition, then RSS. */
@@ -200,19 +224,26 @@ function recoverOnly(dataDir: string) {
     partitions: Array.from({ length: 64 }, (_, p) => p),
     journalSync: 'normal',
     snapshotEvery: 1000,
+    log: 'w-0',
   });
   const seconds = (performance.now() - started) / 1000;
   (globalThis as { gc?: () => void }).gc?.();
   const rssMb = Math.round(process.memoryUsage().rss / 1048576);
   const heapMb = Math.round(process.memoryUsage().heapUsed / 1048576);
   core.close();
-  return { shows: recovery.shows, recoverySeconds: round(seconds, 2), rssMb, heapMb };
+  return {
+    shows: recovery.shows,
+    replayed: recovery.replayed,
+    recoverySeconds: round(seconds, 2),
+    rssMb,
+    heapMb,
+  };
 }
 
-function scale(shows: number) {
+async function scale(shows: number) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-scale-'));
   try {
-    const built = buildShows(dataDir, shows);
+    const built = await buildShows(dataDir, shows);
     const out = execFileSync(
       process.execPath,
       ['--import', 'tsx', '--expose-gc', new URL(import.meta.url).pathname, '--recover-only', dataDir],
@@ -241,7 +272,7 @@ if (recoverDir) {
   };
   if (!skip.has('pure')) results.pure = pureActor();
   if (!skip.has('durable')) results.durable = await durable(Number(arg('seconds', '5')));
-  if (!skip.has('scale')) results.scale = scale(Number(arg('shows', '500000')));
+  if (!skip.has('scale')) results.scale = await scale(Number(arg('shows', '500000')));
   if (isJson) console.log(JSON.stringify(results, null, 2));
   else {
     console.log(`BoxOffice allocator benchmark (${results.machine})`);

@@ -1,12 +1,21 @@
 /**
  * @module shard-core
- * The shard without its thread: the show actors of some partitions, their journals, and the batch
- * step (apply every request in order, journal the accepted commands in one transaction per partition,
- * then hand back replies and events). The worker entry wraps it; tests drive it directly.
+ * The shard without its thread: the show actors of some partitions, their files, and the batch step
+ * (apply every request in order, append the accepted commands to the commit log as one row, then hand
+ * back replies and events). The worker entry wraps it; tests drive it directly.
+ *
+ * Durable state: each partition's SQLite file holds its shows and a snapshot per show; the shard's
+ * commit log holds every accepted command since the last checkpoint. A checkpoint snapshots every show
+ * changed since its last snapshot into the partition files and, once those are flushed, deletes the
+ * log rows behind them. Recovery: snapshots, then the log's later records (by per-partition sequence).
  */
+import fs from 'node:fs';
+import { CommitLog } from '../persistence/commit-log.js';
 import { type BatchWrites, isEmpty, PartitionJournal } from '../persistence/partition-journal.js';
 import type { CompiledLayout } from './seat-layout.js';
 import {
+  commitLogDir,
+  commitLogFile,
   journalFile,
   type RecoveryStats,
   type RoutingRefusal,
@@ -38,10 +47,12 @@ interface LiveShow {
 export interface BatchOutcome {
   replies: [number, ShardResult][];
   events: ShowEvent[];
-  /** Commands written to journals by this batch. */
+  /** Commands this batch appended to the commit log. */
   journaled: number;
-  /** Partitions this batch wrote to: `sync` them before replying. */
+  /** Partition files this batch wrote to (creations, snapshots): `sync` flushes them with the log. */
   written: number[];
+  /** Set by a checkpoint: the log rows up to this batch id go once the partition files are flushed. */
+  pruneThrough?: number;
 }
 
 /** When set (tests do), every applied command is followed by a full invariant check. */
@@ -51,31 +62,47 @@ function routingRefusal(code: RoutingRefusal['code'], message: string): RoutingR
   return { ok: false, code, message };
 }
 
-/** Per partition: its journal, the shows changed since their last snapshot, rows since the checkpoint. */
+/** Per partition: its file, its last sequence number, and the shows changed since their snapshot. */
 interface PartitionState {
   readonly journal: PartitionJournal;
   readonly dirty: Set<LiveShow>;
-  rowsSinceCheckpoint: number;
+  lastSeq: number;
+  /** The file still holds journal rows of an earlier version (cleared by the next checkpoint). */
+  hasOldJournal: boolean;
 }
 
 export class ShardCore {
   readonly #shows = new Map<string, LiveShow>();
   readonly #partitions = new Map<number, PartitionState>();
-  readonly #checkpointRows: number;
+  readonly #log: CommitLog;
+  readonly #checkpointRecords: number;
+  #recordsSinceCheckpoint = 0;
+  /** Every flush started so far, in order: a prune waits for all earlier flushes, not just its own. */
+  #flushed: Promise<void> = Promise.resolve();
   /** Layout keys interned: 500,000 shows share a handful of layouts, and each string is kilobytes. */
   readonly #layoutKeys = new Map<string, string>();
   readonly #compile = layoutResolver();
 
   private constructor(private readonly options: ShardOptions) {
-    this.#checkpointRows = options.checkpointRows ?? Math.max(1000, 10 * options.snapshotEvery);
+    this.#checkpointRecords = options.checkpointRecords ?? 200 * options.snapshotEvery;
+    this.#log = new CommitLog(commitLogFile(options.dataDir, options.log), options.journalSync);
   }
 
-  /** Opens the partitions' journals and recovers every show: latest snapshot, then replay. */
+  /** Opens the partition files and the commit log and recovers every show: snapshot, then replay. */
   static open(options: ShardOptions): { core: ShardCore; recovery: RecoveryStats } {
     const started = performance.now();
     const core = new ShardCore(options);
     let replayed = 0;
     for (const partition of options.partitions) replayed += core.#recoverPartition(partition);
+    for (const name of options.replayLogs ?? []) {
+      const log = new CommitLog(commitLogFile(options.dataDir, name), options.journalSync);
+      try {
+        replayed += core.#replayLog(log);
+      } finally {
+        log.close();
+      }
+    }
+    replayed += core.#replayLog(core.#log);
     const ms = Math.round(performance.now() - started);
     return {
       core,
@@ -88,7 +115,12 @@ export class ShardCore {
       journalFile(this.options.dataDir, partition),
       this.options.journalSync,
     );
-    const part: PartitionState = { journal, dirty: new Set(), rowsSinceCheckpoint: 0 };
+    const part: PartitionState = {
+      journal,
+      dirty: new Set(),
+      lastSeq: journal.lastSeq(),
+      hasOldJournal: false,
+    };
     this.#partitions.set(partition, part);
     const layouts = new Map([...journal.layouts()].map(([id, key]) => [id, this.#intern(key)]));
     for (const record of journal.shows()) {
@@ -109,9 +141,37 @@ export class ShardCore {
       show.lastSeq = row.seq;
       show.sinceSnapshot++;
       part.dirty.add(show);
+      part.hasOldJournal = true;
       replayed++;
     }
-    part.rowsSinceCheckpoint = replayed;
+    this.#recordsSinceCheckpoint += replayed;
+    return replayed;
+  }
+
+  /**
+   * Replays a commit log's records past each show's snapshot. A record of a show the partition does
+   * not know was never acknowledged (its creation was not yet durable), and is skipped; a show created
+   * later starts after every sequence its partition had used, so such a record never applies to it.
+   */
+  #replayLog(log: CommitLog): number {
+    let replayed = 0;
+    for (const record of log.records()) {
+      const part = this.#partitions.get(record.partition);
+      if (!part)
+        throw new Error(`commit log ${log.file} holds partition ${record.partition}, not owned here`);
+      part.lastSeq = Math.max(part.lastSeq, record.seq);
+      const show = this.#shows.get(record.showId);
+      if (!show || show.partition !== record.partition || record.seq <= show.lastSeq) continue;
+      const result = apply(show.state, record.command as ShowCommand);
+      // Only commands that changed state were logged; replaying one must change it again.
+      if (!result.isChanged)
+        throw new Error(`replay of seq ${record.seq} (${record.showId}) changed nothing`);
+      show.lastSeq = record.seq;
+      show.sinceSnapshot++;
+      part.dirty.add(show);
+      replayed++;
+    }
+    this.#recordsSinceCheckpoint += replayed;
     return replayed;
   }
 
@@ -126,60 +186,86 @@ export class ShardCore {
     return this.#shows.size;
   }
 
-  /** Applies a batch in order, journals what changed (one transaction per partition), then returns. */
+  /**
+   * Applies a batch in order and writes what changed: partition files first (creations, due
+   * snapshots), then one commit-log row with every accepted command. Nothing is told before `sync`.
+   */
   process(requests: readonly ShardRequest[]): BatchOutcome {
     const writes = new Map<number, BatchWrites>();
     const due = new Set<LiveShow>();
     const outcome: BatchOutcome = { replies: [], events: [], journaled: 0, written: [] };
     for (const request of requests) {
-      let batch = writes.get(request.partition);
-      if (!batch) {
-        batch = { creates: [], commands: [], snapshots: [] };
-        writes.set(request.partition, batch);
-      }
-      const result = this.#handle(request, batch, outcome.events, due);
+      const result = this.#handle(request, writes, outcome.events, due);
       if (request.id >= 0) outcome.replies.push([request.id, result]);
     }
-    for (const show of due) this.#addSnapshot(show, writes.get(show.partition)!);
-    for (const [partition, batch] of writes) {
-      const part = this.#partitions.get(partition)!;
-      part.rowsSinceCheckpoint += batch.commands.length;
-      if (part.rowsSinceCheckpoint >= this.#checkpointRows) this.#checkpoint(part, batch);
-      if (isEmpty(batch)) continue;
-      outcome.journaled += batch.commands.length;
-      part.journal.commit(batch);
-      outcome.written.push(partition);
-    }
+    for (const show of due) this.#addSnapshot(show, writes);
+    outcome.journaled = this.#log.pendingRecords;
+    this.#recordsSinceCheckpoint += outcome.journaled;
+    const isCheckpoint = this.#recordsSinceCheckpoint >= this.#checkpointRecords;
+    if (isCheckpoint) this.#checkpoint(writes);
+    this.#commitPartitions(writes, outcome);
+    // A record never reaches the log before its show's creation reached the partition file.
+    this.#log.commit();
+    if (isCheckpoint) outcome.pruneThrough = this.#log.lastBatchId;
     return outcome;
   }
 
+  #commitPartitions(writes: Map<number, BatchWrites>, outcome: BatchOutcome): void {
+    for (const [partition, batch] of writes) {
+      if (isEmpty(batch)) continue;
+      this.#partitions.get(partition)!.journal.commit(batch);
+      outcome.written.push(partition);
+    }
+  }
+
   /**
-   * Snapshots every show of the partition changed since its last snapshot, in this batch's
-   * transaction, and deletes every journal row: all of them are then behind some snapshot.
+   * Snapshots every show changed since its last snapshot, in this batch's partition transactions.
+   * Once those are flushed, every commit-log row so far is behind some snapshot.
    */
-  #checkpoint(part: PartitionState, batch: BatchWrites): void {
-    for (const show of part.dirty) this.#addSnapshot(show, batch);
-    batch.pruneThrough = part.journal.lastSeq();
-    part.rowsSinceCheckpoint = 0;
+  #checkpoint(writes: Map<number, BatchWrites>): void {
+    for (const [partition, part] of this.#partitions) {
+      for (const show of part.dirty) this.#addSnapshot(show, writes);
+      if (part.hasOldJournal) writesOf(writes, partition).isClearingJournal = true;
+      part.hasOldJournal = false;
+    }
+    this.#recordsSinceCheckpoint = 0;
   }
 
-  /** Makes what `process` committed in these partitions durable against power loss ('full'). */
-  async sync(partitions: readonly number[]): Promise<void> {
-    await Promise.all(partitions.map((p) => this.#partitions.get(p)!.journal.sync()));
+  /**
+   * Resolves once what `process` wrote is durable against power loss ('full'): the commit log and the
+   * partition files it wrote, after every earlier batch's. Then a checkpoint's log rows are deleted.
+   */
+  sync(outcome: BatchOutcome): Promise<void> {
+    const flushes: Promise<void>[] = outcome.written.map((p) => this.#partitions.get(p)!.journal.sync());
+    if (outcome.journaled > 0) flushes.push(this.#log.sync());
+    const { pruneThrough } = outcome;
+    this.#flushed = Promise.all([this.#flushed, ...flushes]).then(() => {
+      if (pruneThrough !== undefined) this.#log.pruneThrough(pruneThrough);
+    });
+    return this.#flushed;
   }
 
-  #handle(request: ShardRequest, batch: BatchWrites, events: ShowEvent[], due: Set<LiveShow>): ShardResult {
+  #handle(
+    request: ShardRequest,
+    writes: Map<number, BatchWrites>,
+    events: ShowEvent[],
+    due: Set<LiveShow>,
+  ): ShardResult {
     const { op, showId } = request;
     if (!this.#partitions.has(request.partition))
       return routingRefusal('WORKER_FAILED', `partition ${request.partition} is not owned by this shard`);
-    if (op.kind === 'create') return this.#create(request, op, batch);
+    if (op.kind === 'create') return this.#create(request, op, writes);
     const show = this.#shows.get(showId);
     if (!show) return routingRefusal('SHOW_NOT_FOUND', `no show ${showId}`);
-    if (op.kind === 'command') return this.#command(show, op.command, batch, events, due);
+    if (op.kind === 'command') return this.#command(show, op.command, events, due);
     return read(show.state, op);
   }
 
-  #create(request: ShardRequest, op: Extract<ShardOp, { kind: 'create' }>, batch: BatchWrites): ShardResult {
+  #create(
+    request: ShardRequest,
+    op: Extract<ShardOp, { kind: 'create' }>,
+    writes: Map<number, BatchWrites>,
+  ): ShardResult {
     const existing = this.#shows.get(request.showId);
     if (existing) {
       const isSame =
@@ -199,18 +285,18 @@ export class ShardCore {
       return { ok: false, code: 'INVALID_COMMAND', message: (err as Error).message };
     }
     const state = createShowState(request.showId, layout, layoutKey, op.forbidSingleSeatGaps);
-    this.#shows.set(request.showId, { state, partition: request.partition, lastSeq: 0, sinceSnapshot: 0 });
+    // The show's history starts after every sequence its partition has used, and a snapshot says so:
+    // a log record left by an earlier, unacknowledged show of the same id never replays onto this one.
+    const part = this.#partitions.get(request.partition)!;
+    const show: LiveShow = { state, partition: request.partition, lastSeq: part.lastSeq, sinceSnapshot: 0 };
+    this.#shows.set(request.showId, show);
+    const batch = writesOf(writes, request.partition);
     batch.creates.push({ showId: request.showId, layoutKey, forbidSingleSeatGaps: op.forbidSingleSeatGaps });
+    batch.snapshots.push({ showId: request.showId, seq: show.lastSeq, state: encodeState(state) });
     return { ok: true };
   }
 
-  #command(
-    show: LiveShow,
-    command: ShowCommand,
-    batch: BatchWrites,
-    events: ShowEvent[],
-    due: Set<LiveShow>,
-  ): ShardResult {
+  #command(show: LiveShow, command: ShowCommand, events: ShowEvent[], due: Set<LiveShow>): ShardResult {
     const { state } = show;
     const result = apply(state, command);
     if (isCheckingInvariants) {
@@ -221,8 +307,8 @@ export class ShardCore {
     // A refused command changed nothing and is not journaled.
     if (!result.isChanged) return result.reply;
     const part = this.#partitions.get(show.partition)!;
-    const seq = part.journal.takeSeq();
-    batch.commands.push({ seq, showId: state.showId, command: JSON.stringify(command) });
+    const seq = ++part.lastSeq;
+    this.#log.add(show.partition, seq, state.showId, JSON.stringify(command));
     show.lastSeq = seq;
     part.dirty.add(show);
     if (++show.sinceSnapshot >= this.options.snapshotEvery) due.add(show);
@@ -231,9 +317,13 @@ export class ShardCore {
     return result.reply;
   }
 
-  #addSnapshot(show: LiveShow, batch: BatchWrites): void {
+  #addSnapshot(show: LiveShow, writes: Map<number, BatchWrites>): void {
     if (show.sinceSnapshot === 0) return;
-    batch.snapshots.push({ showId: show.state.showId, seq: show.lastSeq, state: encodeState(show.state) });
+    writesOf(writes, show.partition).snapshots.push({
+      showId: show.state.showId,
+      seq: show.lastSeq,
+      state: encodeState(show.state),
+    });
     show.sinceSnapshot = 0;
     this.#partitions.get(show.partition)!.dirty.delete(show);
   }
@@ -254,18 +344,24 @@ export class ShardCore {
     return this.process(requests);
   }
 
-  /** A checkpoint of every partition; at clean shutdown, so the next start replays nothing. */
-  snapshotAll(): { snapshots: number; written: number[] } {
+  /**
+   * A checkpoint now (at clean shutdown, so the next start replays nothing); `sync` the outcome to
+   * flush it and delete the log rows behind it.
+   */
+  checkpointNow(): { snapshots: number; outcome: BatchOutcome } {
+    const writes = new Map<number, BatchWrites>();
+    this.#checkpoint(writes);
+    const outcome: BatchOutcome = { replies: [], events: [], journaled: 0, written: [] };
+    this.#commitPartitions(writes, outcome);
+    outcome.pruneThrough = this.#log.lastBatchId;
     let snapshots = 0;
-    const written: number[] = [];
-    for (const [partition, part] of this.#partitions) {
-      const batch: BatchWrites = { creates: [], commands: [], snapshots: [] };
-      this.#checkpoint(part, batch);
-      snapshots += batch.snapshots.length;
-      part.journal.commit(batch);
-      written.push(partition);
-    }
-    return { snapshots, written };
+    for (const batch of writes.values()) snapshots += batch.snapshots.length;
+    return { snapshots, outcome };
+  }
+
+  /** Commit-log records not yet behind a checkpoint (tests). */
+  logRecords(): number {
+    return this.#log.recordCount();
   }
 
   /** The live state of a show (tests compare it with a recovered one). */
@@ -276,7 +372,17 @@ export class ShardCore {
   close(): void {
     for (const part of this.#partitions.values()) part.journal.close();
     this.#partitions.clear();
+    this.#log.close();
   }
+}
+
+function writesOf(writes: Map<number, BatchWrites>, partition: number): BatchWrites {
+  let batch = writes.get(partition);
+  if (!batch) {
+    batch = { creates: [], snapshots: [] };
+    writes.set(partition, batch);
+  }
+  return batch;
 }
 
 function read(state: ShowState, op: Exclude<ShardOp, { kind: 'command' | 'create' }>): ShardResult {
@@ -306,3 +412,38 @@ function read(state: ShowState, op: Exclude<ShardOp, { kind: 'command' | 'create
       return { ok: true, violations: invariantViolations(state) };
   }
 }
+
+/**
+ * Folds every commit log of the data directory into the partition files and deletes the logs. Which
+ * partitions a log holds depends on the worker count, so the router does this before starting workers
+ * whenever that count changed. Idempotent: a fold cut short is finished by the next one.
+ */
+export async function foldCommitLogs(
+  options: Omit<ShardOptions, 'log' | 'replayLogs'>,
+): Promise<{ logs: number; replayed: number }> {
+  const dir = commitLogDir(options.dataDir);
+  const names = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((file) => file.endsWith('.db'))
+        .map((file) => file.slice(0, -'.db'.length))
+    : [];
+  if (names.length === 0) return { logs: 0, replayed: 0 };
+  const { core, recovery } = ShardCore.open({
+    ...options,
+    log: FOLD_LOG,
+    replayLogs: names.filter((name) => name !== FOLD_LOG),
+  });
+  try {
+    await core.sync(core.checkpointNow().outcome);
+  } finally {
+    core.close();
+  }
+  for (const name of new Set([...names, FOLD_LOG]))
+    for (const suffix of ['', '-wal', '-shm'])
+      fs.rmSync(`${commitLogFile(options.dataDir, name)}${suffix}`, { force: true });
+  return { logs: names.length, replayed: recovery.replayed };
+}
+
+/** The log a fold writes to (nothing, unless it is cut short). */
+const FOLD_LOG = 'fold';

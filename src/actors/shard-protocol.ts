@@ -60,8 +60,15 @@ export interface ShowEvent {
   changes: [number, number][];
 }
 
+/**
+ * The hot messages travel as JSON in UTF-8, in an ArrayBuffer that is transferred, not copied. Measured
+ * here, per request: structured clone of the objects 1.6 µs out + 2.1 µs in; JSON 0.7 µs + 0.9 µs; and
+ * posting the JSON as a string costs another ~0.65 µs (~3 µs per kilobyte) where a transfer is free.
+ * Messages stay well under 128 KB: V8 puts larger strings in its large-object space, and making one
+ * cost ~4.5 µs per kilobyte here against ~0.1 below it (`MAX_REQUESTS_PER_MESSAGE`, `REPLIES_PER_MESSAGE`).
+ */
 export type ToShard =
-  | { type: 'requests'; requests: ShardRequest[] }
+  | { type: 'requests'; json: ArrayBuffer }
   | { type: 'sweep'; nowMs: number }
   | { type: 'stop' };
 
@@ -76,12 +83,92 @@ export type FromShard =
   | { type: 'ready'; recovery: RecoveryStats }
   | {
       type: 'replies';
-      replies: [id: number, result: ShardResult][];
-      events: ShowEvent[];
-      journaled: number;
-      commitMs: number;
+      /** `RepliesBody` as JSON, without the seat maps' bytes, which ride beside it by reply index. */
+      json: ArrayBuffer;
+      seatMaps: [replyIndex: number, seats: Uint8Array][];
+      /** A batch's replies may take several messages; the last one carries the batch's figures. */
+      batch?: { journaled: number; commitMs: number };
     }
   | { type: 'stopped'; snapshots: number };
+
+export interface RepliesBody {
+  replies: [id: number, result: ShardResult][];
+  events: ShowEvent[];
+}
+
+/** A JSON value as UTF-8 in an ArrayBuffer of its own (never the Buffer pool's), ready to transfer. */
+export function toJsonBytes(value: unknown): ArrayBuffer {
+  const text = JSON.stringify(value);
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes.buffer as ArrayBuffer;
+}
+
+export function fromJsonBytes<T>(buffer: ArrayBuffer): T {
+  return JSON.parse(Buffer.from(buffer).toString('utf8')) as T;
+}
+
+/** A message and the buffers to transfer with it. */
+export interface Transferable<M> {
+  message: M;
+  transfer: ArrayBuffer[];
+}
+
+export function encodeRequests(requests: readonly ShardRequest[]): Transferable<ToShard> {
+  const json = toJsonBytes(requests);
+  return { message: { type: 'requests', json }, transfer: [json] };
+}
+
+export function decodeRequests(message: Extract<ToShard, { type: 'requests' }>): ShardRequest[] {
+  return fromJsonBytes<ShardRequest[]>(message.json);
+}
+
+/** Requests in one message at most (~220 bytes each as JSON). */
+export const MAX_REQUESTS_PER_MESSAGE = 256;
+/** Replies, and events, in one message at most. */
+export const REPLIES_PER_MESSAGE = 256;
+
+/**
+ * A batch's replies and events as messages, in order. The seat maps' bytes are taken out of the
+ * results (and stay out: the results are not reused).
+ */
+export function encodeReplies(
+  body: RepliesBody,
+  batch: { journaled: number; commitMs: number },
+): Transferable<FromShard>[] {
+  const parts = Math.max(
+    1,
+    Math.ceil(Math.max(body.replies.length, body.events.length) / REPLIES_PER_MESSAGE),
+  );
+  const messages: Transferable<FromShard>[] = [];
+  for (let part = 0; part < parts; part++) {
+    const from = part * REPLIES_PER_MESSAGE;
+    const replies = body.replies.slice(from, from + REPLIES_PER_MESSAGE);
+    const events = body.events.slice(from, from + REPLIES_PER_MESSAGE);
+    const seatMaps: [number, Uint8Array][] = [];
+    replies.forEach(([, result], index) => {
+      if (!('seatMap' in result)) return;
+      seatMaps.push([index, result.seatMap.seats]);
+      result.seatMap.seats = EMPTY_SEATS;
+    });
+    const json = toJsonBytes({ replies, events });
+    const isLast = part === parts - 1;
+    messages.push({
+      message: { type: 'replies', json, seatMaps, batch: isLast ? batch : undefined },
+      transfer: [json],
+    });
+  }
+  return messages;
+}
+
+export function decodeReplies(message: Extract<FromShard, { type: 'replies' }>): RepliesBody {
+  const body = fromJsonBytes<RepliesBody>(message.json);
+  for (const [index, seats] of message.seatMaps)
+    (body.replies[index]![1] as { seatMap: SeatMapData }).seatMap.seats = seats;
+  return body;
+}
+
+const EMPTY_SEATS = new Uint8Array(0);
 
 export interface ShardOptions {
   dataDir: string;
@@ -89,14 +176,28 @@ export interface ShardOptions {
   partitions: number[];
   journalSync: 'full' | 'normal';
   snapshotEvery: number;
+  /** The commit log this shard appends to (a name in the data directory's `log/`, e.g. `w-0`). */
+  log: string;
+  /** Other commit logs whose records are replayed at open (folding logs of another worker count). */
+  replayLogs?: string[];
   /**
-   * Journal rows a partition keeps before a checkpoint snapshots its changed shows and deletes every
-   * row behind them (default 10 × snapshotEvery, at least 1,000). Bounds replay per partition.
+   * Commit-log records kept before a checkpoint snapshots every changed show into the partition files
+   * and deletes the log rows behind them (default 200 × snapshotEvery). Bounds replay at recovery.
    */
-  checkpointRows?: number;
+  checkpointRecords?: number;
 }
 
-/** File of one partition's journal inside the data directory. */
+/** File of one partition's snapshots inside the data directory. */
 export function journalFile(dataDir: string, partition: number): string {
   return `${dataDir}/partitions/p-${String(partition).padStart(4, '0')}.db`;
+}
+
+/** Directory of the commit logs inside the data directory. */
+export function commitLogDir(dataDir: string): string {
+  return `${dataDir}/log`;
+}
+
+/** File of a commit log, by name. */
+export function commitLogFile(dataDir: string, name: string): string {
+  return `${commitLogDir(dataDir)}/${name}.db`;
 }

@@ -1,12 +1,20 @@
 /**
  * @module shard-worker
  * The worker-thread entry of a shard. Its mailbox is every message that arrived since the last turn:
- * they are applied as one batch, journaled (group commit), and only then answered. A journal that
- * cannot commit ends the thread: memory is ahead of disk, and the router restarts the shard from disk.
+ * they are applied as one batch, appended to the commit log as one row (group commit), and only then
+ * answered. A log that cannot commit ends the thread: memory is ahead of disk, and the router restarts
+ * the shard from disk.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type BatchOutcome, ShardCore } from './shard-core.js';
-import type { FromShard, ShardOptions, ShardRequest, ToShard } from './shard-protocol.js';
+import {
+  decodeRequests,
+  encodeReplies,
+  type FromShard,
+  type ShardOptions,
+  type ShardRequest,
+  type ToShard,
+} from './shard-protocol.js';
 
 /** The most requests applied in one batch; the rest wait for the next turn. */
 export const MAX_BATCH_REQUESTS = 8192;
@@ -16,12 +24,6 @@ const { core, recovery } = ShardCore.open(workerData as ShardOptions);
 const mailbox: ShardRequest[] = [];
 let isScheduled = false;
 let isStopping = false;
-/**
- * Replies leave in batch order, each after its own batch is durable. The next batch is applied while
- * the previous one's fsyncs run (pipelining); ordering keeps a reply from revealing state that an
- * earlier, still-syncing batch made.
- */
-let replied: Promise<void> = Promise.resolve();
 
 function post(message: FromShard): void {
   port.postMessage(message);
@@ -34,10 +36,14 @@ function die(err: unknown): never {
 }
 
 function reply(outcome: BatchOutcome, started: number): void {
-  const durable = core.sync(outcome.written);
-  replied = Promise.all([replied, durable]).then(() => {
+  // Replies leave in batch order, each after its own batch is durable: `sync` resolves after every
+  // earlier batch's flushes too. The next batch is applied while this one's flushes run (pipelining);
+  // ordering keeps a reply from revealing state that an earlier, still-flushing batch made.
+  core.sync(outcome).then(() => {
     const { replies, events, journaled } = outcome;
-    post({ type: 'replies', replies, events, journaled, commitMs: performance.now() - started });
+    const commitMs = performance.now() - started;
+    for (const { message, transfer } of encodeReplies({ replies, events }, { journaled, commitMs }))
+      port.postMessage(message, transfer);
   }, die);
 }
 
@@ -61,7 +67,7 @@ function schedule(): void {
 port.on('message', (message: ToShard) => {
   switch (message.type) {
     case 'requests':
-      for (const request of message.requests) mailbox.push(request);
+      for (const request of decodeRequests(message)) mailbox.push(request);
       schedule();
       return;
     case 'sweep': {
@@ -69,14 +75,15 @@ port.on('message', (message: ToShard) => {
       drain();
       const started = performance.now();
       const outcome = core.sweep(message.nowMs);
-      if (outcome.written.length > 0) reply(outcome, started);
+      if (outcome.journaled + outcome.written.length > 0 || outcome.pruneThrough !== undefined)
+        reply(outcome, started);
       return;
     }
     case 'stop': {
       isStopping = true;
       drain();
-      const { snapshots, written } = core.snapshotAll();
-      Promise.all([replied, core.sync(written)]).then(() => {
+      const { snapshots, outcome } = core.checkpointNow();
+      core.sync(outcome).then(() => {
         core.close();
         post({ type: 'stopped', snapshots });
         port.close();

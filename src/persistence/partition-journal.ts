@@ -1,13 +1,17 @@
 /**
  * @module partition-journal
- * One partition's durable record, in a SQLite file of its own (WAL): the shows created in it, every
- * accepted command in order, and a snapshot per show. A batch of writes is one transaction (group
- * commit), and nobody hears of a command before its transaction has committed. Recovery is the latest
- * snapshot of each show plus the commands journaled after it.
+ * One partition's durable state, in a SQLite file of its own (WAL): the shows created in it (with their
+ * layouts) and a snapshot per show. The commands themselves go to the owning worker's commit log
+ * (`commit-log.ts`), one row per batch for all its partitions; checkpoints move their effect here as
+ * snapshots. Recovery is each show's latest snapshot plus the commit log's later records.
+ *
+ * Journal rows written per partition by earlier versions are still read at recovery and deleted by the
+ * next checkpoint, so an older data directory keeps every acknowledged command.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { WalFlusher } from './wal-flush.js';
 
 export type JournalSync = 'full' | 'normal';
 
@@ -27,17 +31,13 @@ export interface JournalRow {
   command: string;
 }
 
-/** Everything one batch writes, committed together or not at all. */
+/** Everything one batch writes to a partition, committed together or not at all. */
 export interface BatchWrites {
   creates: { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean }[];
-  commands: JournalRow[];
   snapshots: { showId: string; seq: number; state: Buffer }[];
-  /** A checkpoint: every row up to this sequence is covered by snapshots and is deleted. */
-  pruneThrough?: number;
+  /** At a checkpoint: every earlier version's journal row is covered by snapshots and is deleted. */
+  isClearingJournal?: boolean;
 }
-
-/** Journal rows written by one INSERT statement. */
-const ROWS_PER_INSERT = 64;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS layouts (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
@@ -46,8 +46,8 @@ CREATE TABLE IF NOT EXISTS shows (
   layout_id INTEGER NOT NULL REFERENCES layouts (id),
   forbid_gaps INTEGER NOT NULL
 );
+-- Commands journaled per partition by earlier versions: read at recovery, cleared at a checkpoint.
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, show_id TEXT NOT NULL, command TEXT NOT NULL);
--- Pruning is by sequence range at checkpoints; a (show_id, seq) index halved insert throughput.
 DROP INDEX IF EXISTS journal_show;
 CREATE TABLE IF NOT EXISTS snapshots (show_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL);
 `;
@@ -57,14 +57,11 @@ export class PartitionJournal {
   readonly #layoutIds = new Map<string, number>();
   readonly #insertLayout;
   readonly #insertShow;
-  /** Insert statements by row count (1 to ROWS_PER_INSERT), prepared on first use. */
-  readonly #insertCommand: Database.Statement[] = [];
   readonly #upsertSnapshot;
-  readonly #prune;
+  readonly #clearJournal;
   readonly #writeBatch: (writes: BatchWrites) => void;
-  #nextSeq: number;
-  readonly #isDurableOnPowerLoss: boolean;
-  #walFd?: number;
+  readonly #lastSeq: number;
+  readonly #wal: WalFlusher;
 
   constructor(
     readonly file: string,
@@ -76,7 +73,7 @@ export class PartitionJournal {
     // NORMAL: a commit survives a process crash. For power loss ('full') the shard calls `sync()` after
     // committing, so many partitions' WAL files are flushed concurrently instead of one after another.
     this.#db.pragma('synchronous = NORMAL');
-    this.#isDurableOnPowerLoss = sync === 'full';
+    this.#wal = new WalFlusher(file, sync === 'full');
     this.#db.exec(SCHEMA);
     for (const row of this.#db.prepare('SELECT id, key FROM layouts').all() as { id: number; key: string }[])
       this.#layoutIds.set(row.key, row.id);
@@ -87,21 +84,16 @@ export class PartitionJournal {
     this.#upsertSnapshot = this.#db.prepare(
       'INSERT INTO snapshots (show_id, seq, state) VALUES (?, ?, ?) ON CONFLICT (show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state',
     );
-    this.#prune = this.#db.prepare('DELETE FROM journal WHERE seq <= ?');
+    this.#clearJournal = this.#db.prepare('DELETE FROM journal');
     const last = this.#db.prepare('SELECT MAX(seq) FROM journal').pluck().get() as number | null;
     const lastSnap = this.#db.prepare('SELECT MAX(seq) FROM snapshots').pluck().get() as number | null;
-    this.#nextSeq = Math.max(last ?? 0, lastSnap ?? 0) + 1;
+    this.#lastSeq = Math.max(last ?? 0, lastSnap ?? 0);
     this.#writeBatch = this.#db.transaction((writes: BatchWrites) => this.#write(writes));
   }
 
-  /** The last sequence number handed out (0 before any). */
+  /** The highest sequence this file knows of (0 for a new partition); the commit log may know later. */
   lastSeq(): number {
-    return this.#nextSeq - 1;
-  }
-
-  /** The sequence number the next journaled command gets; callers number a batch before writing it. */
-  takeSeq(): number {
-    return this.#nextSeq++;
+    return this.#lastSeq;
   }
 
   /** Writes a batch in one transaction; throws if it could not be made durable. */
@@ -113,30 +105,8 @@ export class PartitionJournal {
   #write(writes: BatchWrites): void {
     for (const c of writes.creates)
       this.#insertShow.run(c.showId, this.#layoutId(c.layoutKey), c.forbidSingleSeatGaps ? 1 : 0);
-    this.#insertCommands(writes.commands);
     for (const s of writes.snapshots) this.#upsertSnapshot.run(s.showId, s.seq, s.state);
-    if (writes.pruneThrough !== undefined) this.#prune.run(writes.pruneThrough);
-  }
-
-  /** Many rows per statement: the per-call cost of better-sqlite3 dominates a one-row insert. */
-  #insertCommands(rows: readonly JournalRow[]): void {
-    for (let from = 0; from < rows.length; from += ROWS_PER_INSERT) {
-      const count = Math.min(ROWS_PER_INSERT, rows.length - from);
-      let statement = this.#insertCommand[count];
-      if (!statement) {
-        const values = Array.from({ length: count }, () => '(?, ?, ?)').join(', ');
-        statement = this.#db.prepare(`INSERT INTO journal (seq, show_id, command) VALUES ${values}`);
-        this.#insertCommand[count] = statement;
-      }
-      const params: (number | string)[] = new Array(count * 3);
-      for (let i = 0; i < count; i++) {
-        const row = rows[from + i]!;
-        params[i * 3] = row.seq;
-        params[i * 3 + 1] = row.showId;
-        params[i * 3 + 2] = row.command;
-      }
-      statement.run(params);
-    }
+    if (writes.isClearingJournal) this.#clearJournal.run();
   }
 
   #layoutId(key: string): number {
@@ -172,7 +142,7 @@ export class PartitionJournal {
       };
   }
 
-  /** Journaled commands in the order they were applied. */
+  /** Commands an earlier version journaled here, in the order they were applied. */
   *commands(): Generator<JournalRow> {
     const rows = this.#db
       .prepare('SELECT seq, show_id, command FROM journal ORDER BY seq')
@@ -186,28 +156,15 @@ export class PartitionJournal {
    * 'full'; a no-op for 'normal'. Call after `commit` and before telling anyone.
    */
   sync(): Promise<void> {
-    if (!this.#isDurableOnPowerLoss) return Promise.resolve();
-    // The WAL exists once anything was committed; SQLite keeps the same file while the database is open.
-    this.#walFd ??= fs.openSync(`${this.file}-wal`, 'r');
-    const fd = this.#walFd;
-    return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /** Journal rows still kept (for tests and the recovery log line). */
-  journalLength(): number {
-    return this.#db.prepare('SELECT COUNT(*) FROM journal').pluck().get() as number;
+    return this.#wal.flush();
   }
 
   close(): void {
-    if (this.#walFd !== undefined) fs.closeSync(this.#walFd);
-    this.#walFd = undefined;
+    this.#wal.close();
     this.#db.close();
   }
 }
 
 export function isEmpty(writes: BatchWrites): boolean {
-  return (
-    writes.creates.length + writes.commands.length + writes.snapshots.length === 0 &&
-    writes.pruneThrough === undefined
-  );
+  return writes.creates.length + writes.snapshots.length === 0 && !writes.isClearingJournal;
 }

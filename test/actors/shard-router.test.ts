@@ -92,16 +92,26 @@ describe('ShardRouter', () => {
     }
     const before = await Promise.all(shows.map((s) => router.seatMap(s)));
     // A crash-like stop: the worker is terminated, so nothing is snapshotted at shutdown.
-    await router.killWorker(0);
-    await router.killWorker(1);
-    await router.stop();
-    router = await startRouter(dir, 1);
-    for (const { showId, holdId } of acked) expect(await router.getHold(showId, holdId)).toBeDefined();
-    const after = await Promise.all(shows.map((s) => router.seatMap(s)));
-    expect(after.map((m) => [m!.version, [...m!.seats]])).toEqual(
-      before.map((m) => [m!.version, [...m!.seats]]),
-    );
-    expect(router.stats().recovery[0]!.replayed).toBeGreaterThan(0);
+    const crashAndRestart = async (workers: number) => {
+      await router.killWorker(0);
+      await router.killWorker(1);
+      await router.stop();
+      router = await startRouter(dir, workers);
+      for (const { showId, holdId } of acked) expect(await router.getHold(showId, holdId)).toBeDefined();
+      const after = await Promise.all(shows.map((s) => router.seatMap(s)));
+      expect(after.map((m) => [m!.version, [...m!.seats]])).toEqual(
+        before.map((m) => [m!.version, [...m!.seats]]),
+      );
+    };
+    // Same worker count: each worker replays its own commit log.
+    await crashAndRestart(2);
+    const replayed = router.stats().recovery.reduce((n, r) => n + r.replayed, 0);
+    expect(replayed).toBeGreaterThan(0);
+    expect(router.stats().folded).toBeUndefined();
+    // Another worker count: the logs are folded into the partition files before the workers start.
+    await crashAndRestart(1);
+    expect(router.stats().folded).toEqual({ logs: 2, replayed });
+    expect(router.stats().recovery[0]!.replayed).toBe(0);
   });
 
   it('needs no replay after a clean stop', async () => {

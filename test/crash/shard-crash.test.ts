@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { ShardCore } from '../../src/actors/shard-core.js';
+import { foldCommitLogs, ShardCore } from '../../src/actors/shard-core.js';
 import { HELD, invariantViolations } from '../../src/actors/show-actor.js';
 
 const CHILD = path.join(import.meta.dirname, 'shard-child.ts');
@@ -49,12 +49,19 @@ describe('crash recovery', () => {
         const partitions = (
           JSON.parse(fs.readFileSync(path.join(dataDir, 'meta.json'), 'utf8')) as { partitions: number }
         ).partitions;
-        const { core, recovery } = ShardCore.open({
+        // The child ran two workers, each with its own commit log: recover the way the router does when
+        // the worker count changes (fold both logs into the partition files), then open the result.
+        const options = {
           dataDir,
           partitions: Array.from({ length: partitions }, (_, p) => p),
-          journalSync: 'normal',
+          journalSync: 'normal' as const,
           snapshotEvery: 50,
-        });
+        };
+        const folded = await foldCommitLogs(options);
+        expect(folded.logs).toBe(2);
+        expect(folded.replayed).toBeGreaterThan(0);
+        const { core, recovery } = ShardCore.open({ ...options, log: 'w-0' });
+        expect(recovery.replayed).toBe(0);
         expect(recovery.shows).toBe(4);
         for (const [holdId, { showId, seats }] of held) {
           const state = core.stateOf(showId)!;

@@ -1,0 +1,134 @@
+/**
+ * @module commit-log
+ * A worker's commit log: one SQLite file (WAL) holding, per batch, one row with every command the
+ * batch accepted, for all of the worker's partitions. One row and one WAL flush per batch, however
+ * many partitions the batch touched; the partition files take the same state as snapshots at
+ * checkpoints, after which the rows behind them are deleted.
+ *
+ * A row's body is newline-separated records in UTF-8, each a JSON array `[partition, seq, showId,
+ * command]` (JSON never contains a raw newline, so a newline always ends a record). Records are written
+ * straight into a reused buffer as they are accepted: joining thousands of strings first cost more
+ * than the insert itself (measured: ~1 µs a record to join, ~0.15 µs to write into a buffer).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { JournalSync } from './partition-journal.js';
+import { WalFlusher } from './wal-flush.js';
+
+export interface LogRecord {
+  partition: number;
+  seq: number;
+  showId: string;
+  /** The command, decoded. */
+  command: unknown;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, records INTEGER NOT NULL, body BLOB NOT NULL);
+`;
+
+/** Bytes the pending buffer starts with; it doubles when a batch needs more. */
+const INITIAL_BUFFER_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+export class CommitLog {
+  readonly #db: Database.Database;
+  readonly #insert;
+  readonly #prune;
+  readonly #wal: WalFlusher;
+  #lastBatchId: number;
+  /** The batch being built: records written so far and their bytes. */
+  #pending = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  #pendingBytes = 0;
+  #pendingRecords = 0;
+
+  constructor(
+    readonly file: string,
+    sync: JournalSync,
+  ) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.#db = new Database(file);
+    // Rows are whole batches (hundreds of kilobytes): large pages keep the overflow chains short.
+    this.#db.pragma('page_size = 65536');
+    this.#db.pragma('journal_mode = WAL');
+    // NORMAL: a commit survives a process crash; for power loss ('full') `sync()` flushes the WAL after
+    // the commit, off the worker's thread, so the next batch is applied meanwhile.
+    this.#db.pragma('synchronous = NORMAL');
+    this.#wal = new WalFlusher(file, sync === 'full');
+    this.#db.exec(SCHEMA);
+    this.#insert = this.#db.prepare('INSERT INTO batches (id, records, body) VALUES (?, ?, ?)');
+    this.#prune = this.#db.prepare('DELETE FROM batches WHERE id <= ?');
+    this.#lastBatchId = (this.#db.prepare('SELECT MAX(id) FROM batches').pluck().get() as number | null) ?? 0;
+  }
+
+  /** Adds a record to the batch being built; `command` is already JSON and is spliced in as it is. */
+  add(partition: number, seq: number, showId: string, command: string): void {
+    const line = `[${partition},${seq},${JSON.stringify(showId)},${command}]`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the newline.
+    if (this.#pendingBytes + line.length * 3 + 1 > this.#pending.length) this.#grow(line.length * 3 + 1);
+    if (this.#pendingRecords > 0) this.#pending[this.#pendingBytes++] = NEWLINE;
+    this.#pendingBytes += this.#pending.write(line, this.#pendingBytes);
+    this.#pendingRecords++;
+  }
+
+  get pendingRecords(): number {
+    return this.#pendingRecords;
+  }
+
+  /** Writes the batch being built as one row (when it has records); returns its id. */
+  commit(): number | undefined {
+    if (this.#pendingRecords === 0) return undefined;
+    const id = this.#lastBatchId + 1;
+    this.#insert.run(id, this.#pendingRecords, this.#pending.subarray(0, this.#pendingBytes));
+    this.#lastBatchId = id;
+    this.#pendingBytes = 0;
+    this.#pendingRecords = 0;
+    return id;
+  }
+
+  #grow(atLeast: number): void {
+    let size = this.#pending.length * 2;
+    while (size < this.#pendingBytes + atLeast) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.#pending.copy(bigger, 0, 0, this.#pendingBytes);
+    this.#pending = bigger;
+  }
+
+  get lastBatchId(): number {
+    return this.#lastBatchId;
+  }
+
+  /** Every record still kept, in the order it was appended. */
+  *records(): Generator<LogRecord> {
+    const rows = this.#db
+      .prepare('SELECT body FROM batches ORDER BY id')
+      .pluck()
+      .iterate() as IterableIterator<Buffer>;
+    for (const body of rows)
+      for (const line of body.toString('utf8').split('\n')) {
+        const [partition, seq, showId, command] = JSON.parse(line) as [number, number, string, unknown];
+        yield { partition, seq, showId, command };
+      }
+  }
+
+  /** Records still kept (tests and the recovery log line). */
+  recordCount(): number {
+    return (this.#db.prepare('SELECT COALESCE(SUM(records), 0) FROM batches').pluck().get() as number) ?? 0;
+  }
+
+  /** Deletes every batch up to this id: the partition files hold their effects durably. */
+  pruneThrough(batchId: number): void {
+    this.#prune.run(batchId);
+  }
+
+  /** Flushes the WAL to stable storage when the log is 'full'; a no-op for 'normal'. */
+  sync(): Promise<void> {
+    return this.#wal.flush();
+  }
+
+  close(): void {
+    this.#wal.close();
+    this.#db.close();
+  }
+}
