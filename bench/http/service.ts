@@ -67,7 +67,10 @@ function serviceEnv(port: number, options: ServiceOptions): NodeJS.ProcessEnv {
 
 export async function startService(procs: Processes, options: ServiceOptions): Promise<Service> {
   const port = await freePort();
-  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, ENTRY] : [ENTRY];
+  // As `npm run start:prod` and the Dockerfile run it (64 MB semi-spaces: see docs/ARCHITECTURE.md).
+  const nodeArgs = ['--max-semi-space-size=64'];
+  if (options.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
+  nodeArgs.push(ENTRY);
   const managed = procs.spawn('service', process.execPath, nodeArgs, {
     cwd: ROOT,
     env: serviceEnv(port, options),

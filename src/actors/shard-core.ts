@@ -285,14 +285,21 @@ export class ShardCore {
       return { ok: false, code: 'INVALID_COMMAND', message: (err as Error).message };
     }
     const state = createShowState(request.showId, layout, layoutKey, op.forbidSingleSeatGaps);
-    // The show's history starts after every sequence its partition has used, and a snapshot says so:
-    // a log record left by an earlier, unacknowledged show of the same id never replays onto this one.
-    const part = this.#partitions.get(request.partition)!;
-    const show: LiveShow = { state, partition: request.partition, lastSeq: part.lastSeq, sinceSnapshot: 0 };
-    this.#shows.set(request.showId, show);
-    const batch = writesOf(writes, request.partition);
-    batch.creates.push({ showId: request.showId, layoutKey, forbidSingleSeatGaps: op.forbidSingleSeatGaps });
-    batch.snapshots.push({ showId: request.showId, seq: show.lastSeq, state: encodeState(state) });
+    // The show's history starts after every sequence its partition has used, and its row says so: a
+    // log record left by an earlier, unacknowledged show of the same id never replays onto this one.
+    const createdSeq = this.#partitions.get(request.partition)!.lastSeq;
+    this.#shows.set(request.showId, {
+      state,
+      partition: request.partition,
+      lastSeq: createdSeq,
+      sinceSnapshot: 0,
+    });
+    writesOf(writes, request.partition).creates.push({
+      showId: request.showId,
+      layoutKey,
+      forbidSingleSeatGaps: op.forbidSingleSeatGaps,
+      createdSeq,
+    });
     return { ok: true };
   }
 

@@ -20,7 +20,10 @@ export interface ShowRecord {
   /** Id into `layouts()`: many shows share one layout, so it is read once. */
   layoutId: number;
   forbidSingleSeatGaps: boolean;
-  /** The snapshot's journal sequence and bytes, when the show has one. */
+  /**
+   * The sequence the show's state is at: its snapshot's, or without one the partition's last sequence
+   * when the show was created (its history starts after it).
+   */
   snapshotSeq: number;
   snapshot?: Buffer;
 }
@@ -33,7 +36,7 @@ export interface JournalRow {
 
 /** Everything one batch writes to a partition, committed together or not at all. */
 export interface BatchWrites {
-  creates: { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean }[];
+  creates: { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean; createdSeq: number }[];
   snapshots: { showId: string; seq: number; state: Buffer }[];
   /** At a checkpoint: every earlier version's journal row is covered by snapshots and is deleted. */
   isClearingJournal?: boolean;
@@ -44,7 +47,9 @@ CREATE TABLE IF NOT EXISTS layouts (id INTEGER PRIMARY KEY, key TEXT NOT NULL UN
 CREATE TABLE IF NOT EXISTS shows (
   show_id TEXT PRIMARY KEY,
   layout_id INTEGER NOT NULL REFERENCES layouts (id),
-  forbid_gaps INTEGER NOT NULL
+  forbid_gaps INTEGER NOT NULL,
+  -- The partition's last sequence at creation: a log record at or below it is not this show's.
+  created_seq INTEGER NOT NULL DEFAULT 0
 );
 -- Commands journaled per partition by earlier versions: read at recovery, cleared at a checkpoint.
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, show_id TEXT NOT NULL, command TEXT NOT NULL);
@@ -75,11 +80,14 @@ export class PartitionJournal {
     this.#db.pragma('synchronous = NORMAL');
     this.#wal = new WalFlusher(file, sync === 'full');
     this.#db.exec(SCHEMA);
+    const columns = this.#db.prepare('PRAGMA table_info(shows)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'created_seq'))
+      this.#db.exec('ALTER TABLE shows ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0');
     for (const row of this.#db.prepare('SELECT id, key FROM layouts').all() as { id: number; key: string }[])
       this.#layoutIds.set(row.key, row.id);
     this.#insertLayout = this.#db.prepare('INSERT INTO layouts (key) VALUES (?)');
     this.#insertShow = this.#db.prepare(
-      'INSERT INTO shows (show_id, layout_id, forbid_gaps) VALUES (?, ?, ?)',
+      'INSERT INTO shows (show_id, layout_id, forbid_gaps, created_seq) VALUES (?, ?, ?, ?)',
     );
     this.#upsertSnapshot = this.#db.prepare(
       'INSERT INTO snapshots (show_id, seq, state) VALUES (?, ?, ?) ON CONFLICT (show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state',
@@ -104,7 +112,12 @@ export class PartitionJournal {
 
   #write(writes: BatchWrites): void {
     for (const c of writes.creates)
-      this.#insertShow.run(c.showId, this.#layoutId(c.layoutKey), c.forbidSingleSeatGaps ? 1 : 0);
+      this.#insertShow.run(
+        c.showId,
+        this.#layoutId(c.layoutKey),
+        c.forbidSingleSeatGaps ? 1 : 0,
+        c.createdSeq,
+      );
     for (const s of writes.snapshots) this.#upsertSnapshot.run(s.showId, s.seq, s.state);
     if (writes.isClearingJournal) this.#clearJournal.run();
   }
@@ -127,17 +140,17 @@ export class PartitionJournal {
   *shows(): Generator<ShowRecord> {
     const rows = this.#db
       .prepare(
-        `SELECT s.show_id, s.layout_id, s.forbid_gaps, sn.seq, sn.state FROM shows s
+        `SELECT s.show_id, s.layout_id, s.forbid_gaps, s.created_seq, sn.seq, sn.state FROM shows s
          LEFT JOIN snapshots sn ON sn.show_id = s.show_id`,
       )
       .raw()
-      .iterate() as IterableIterator<[string, number, number, number | null, Buffer | null]>;
-    for (const [showId, layoutId, forbid, seq, state] of rows)
+      .iterate() as IterableIterator<[string, number, number, number, number | null, Buffer | null]>;
+    for (const [showId, layoutId, forbid, createdSeq, seq, state] of rows)
       yield {
         showId,
         layoutId,
         forbidSingleSeatGaps: forbid === 1,
-        snapshotSeq: seq ?? 0,
+        snapshotSeq: seq ?? createdSeq,
         snapshot: state ?? undefined,
       };
   }
