@@ -119,13 +119,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.
   const reconciled = await bookings.reconcile();
-  if (reconciled.settled + reconciled.failed + reconciled.refunded + reconciled.released > 0)
+  if (Object.values(reconciled).some((n) => n > 0))
     logger.info(reconciled, 'reconciled bookings a crash left unsettled');
   const notifier = startNotifier({ db, config, logger, metrics, now });
   const bookingSweep = setInterval(() => {
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();
     bookings.releasePendingSeats().catch((err) => logger.error({ err }, 'seat release sweep failed'));
+    bookings.settleCancelledShows().catch((err) => logger.error({ err }, 'cancelled-show sweep failed'));
   }, BOOKING_SWEEP_MS);
   bookingSweep.unref();
   const deps: AppDeps = {

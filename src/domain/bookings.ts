@@ -86,6 +86,10 @@ export interface PaymentView {
 /** How long a pending booking outlives its hold before the sweeper marks it expired. */
 export const PENDING_GRACE_MS = 60_000;
 export const MAX_SWEEP_BATCH = 500;
+/** The booking history's reason when the theater cancels a show. */
+const SHOW_CANCELLED = 'the show was cancelled';
+/** What the customer reads in the cancellation message. */
+const SHOW_CANCELLED_NOTICE = 'The show was cancelled by the theater; your payment is refunded in full.';
 
 export function toBooking(row: BookingRow, ticketCode?: string): Booking {
   return {
@@ -602,12 +606,60 @@ export class BookingService {
         `bookings can be cancelled until ${this.d.config.CANCELLATION_CUTOFF_MINUTES} minutes before the show`,
         { cutoff: new Date(cutoffMs).toISOString() },
       );
-    // Recorded first, released second: a crash in between leaves the seats off sale (reconcile releases
-    // them), never a valid ticket for seats someone else can buy.
-    this.#cancelInDb(row);
-    await this.#releaseCancelledSeats(row.id, row.show_id);
-    await this.refund(bookingId, 'cancelled by the customer');
+    await this.#cancelConfirmed(row, 'cancelled by the customer');
     return { ok: true, booking: this.view(this.row(bookingId)!) };
+  }
+
+  /**
+   * Recorded first, released second: a crash in between leaves the seats off sale (the sweep releases
+   * them), never a valid ticket for seats someone else can buy. Then the refund (retried at start).
+   */
+  async #cancelConfirmed(row: BookingRow, reason: string, notice?: string): Promise<void> {
+    this.#cancelInDb(row, notice);
+    await this.#releaseCancelledSeats(row.id, row.show_id);
+    await this.refund(row.id, reason);
+  }
+
+  /**
+   * The theater cancelled the show: every confirmed booking is cancelled and refunded whatever the
+   * cut-off (the customer is told why), and every unpaid one fails. Idempotent, and safe to race with
+   * itself, a customer's cancel or a payment: each step is conditional on the booking's status.
+   */
+  async cancelForShow(showId: string): Promise<{ cancelled: number; failed: number }> {
+    const rows = this.d.db
+      .prepare("SELECT * FROM bookings WHERE show_id = ? AND status IN ('confirmed', 'pending_payment')")
+      .all(showId) as BookingRow[];
+    let cancelled = 0;
+    let failed = 0;
+    for (const row of rows) {
+      if (row.status === 'pending_payment') {
+        await this.fail(row.id, SHOW_CANCELLED);
+        failed++;
+      } else {
+        await this.#cancelConfirmed(row, SHOW_CANCELLED, SHOW_CANCELLED_NOTICE);
+        cancelled++;
+      }
+    }
+    if (rows.length > 0)
+      this.d.logger.info({ showId, cancelled, failed }, 'bookings of a cancelled show settled');
+    return { cancelled, failed };
+  }
+
+  /** Bookings still open on cancelled shows (a crash during `cancelForShow`): settled by the sweep. */
+  async settleCancelledShows(): Promise<number> {
+    const showIds = this.d.db
+      .prepare(
+        `SELECT DISTINCT b.show_id FROM bookings b JOIN shows s ON s.id = b.show_id
+         WHERE s.status = 'cancelled' AND b.status IN ('confirmed', 'pending_payment') LIMIT ?`,
+      )
+      .pluck()
+      .all(MAX_SWEEP_BATCH) as string[];
+    let settled = 0;
+    for (const showId of showIds) {
+      const { cancelled, failed } = await this.cancelForShow(showId);
+      settled += cancelled + failed;
+    }
+    return settled;
   }
 
   /** Puts a cancelled booking's seats back on sale through its actor; false if the actor could not. */
@@ -633,11 +685,12 @@ export class BookingService {
     return released;
   }
 
-  #cancelInDb(row: BookingRow): void {
+  /** Records the cancellation (ticket revoked, promo use back, reminder withdrawn, customer told). */
+  #cancelInDb(row: BookingRow, notice?: string): void {
     const db = this.d.db;
     const now = this.#iso();
-    db.transaction(() => {
-      if (this.#setStatus.run('cancelled', now, row.id, 'confirmed').changes === 0) return;
+    const isChanged = db.transaction(() => {
+      if (this.#setStatus.run('cancelled', now, row.id, 'confirmed').changes === 0) return false;
       db.prepare('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, row.id);
       this.#event.run(row.id, 'cancelled', now, null);
       db.prepare('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
@@ -655,8 +708,9 @@ export class BookingService {
         startTime: show?.startTime ?? '',
         seats: JSON.parse(row.seats),
         amount: { total: row.total, currency: row.currency },
+        ...(notice ? { reason: notice } : {}),
       };
-      const notice = (channel: 'email' | 'sms', recipient: string) =>
+      const enqueue = (channel: 'email' | 'sms', recipient: string) =>
         enqueueNotification(db, {
           userId: row.user_id,
           bookingId: row.id,
@@ -666,10 +720,11 @@ export class BookingService {
           data,
           sendAt: now,
         });
-      notice('email', user.email);
-      if (user.phone) notice('sms', user.phone);
+      enqueue('email', user.email);
+      if (user.phone) enqueue('sms', user.phone);
+      return true;
     })();
-    this.d.metrics.bookings.inc({ status: 'cancelled' });
+    if (isChanged) this.d.metrics.bookings.inc({ status: 'cancelled' });
   }
 
   /** Webhook events drive the same transitions as POST /api/payments. */
@@ -748,7 +803,13 @@ export class BookingService {
    * are as many of them as abandoned checkouts, and a provider call each would make every start slower.
    * Cancelled bookings whose refund did not go through are refunded.
    */
-  async reconcile(): Promise<{ settled: number; failed: number; refunded: number; released: number }> {
+  async reconcile(): Promise<{
+    settled: number;
+    failed: number;
+    refunded: number;
+    released: number;
+    ofCancelledShows: number;
+  }> {
     const rows = this.d.db
       .prepare(
         `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
@@ -778,7 +839,8 @@ export class BookingService {
       .all() as string[];
     for (const id of unrefunded) await this.refund(id, 'cancelled; refund retried at start');
     const released = await this.releasePendingSeats();
-    return { settled, failed, refunded: unrefunded.length, released };
+    const ofCancelledShows = await this.settleCancelledShows();
+    return { settled, failed, refunded: unrefunded.length, released, ofCancelledShows };
   }
 }
 

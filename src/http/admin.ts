@@ -274,13 +274,24 @@ function registerShowAdminRoutes(
       security: bearer,
       method: 'delete',
       path: '/api/admin/shows/{id}',
-      summary: 'Cancel a show: it goes off sale for good',
+      summary: 'Cancel a show: it goes off sale for good, and its bookings are cancelled and refunded',
+      description:
+        'Answers once the show is off sale. Its confirmed bookings are then cancelled and refunded in full ' +
+        '(whatever the cancellation cut-off) and unpaid ones fail, in the background; customers are told ' +
+        'by email and SMS. A sweep finishes the job if the process stops half way.',
       middleware: [admin] as const,
       request: { params: IdParam },
       responses: { 204: { description: 'Cancelled' }, 404: errorResponse('SHOW_NOT_FOUND'), ...adminErrors },
     }),
     (c) => {
-      unwrap(catalog.cancelShow(c.req.valid('param').id));
+      const id = c.req.valid('param').id;
+      unwrap(catalog.cancelShow(id));
+      // Refunds take a provider call each: the answer does not wait for hundreds of them.
+      deps.bookings
+        .cancelForShow(id)
+        .catch((err: unknown) =>
+          deps.logger.error({ err, showId: id }, 'settling a cancelled show failed; the sweep retries'),
+        );
       return c.body(null, 204);
     },
   );

@@ -54,6 +54,7 @@ const NotificationDataBody = z
       .strict()
       .optional(),
     ticketCode: z.string().min(1).max(MAX_QR_TEXT_CHARS).optional(),
+    reason: Line.optional(),
   })
   .strict();
 

@@ -103,7 +103,7 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
       const { text, html } = renderBodies(
         `${greeting} your booking for ${movie} has been cancelled.`,
         detailLines(d),
-        'Any refund goes back to your original payment method.',
+        d.reason ?? 'Any refund goes back to your original payment method.',
       );
       return { subject: `Booking cancelled: ${movie}`, text, html, attachments: [] };
     }

@@ -42,6 +42,8 @@ export interface NotificationData {
   seats?: string[];
   amount?: { total: number; currency: string };
   ticketCode?: string;
+  /** 'booking_cancelled': why, when the customer did not cancel it themselves. */
+  reason?: string;
   /** 'custom' only. */
   subject?: string;
   /** 'custom' only. */

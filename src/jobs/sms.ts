@@ -40,7 +40,7 @@ export function renderSms(notification: OutgoingNotification): string {
       text = `BoxOffice: booking ${d.bookingId ?? ''} confirmed. ${movie}${d.theaterName ? ` at ${d.theaterName}` : ''}${when ? `, ${when}` : ''}.${seats}${d.amount ? ` Paid ${formatAmount(d.amount)}.` : ''}`;
       break;
     case 'booking_cancelled':
-      text = `BoxOffice: booking ${d.bookingId ?? ''} for ${movie} is cancelled. Any refund goes to your original payment method.`;
+      text = `BoxOffice: booking ${d.bookingId ?? ''} for ${movie} is cancelled. ${d.reason ?? 'Any refund goes to your original payment method.'}`;
       break;
     case 'show_reminder':
       text = `BoxOffice: reminder, ${movie}${d.theaterName ? ` at ${d.theaterName}` : ''} starts ${when || 'soon'}.${seats}`;

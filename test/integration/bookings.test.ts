@@ -670,6 +670,82 @@ describe('cancellation', () => {
   });
 });
 
+describe('a show cancelled by the theater', () => {
+  async function eventually(check: () => Promise<boolean>) {
+    const deadline = Date.now() + 5000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for the cancelled show to settle');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const eventCount = (bookingId: string, status: string) =>
+    server.deps.db
+      .prepare('SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = ?')
+      .pluck()
+      .get(bookingId, status);
+
+  it('cancels and refunds its paid bookings even past the cut-off, fails unpaid ones, and tells customers why', async () => {
+    // 90 minutes away: past the cut-off, so the customer could no longer cancel it themselves.
+    const { showId } = await createShow(server.api, { adminToken, startsInMinutes: 90 });
+    const { showId: otherShowId } = await createShow(server.api, { adminToken });
+    const alice = await newUser(server.api, { phone: '+919800000001' });
+    const bob = await newUser(server.api);
+    const paid = await bookSeats(alice, showId, ['A1', 'A2']);
+    const ticket = (await payByCard(alice, paid.booking.id)).ticket as { code: string };
+    const unpaid = await bookSeats(bob, showId, ['B1']);
+    const elsewhere = await bookSeats(alice, otherShowId, ['A1']);
+    await payByCard(alice, elsewhere.booking.id);
+
+    const res = await server.api('DELETE', `/api/admin/shows/${showId}`, { token: adminToken });
+    expect(res.status).toBe(204);
+    await eventually(
+      async () =>
+        (await getBooking(alice, paid.booking.id)).status === 'cancelled' &&
+        (await getBooking(bob, unpaid.booking.id)).status === 'failed' &&
+        eventCount(paid.booking.id, 'refunded') === 1,
+    );
+    expect(await simulator().retrieve(paid.payment.intentId)).toMatchObject({ status: 'refunded' });
+    const verified = await server.api('POST', '/api/tickets/verify', { body: { code: ticket.code } });
+    expect(verified.body).toMatchObject({ valid: false, booking: { status: 'cancelled' } });
+    const notices = server.deps.db
+      .prepare(
+        "SELECT channel, data FROM notifications WHERE booking_id = ? AND template = 'booking_cancelled' ORDER BY channel",
+      )
+      .all(paid.booking.id) as { channel: string; data: string }[];
+    expect(notices.map((n) => n.channel)).toEqual(['email', 'sms']);
+    for (const n of notices) expect(JSON.parse(n.data).reason).toMatch(/cancelled by the theater/);
+    expect(
+      server.deps.db
+        .prepare("SELECT status FROM notifications WHERE booking_id = ? AND template = 'show_reminder'")
+        .pluck()
+        .all(paid.booking.id),
+    ).toEqual(expect.not.arrayContaining(['queued']));
+    // The other show's booking is untouched; a second DELETE refunds nothing more.
+    expect((await getBooking(alice, elsewhere.booking.id)).status).toBe('confirmed');
+    expect((await server.api('DELETE', `/api/admin/shows/${showId}`, { token: adminToken })).status).toBe(
+      204,
+    );
+    await server.deps.bookings.cancelForShow(showId);
+    expect(eventCount(paid.booking.id, 'refunded')).toBe(1);
+    expect(eventCount(paid.booking.id, 'cancelled')).toBe(1);
+  });
+
+  it('settles bookings a stop left open on a cancelled show, through the sweep', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const alice = await newUser(server.api);
+    const paid = await bookSeats(alice, showId, ['C1']);
+    await payByCard(alice, paid.booking.id);
+    // The show is marked cancelled but the process stops before settling its bookings.
+    expect(server.deps.catalog.cancelShow(showId).ok).toBe(true);
+    expect((await getBooking(alice, paid.booking.id)).status).toBe('confirmed');
+    // What the 10-second sweep (and the start-up reconciliation) runs; it may have run already.
+    await server.deps.bookings.settleCancelledShows();
+    expect((await getBooking(alice, paid.booking.id)).status).toBe('cancelled');
+    expect(await simulator().retrieve(paid.payment.intentId)).toMatchObject({ status: 'refunded' });
+    expect(await server.deps.bookings.settleCancelledShows()).toBe(0);
+  });
+});
+
 describe('ownership', () => {
   it("nobody can read, pay for, cancel or fetch the ticket of another user's booking", async () => {
     const { showId } = await createShow(server.api, { adminToken });
