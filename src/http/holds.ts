@@ -91,7 +91,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     if (!view) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
     // One header in the call keeps Hono's response headers a plain object (two make it build Headers).
     setResponseHeader(c, 'etag', `"v${view.version}"`);
-    return c.body(view.json, 200, { 'content-type': 'application/json' });
+    return c.body(view.bytes, 200, { 'content-type': 'application/json' });
   });
 
   app.openapi(

@@ -84,7 +84,11 @@ describe('the error contract at the edges', () => {
     const echoed = await server.api('GET', '/healthz', { headers: { 'x-request-id': 'abc-123' } });
     expect(echoed.headers.get('x-request-id')).toBe('abc-123');
     const made = await server.api('GET', '/healthz', { headers: { 'x-request-id': 'bad id with spaces' } });
-    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const id = made.headers.get('x-request-id');
+    expect(id).toMatch(/^req_[0-9a-f]{8}-[0-9a-z]+$/);
+    const next = await server.api('GET', '/healthz');
+    expect(next.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{8}-[0-9a-z]+$/);
+    expect(next.headers.get('x-request-id')).not.toBe(id);
   });
 
   it('never answers a malformed request to any documented route with a 5xx', async () => {
