@@ -2,7 +2,9 @@
  * @module auth-tokens
  * Access tokens: HS256 JWTs (jose) with a short expiry and a `jti` that logout revokes. Revocations are
  * stored in the app database (they survive restarts) and mirrored in memory; verified tokens are cached
- * so the hot path does one map lookup instead of an HMAC per request.
+ * so the hot path does one map lookup instead of an HMAC per request. Each token carries the user's
+ * session generation (`gen`); a password change moves it on, voiding every other session of the user
+ * but the one that made the change (`endOtherSessions`).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,7 +18,15 @@ export interface AuthUser {
   id: string;
   role: Role;
   jti: string;
+  /** The user's session generation when the token was issued (0 for tokens without the claim). */
+  generation: number;
   expiresAtMs: number;
+}
+
+interface SessionGeneration {
+  generation: number;
+  /** The one earlier session still valid: the one that changed the password. */
+  keptJti: string | null;
 }
 
 /** Bound on cached verified tokens; past it the oldest half is dropped. */
@@ -26,8 +36,11 @@ const ISSUER = 'boxoffice';
 export class TokenService {
   readonly #key: Uint8Array;
   readonly #revoked = new Map<string, number>();
+  /** Users whose generation moved on (most never change their password): user id → generation. */
+  readonly #generations = new Map<string, SessionGeneration>();
   readonly #cache = new Map<string, AuthUser>();
   readonly #insertRevocation;
+  readonly #nextGeneration;
 
   constructor(
     db: AppDb,
@@ -46,12 +59,22 @@ export class TokenService {
     this.#insertRevocation = db.prepare(
       'INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)',
     );
+    for (const row of db
+      .prepare('SELECT id, session_generation, kept_session_jti FROM users WHERE session_generation > 0')
+      .all() as { id: string; session_generation: number; kept_session_jti: string | null }[])
+      this.#generations.set(row.id, { generation: row.session_generation, keptJti: row.kept_session_jti });
+    this.#nextGeneration = db
+      .prepare(
+        `UPDATE users SET session_generation = session_generation + 1, kept_session_jti = ? WHERE id = ?
+         RETURNING session_generation`,
+      )
+      .pluck();
   }
 
   async issue(user: { id: string; role: Role }): Promise<{ token: string; expiresAtMs: number }> {
     const issuedAt = Math.floor(this.now() / 1000);
     const expiresAt = issuedAt + this.ttlSeconds;
-    const token = await new SignJWT({ role: user.role })
+    const token = await new SignJWT({ role: user.role, gen: this.#generations.get(user.id)?.generation ?? 0 })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user.id)
       .setIssuer(ISSUER)
@@ -76,11 +99,18 @@ export class TokenService {
       if (
         typeof payload.sub !== 'string' ||
         typeof payload.jti !== 'string' ||
-        typeof payload.exp !== 'number'
+        typeof payload.exp !== 'number' ||
+        (payload.gen !== undefined && typeof payload.gen !== 'number')
       )
         return undefined;
       if (role !== 'user' && role !== 'admin') return undefined;
-      const user: AuthUser = { id: payload.sub, role, jti: payload.jti, expiresAtMs: payload.exp * 1000 };
+      const user: AuthUser = {
+        id: payload.sub,
+        role,
+        jti: payload.jti,
+        generation: (payload.gen as number | undefined) ?? 0,
+        expiresAtMs: payload.exp * 1000,
+      };
       if (this.#cache.size >= MAX_CACHED_TOKENS) this.#evictHalf();
       this.#cache.set(token, user);
       return this.#isLive(user) ? user : undefined;
@@ -94,8 +124,20 @@ export class TokenService {
     this.#revoked.set(user.jti, user.expiresAtMs);
   }
 
+  /**
+   * Voids every token of the user issued so far, except `keep` (the session that changed the password;
+   * none when an operator rotated it). Tokens issued afterwards carry the new generation.
+   */
+  endOtherSessions(userId: string, keep?: AuthUser): void {
+    const keptJti = keep?.jti ?? null;
+    const generation = this.#nextGeneration.get(keptJti, userId) as number | undefined;
+    if (generation !== undefined) this.#generations.set(userId, { generation, keptJti });
+  }
+
   #isLive(user: AuthUser): boolean {
-    return user.expiresAtMs > this.now() && !this.#revoked.has(user.jti);
+    if (user.expiresAtMs <= this.now() || this.#revoked.has(user.jti)) return false;
+    const current = this.#generations.get(user.id);
+    return !current || user.generation === current.generation || user.jti === current.keptJti;
   }
 
   #evictHalf(): void {

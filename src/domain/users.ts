@@ -8,7 +8,7 @@ import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:c
 import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
-import type { Role, TokenService } from './auth-tokens.js';
+import type { AuthUser, Role, TokenService } from './auth-tokens.js';
 import type { BookingRow, BookingStatus } from './bookings.js';
 
 export interface PublicUser {
@@ -344,7 +344,12 @@ export class UserService {
     return row ? { ok: true, user: toUser(row) } : failure('USER_NOT_FOUND', 'this account no longer exists');
   }
 
-  async update(userId: string, patch: ProfilePatch): Promise<{ ok: true; user: PublicUser } | Failure> {
+  /** A new password ends every other session of the user; `session` (the caller's) is kept. */
+  async update(
+    userId: string,
+    patch: ProfilePatch,
+    session?: AuthUser,
+  ): Promise<{ ok: true; user: PublicUser } | Failure> {
     const found = this.get(userId);
     if (!found.ok) return found;
     const hash = patch.password === undefined ? undefined : await hashPassword(patch.password);
@@ -361,6 +366,7 @@ export class UserService {
         hash: hash ?? null,
         now: this.#iso(),
       });
+    if (hash !== undefined) this.tokens.endOtherSessions(userId, session);
     return this.get(userId);
   }
 
@@ -390,6 +396,8 @@ export class UserService {
     this.db
       .prepare("UPDATE users SET role = 'admin', password_hash = ?, updated_at = ? WHERE id = ?")
       .run(hash, this.#iso(), row.id);
+    // A rotated ADMIN_PASSWORD ends every session opened with the old one.
+    if (!isSame) this.tokens.endOtherSessions(row.id);
     return toUser(this.#byId.get(row.id) as UserRow);
   }
 

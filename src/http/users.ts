@@ -152,6 +152,8 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       path: '/api/me',
       tags: ['Users'],
       summary: 'Change your name, phone (null clears it) or password',
+      description:
+        'A new password ends every other session: tokens issued before it stop working, except this one.',
       security: bearer,
       middleware: [auth] as const,
       request: { ...jsonBody(ProfilePatch) },
@@ -162,7 +164,10 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       },
     }),
     async (c) =>
-      c.json({ user: unwrap(await users.update(c.get('user').id, c.req.valid('json'))).user }, 200),
+      c.json(
+        { user: unwrap(await users.update(c.get('user').id, c.req.valid('json'), c.get('user'))).user },
+        200,
+      ),
   );
 
   app.openapi(

@@ -125,21 +125,46 @@ describe('profile', () => {
     expect((await server.api('GET', '/api/me', { token: alice.token })).body.user.phone).toBeNull();
   });
 
-  it('changes the password: the old one stops working', async () => {
+  it('changes the password: the old one stops working, and so do the other sessions', async () => {
     const alice = await newUser(server.api);
+    const phone = await login(server.api, alice.email, alice.password);
+    const laptop = await login(server.api, alice.email, alice.password);
     const res = await server.api('PATCH', '/api/me', {
       token: alice.token,
       body: { password: 'a-new-password' },
     });
     expect(res.status).toBe(200);
-    expect(
-      (await server.api('POST', '/api/login', { body: { email: alice.email, password: alice.password } }))
-        .status,
-    ).toBe(401);
-    expect(
-      (await server.api('POST', '/api/login', { body: { email: alice.email, password: 'a-new-password' } }))
-        .status,
-    ).toBe(200);
+    // The session that changed it goes on; every other session of hers ends (verified ones included).
+    expect((await server.api('GET', '/api/me', { token: alice.token })).status).toBe(200);
+    for (const token of [phone, laptop]) {
+      const me = await server.api('GET', '/api/me', { token });
+      expect(me.status).toBe(401);
+      expect(me.body.error.code).toBe('UNAUTHENTICATED');
+    }
+    // Other users are untouched, and a login made after the change works at once.
+    const bob = await newUser(server.api);
+    expect((await server.api('GET', '/api/me', { token: bob.token })).status).toBe(200);
+    const fresh = await login(server.api, alice.email, 'a-new-password');
+    expect((await server.api('GET', '/api/me', { token: fresh })).status).toBe(200);
+    // A second change, from the fresh session, ends the first one.
+    const again = await server.api('PATCH', '/api/me', {
+      token: fresh,
+      body: { password: 'a-third-password' },
+    });
+    expect(again.status).toBe(200);
+    expect((await server.api('GET', '/api/me', { token: fresh })).status).toBe(200);
+    expect((await server.api('GET', '/api/me', { token: alice.token })).status).toBe(401);
+    // A name change ends nothing.
+    expect((await server.api('PATCH', '/api/me', { token: fresh, body: { name: 'A' } })).status).toBe(200);
+    expect((await server.api('GET', '/api/me', { token: fresh })).status).toBe(200);
+    for (const [password, status] of [
+      [alice.password, 401],
+      ['a-new-password', 401],
+      ['a-third-password', 200],
+    ] as const) {
+      const res = await server.api('POST', '/api/login', { body: { email: alice.email, password } });
+      expect(res.status).toBe(status);
+    }
   });
 
   it('refuses fields it does not know, a weak password and anonymous callers', async () => {
@@ -304,16 +329,26 @@ describe('failed-login limits', () => {
 });
 
 describe('restart', () => {
-  it('keeps a logged-out token refused, and other tokens working, after a restart', async () => {
+  it('keeps logged-out and outdated tokens refused, and other tokens working, after a restart', async () => {
     const first = await startTestServer(ADMIN_ENV);
     let second: TestServer | undefined;
     try {
       const alice = await newUser(first.api);
       const kept = await login(first.api, alice.email, alice.password);
       expect((await first.api('POST', '/api/logout', { token: alice.token })).status).toBe(204);
+      // Bob changes his password: his other session stays ended after the restart.
+      const bob = await newUser(first.api);
+      const bobsOther = await login(first.api, bob.email, bob.password);
+      const changed = await first.api('PATCH', '/api/me', {
+        token: bob.token,
+        body: { password: 'bobs-new-pass' },
+      });
+      expect(changed.status).toBe(200);
       await first.close();
       second = await startTestServer({ ...ADMIN_ENV, DATA_DIR: first.dataDir });
       expect((await second.api('GET', '/api/me', { token: alice.token })).status).toBe(401);
+      expect((await second.api('GET', '/api/me', { token: bobsOther })).status).toBe(401);
+      expect((await second.api('GET', '/api/me', { token: bob.token })).status).toBe(200);
       const me = await second.api('GET', '/api/me', { token: kept });
       expect(me.status).toBe(200);
       expect(me.body.user.email).toBe(alice.email);
@@ -321,6 +356,23 @@ describe('restart', () => {
         (await second.api('POST', '/api/login', { body: { email: alice.email, password: alice.password } }))
           .status,
       ).toBe(200);
+    } finally {
+      await (second ?? first).destroy();
+    }
+  });
+
+  it('ends the admin sessions opened with the old ADMIN_PASSWORD when it is rotated', async () => {
+    const first = await startTestServer(ADMIN_ENV);
+    let second: TestServer | undefined;
+    try {
+      const oldToken = await login(first.api, ADMIN.email, ADMIN.password);
+      await first.close();
+      const rotated = { ...ADMIN_ENV, ADMIN_PASSWORD: 'rotated-admin-password' };
+      second = await startTestServer({ ...rotated, DATA_DIR: first.dataDir });
+      expect((await second.api('GET', '/api/me', { token: oldToken })).status).toBe(401);
+      const fresh = await login(second.api, ADMIN.email, 'rotated-admin-password');
+      const me = await second.api('GET', '/api/me', { token: fresh });
+      expect(me.body.user.role).toBe('admin');
     } finally {
       await (second ?? first).destroy();
     }

@@ -9,6 +9,7 @@ import { m004 } from './004-notifications.js';
 import { m005 } from './005-catalog-admin.js';
 import { m006 } from './006-simulated-payments.js';
 import { m007 } from './007-seat-release.js';
+import { m008 } from './008-session-generations.js';
 
 export interface Migration {
   id: number;
@@ -16,4 +17,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
