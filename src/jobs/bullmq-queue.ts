@@ -139,6 +139,20 @@ export class BullmqJobQueue implements JobQueue {
     );
   }
 
+  /**
+   * A job whose retries were spent on something other than a delivery attempt (another run holding the
+   * row's lease, a database error) sits in the failed set while its row is still 'queued', and `add`
+   * with the same id does nothing: such a job is retried with its attempts reset. The row's own count
+   * still bounds real delivery attempts (the deliverer fails the row at the limit).
+   */
+  async reschedule(notificationId: string, sendAtMs: number): Promise<void> {
+    this.#assertConnected();
+    const job = await this.#queue.getJob(notificationId);
+    if (job && (await job.isFailed()))
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    else await this.schedule(notificationId, sendAtMs);
+  }
+
   async unschedule(notificationId: string): Promise<void> {
     this.#assertConnected();
     // 0 when the job is running (locked) or gone; either way its row is cancelled and it will not send.

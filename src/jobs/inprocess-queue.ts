@@ -85,6 +85,11 @@ export class InProcessJobQueue implements JobQueue {
     this.#wait(notificationId, entry, delayMs);
   }
 
+  /** Timers never give up on their own: the same as `schedule`. */
+  reschedule(notificationId: string, sendAtMs: number): Promise<void> {
+    return this.schedule(notificationId, sendAtMs);
+  }
+
   async unschedule(notificationId: string): Promise<void> {
     const entry = this.#entries.get(notificationId);
     if (!entry || entry.isRunning) return;

@@ -153,7 +153,7 @@ export function startNotifier(options: NotifierOptions): Notifier {
         id: string;
         send_at: string;
       }[];
-      for (const row of rows) await adapter.queue.schedule(row.id, Date.parse(row.send_at));
+      for (const row of rows) await adapter.queue.reschedule(row.id, Date.parse(row.send_at));
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'notification sweep stopped early; the next one retries');
     }

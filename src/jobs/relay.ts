@@ -14,6 +14,11 @@ import { parseOutboxRow } from './outbox.js';
 export interface JobQueue {
   /** Idempotent per notification id. Rejects when the queue cannot take the job now. */
   schedule(notificationId: string, sendAtMs: number): Promise<void>;
+  /**
+   * For a row still queued well after it was due (the sweep): like `schedule`, and also revives a job
+   * the queue gave up on without the row being failed.
+   */
+  reschedule(notificationId: string, sendAtMs: number): Promise<void>;
   /** Removes a job that has not started; a job already running finds its row cancelled and does nothing. */
   unschedule(notificationId: string): Promise<void>;
 }

@@ -286,6 +286,30 @@ describe('notifications on BullMQ and Redis', () => {
     expect(await (await inspector.getJob(id))?.getState()).toBe('failed');
   });
 
+  it('revives a job that spent its retries without a delivery attempt, once the row is free', async () => {
+    const db = tempDb();
+    const id = enqueue(db, { bookingId: 'bkg_leased' });
+    // Another run holds the row's lease: every attempt of the job is refused before sending anything.
+    db.prepare('UPDATE notifications SET locked_until = ? WHERE id = ?').run(
+      new Date(Date.now() + 60_000).toISOString(),
+      id,
+    );
+    start(db);
+    let state = '';
+    const deadline = Date.now() + 10_000;
+    while (state !== 'failed' && Date.now() < deadline) {
+      state = String(await (await inspector.getJob(id))?.getState());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(state).toBe('failed');
+    expect(row(db, id)).toMatchObject({ status: 'queued', attempts: 0 });
+    // The lease ends (its holder died); the overdue sweep finds the row and revives the job.
+    db.prepare('UPDATE notifications SET locked_until = NULL WHERE id = ?').run(id);
+    await waitFor(() => row(db, id).status === 'sent');
+    expect(sentTo(id)).toHaveLength(1);
+    expect(row(db, id).attempts).toBe(1);
+  });
+
   it('never sends twice when a completed job is retried or its row relayed again', async () => {
     const db = tempDb();
     const notifier = start(db);
