@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { CommitLog } from '../persistence/commit-log.js';
 import { type BatchWrites, isEmpty, PartitionJournal } from '../persistence/partition-journal.js';
+import { syncDirectorySync } from '../persistence/wal-flush.js';
 import type { CompiledLayout } from './seat-layout.js';
 import {
   commitLogDir,
@@ -449,6 +450,9 @@ export async function foldCommitLogs(
   for (const name of new Set([...names, FOLD_LOG]))
     for (const suffix of ['', '-wal', '-shm'])
       fs.rmSync(`${commitLogFile(options.dataDir, name)}${suffix}`, { force: true });
+  // The deletions are durable before the caller records the new worker count: old logs coming back
+  // after power loss would hold partitions their new workers do not own.
+  syncDirectorySync(dir);
   return { logs: names.length, replayed: recovery.replayed };
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
+import { syncDirectorySync } from '../persistence/wal-flush.js';
 import { foldCommitLogs } from './shard-core.js';
 import {
   decodeReplies,
@@ -45,6 +46,8 @@ export const EXPIRY_SWEEP_MS = 1000;
 const WORKER_YOUNG_GENERATION_MB = 192;
 /** Pause before a dead worker is started again. */
 export const RESTART_DELAY_MS = 200;
+/** The longest pause between attempts to start a shard whose recovery keeps failing. */
+export const MAX_RESTART_DELAY_MS = 30_000;
 
 export interface CreateShowSpec {
   showId: string;
@@ -95,6 +98,8 @@ interface WorkerSlot {
   isFlushScheduled: boolean;
   recovery?: RecoveryStats;
   stopped?: () => void;
+  /** A restart's recovery failed: requests are refused at once until a later attempt succeeds. */
+  isBroken?: boolean;
 }
 
 /** FNV-1a over the show id's UTF-16 code units: stable across processes and machines. */
@@ -124,11 +129,21 @@ function readMeta(dataDir: string): DataDirMeta | undefined {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as DataDirMeta) : undefined;
 }
 
-/** Written whole to a temporary file and renamed over the old one: never half a file. */
+/**
+ * Written whole to a temporary file, flushed, and renamed over the old one, then the directory flushed:
+ * after power loss the file is the old one or the new one, never half of either.
+ */
 function writeMeta(dataDir: string, meta: DataDirMeta): void {
   const file = metaFile(dataDir);
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(meta)}\n`);
+  const fd = fs.openSync(`${file}.tmp`, 'w');
+  try {
+    fs.writeFileSync(fd, `${JSON.stringify(meta)}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   fs.renameSync(`${file}.tmp`, file);
+  syncDirectorySync(dataDir);
 }
 
 /**
@@ -336,6 +351,10 @@ export class ShardRouter {
     if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
     const partition = partitionOf(showId, this.#partitions);
     const slot = this.#slots[partition % this.#slots.length]!;
+    if (slot.isBroken)
+      return Promise.resolve(
+        refusal('WORKER_FAILED', 'the seat allocator cannot start this shard; try again later'),
+      );
     if (slot.pending.size >= MAX_IN_FLIGHT_PER_WORKER)
       return Promise.resolve(refusal('OVERLOADED', 'too many requests in flight; try again shortly'));
     const id = this.#nextId++;
@@ -415,12 +434,44 @@ export class ShardRouter {
         if (this.#isStopping || !isRecovered) return;
         this.options.logger?.warn({ worker: slot.index, code }, 'shard worker exited; restarting it');
         this.#restarts++;
-        setTimeout(() => {
-          if (this.#isStopping) return;
-          this.#spawn(slot).catch((err) => this.options.logger?.error({ err }, 'shard restart failed'));
-        }, RESTART_DELAY_MS).unref();
+        this.#restart(slot, RESTART_DELAY_MS);
       });
     });
+  }
+
+  /**
+   * Starts a dead worker again after `delayMs`. If its recovery fails (a damaged file, a full disk),
+   * every request waiting for it is answered WORKER_FAILED, new ones are refused at once, and it is tried
+   * again later, backing off to MAX_RESTART_DELAY_MS: callers never wait on a shard that cannot start.
+   */
+  #restart(slot: WorkerSlot, delayMs: number): void {
+    setTimeout(() => {
+      if (this.#isStopping) return;
+      this.#spawn(slot).then(
+        () => {
+          if (slot.isBroken)
+            this.options.logger?.info({ worker: slot.index }, 'shard recovered after failed restarts');
+          slot.isBroken = false;
+        },
+        (err: unknown) => {
+          this.options.logger?.error(
+            { err, worker: slot.index, retryInMs: delayMs * 2 },
+            'shard restart failed',
+          );
+          slot.isBroken = true;
+          this.#failAll(slot);
+          this.#restart(slot, Math.min(MAX_RESTART_DELAY_MS, delayMs * 2));
+        },
+      );
+    }, delayMs).unref();
+  }
+
+  /** Answers every request of a slot that cannot start, sent or not. */
+  #failAll(slot: WorkerSlot): void {
+    const answer = refusal('WORKER_FAILED', 'the seat allocator cannot start this shard; try again later');
+    slot.outbox = [];
+    for (const pending of slot.pending.values()) pending.resolve(answer);
+    slot.pending.clear();
   }
 
   #onReplies(slot: WorkerSlot, message: Extract<FromShard, { type: 'replies' }>): void {

@@ -10,11 +10,10 @@
  * straight into a reused buffer as they are accepted: joining thousands of strings first cost more
  * than the insert itself (measured: ~1 µs a record to join, ~0.15 µs to write into a buffer).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { JournalSync } from './partition-journal.js';
-import { WalFlusher } from './wal-flush.js';
+import { makeDirectoryDurably, WalFlusher } from './wal-flush.js';
 
 export interface LogRecord {
   partition: number;
@@ -47,7 +46,7 @@ export class CommitLog {
     readonly file: string,
     sync: JournalSync,
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectoryDurably(path.dirname(file));
     this.#db = new Database(file);
     // Rows are whole batches (hundreds of kilobytes): large pages keep the overflow chains short.
     this.#db.pragma('page_size = 65536');

@@ -8,10 +8,9 @@
  * Journal rows written per partition by earlier versions are still read at recovery and deleted by the
  * next checkpoint, so an older data directory keeps every acknowledged command.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { WalFlusher } from './wal-flush.js';
+import { makeDirectoryDurably, WalFlusher } from './wal-flush.js';
 
 export type JournalSync = 'full' | 'normal';
 
@@ -72,7 +71,7 @@ export class PartitionJournal {
     readonly file: string,
     sync: JournalSync,
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectoryDurably(path.dirname(file));
     this.#db = new Database(file);
     this.#db.pragma('journal_mode = WAL');
     // NORMAL: a commit survives a process crash. For power loss ('full') the shard calls `sync()` after
@@ -93,9 +92,15 @@ export class PartitionJournal {
       'INSERT INTO snapshots (show_id, seq, state) VALUES (?, ?, ?) ON CONFLICT (show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state',
     );
     this.#clearJournal = this.#db.prepare('DELETE FROM journal');
-    const last = this.#db.prepare('SELECT MAX(seq) FROM journal').pluck().get() as number | null;
-    const lastSnap = this.#db.prepare('SELECT MAX(seq) FROM snapshots').pluck().get() as number | null;
-    this.#lastSeq = Math.max(last ?? 0, lastSnap ?? 0);
+    // Every sequence this file mentions: a show's starting point counts too, since the log records up to
+    // it may have been lost (a crash between the partition commit and the log's), and numbering a new
+    // command at or below it would make recovery skip that command.
+    const highest = (sql: string) => (this.#db.prepare(sql).pluck().get() as number | null) ?? 0;
+    this.#lastSeq = Math.max(
+      highest('SELECT MAX(seq) FROM journal'),
+      highest('SELECT MAX(seq) FROM snapshots'),
+      highest('SELECT MAX(created_seq) FROM shows'),
+    );
     this.#writeBatch = this.#db.transaction((writes: BatchWrites) => this.#write(writes));
   }
 

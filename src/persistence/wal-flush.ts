@@ -3,12 +3,16 @@
  * Flushing a SQLite WAL file to stable storage ourselves: the connection runs at
  * `synchronous=NORMAL` (a commit survives a process crash), and for power loss the caller flushes the
  * WAL after committing, with `fdatasync` on libuv's thread pool, so flushes of many files overlap and
- * the JavaScript thread keeps working meanwhile. That is what SQLite's FULL does in WAL mode.
+ * the JavaScript thread keeps working meanwhile. That is what SQLite's FULL does in WAL mode,
+ * including its one sync of the directory after a new WAL file appears (closing the database deletes
+ * the WAL, so each open starts a new one): without it the file's name may not survive power loss.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 export class WalFlusher {
   #fd?: number;
+  #isDirectorySynced = false;
 
   /** `databaseFile`'s WAL is flushed on `flush()` when enabled; otherwise `flush()` does nothing. */
   constructor(
@@ -21,11 +25,52 @@ export class WalFlusher {
     // The WAL exists once anything was committed; SQLite keeps the same file while the database is open.
     this.#fd ??= fs.openSync(`${this.databaseFile}-wal`, 'r');
     const fd = this.#fd;
-    return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    const flushed = new Promise<void>((resolve, reject) =>
+      fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
+    );
+    if (this.#isDirectorySynced) return flushed;
+    this.#isDirectorySynced = true;
+    return Promise.all([flushed, syncDirectory(path.dirname(this.databaseFile))]).then(() => undefined);
   }
 
   close(): void {
     if (this.#fd !== undefined) fs.closeSync(this.#fd);
     this.#fd = undefined;
+  }
+}
+
+/** fsync of a directory: makes the names created, renamed or deleted in it durable. */
+export function syncDirectory(dir: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fs.open(dir, 'r', (err, fd) => {
+      if (err) return reject(err);
+      fs.fsync(fd, (syncErr) => fs.close(fd, () => (syncErr ? reject(syncErr) : resolve())));
+    }),
+  );
+}
+
+/** The same, blocking: for start-up steps that must be durable before the next one. */
+export function syncDirectorySync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** `mkdir -p` whose new directories' names are durable (their parent flushed) before it returns. */
+export function makeDirectoryDurably(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  // Each new level's name lives in its parent: flush the parent of every level created.
+  const target = path.resolve(dir);
+  for (
+    let made = path.resolve(first);
+    ;
+    made = path.join(made, path.relative(made, target).split(path.sep)[0]!)
+  ) {
+    syncDirectorySync(path.dirname(made));
+    if (made === target) return;
   }
 }

@@ -124,6 +124,32 @@ describe('commit log', () => {
     third.close();
   });
 
+  it("never numbers a command at or below a show's starting sequence, whatever the log lost", async () => {
+    const dataDir = tempDir();
+    const { core } = open(dataDir);
+    await core.sync(core.process([create('shw_t'), hold('shw_t', 'hld_1.shw_t', ['A1'])]));
+    core.close();
+    // The state a crash leaves when a batch committed its partition file (the creation of shw_s, whose
+    // history starts after seq 2) but died before its commit-log row (the command numbered 2) landed.
+    const partition = new Database(journalFile(dataDir, 0));
+    const layoutId = partition.prepare('SELECT layout_id FROM shows').pluck().get();
+    partition
+      .prepare('INSERT INTO shows (show_id, layout_id, forbid_gaps, created_seq) VALUES (?, ?, 0, 2)')
+      .run('shw_s', layoutId);
+    partition.close();
+
+    const { core: second } = open(dataDir);
+    // Acknowledged after the restart: it must be numbered above 2, or the next recovery skips it.
+    const held = second.process([hold('shw_s', 'hld_2.shw_s', ['B1', 'B2'])]);
+    await second.sync(held);
+    expect(held.replies[0]![1].ok).toBe(true);
+    second.close();
+    const { core: third } = open(dataDir);
+    expect(third.stateOf('shw_s')!.holds.has('hld_2.shw_s')).toBe(true);
+    expect(third.stateOf('shw_t')!.holds.has('hld_1.shw_t')).toBe(true);
+    third.close();
+  });
+
   it('folds logs of another worker count into the partition files, even after a fold cut short', async () => {
     const dataDir = tempDir();
     const { core } = open(dataDir, { log: 'w-3' });

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleLayout } from '../../src/actors/seat-layout.js';
+import { commitLogFile } from '../../src/actors/shard-protocol.js';
 import { ShardRouter, type ShowEvent } from '../../src/actors/shard-router.js';
 import { layoutKeyOf } from '../../src/actors/show-codec.js';
 
@@ -112,6 +113,34 @@ describe('ShardRouter', () => {
     await crashAndRestart(1);
     expect(router.stats().folded).toEqual({ logs: 2, replayed });
     expect(router.stats().recovery[0]!.replayed).toBe(0);
+  });
+
+  it('answers callers at once while a worker cannot recover, and serves again once it can', async () => {
+    const dir = tempDir();
+    const router = await startRouter(dir, 1);
+    await router.createShow({ showId: 'shw_x', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+    expect((await router.send('shw_x', holdCommand('hld_1.shw_x', 'usr_1', ['A1']))).ok).toBe(true);
+    await router.killWorker(0);
+    // While it is down, its commit log is damaged: the restart's recovery fails.
+    const file = commitLogFile(dir, 'w-0');
+    const parked = ['', '-wal', '-shm'].filter((suffix) => fs.existsSync(file + suffix));
+    for (const suffix of parked) fs.renameSync(file + suffix, `${file + suffix}.parked`);
+    fs.writeFileSync(file, 'this is not a database, and recovery cannot open it');
+    const waiting = await router.send('shw_x', holdCommand('hld_2.shw_x', 'usr_2', ['A2']));
+    expect(waiting).toMatchObject({ ok: false, code: 'WORKER_FAILED' });
+    expect(router.isReady).toBe(false);
+    expect(await router.send('shw_x', holdCommand('hld_3.shw_x', 'usr_3', ['A3']))).toMatchObject({
+      ok: false,
+      code: 'WORKER_FAILED',
+    });
+    // Repaired: a later attempt recovers, with the acknowledged hold.
+    fs.rmSync(file);
+    for (const suffix of parked) fs.renameSync(`${file + suffix}.parked`, file + suffix);
+    const deadline = Date.now() + 10_000;
+    while (!router.isReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(router.isReady).toBe(true);
+    expect(await router.getHold('shw_x', 'hld_1.shw_x')).toBeDefined();
+    expect((await router.send('shw_x', holdCommand('hld_4.shw_x', 'usr_4', ['A4']))).ok).toBe(true);
   });
 
   it('needs no replay after a clean stop', async () => {
