@@ -125,8 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const bookingSweep = setInterval(() => {
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();
-    bookings.releasePendingSeats().catch((err) => logger.error({ err }, 'seat release sweep failed'));
-    bookings.settleCancelledShows().catch((err) => logger.error({ err }, 'cancelled-show sweep failed'));
+    bookings.settleStragglers().catch((err) => logger.error({ err }, 'booking settle sweep failed'));
   }, BOOKING_SWEEP_MS);
   bookingSweep.unref();
   const deps: AppDeps = {

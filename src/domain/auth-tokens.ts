@@ -71,10 +71,16 @@ export class TokenService {
       .pluck();
   }
 
-  async issue(user: { id: string; role: Role }): Promise<{ token: string; expiresAtMs: number }> {
+  /** `generation`: the user's session generation as read with the row the login checked, if known. */
+  async issue(user: {
+    id: string;
+    role: Role;
+    generation?: number;
+  }): Promise<{ token: string; expiresAtMs: number }> {
     const issuedAt = Math.floor(this.now() / 1000);
     const expiresAt = issuedAt + this.ttlSeconds;
-    const token = await new SignJWT({ role: user.role, gen: this.#generations.get(user.id)?.generation ?? 0 })
+    const generation = user.generation ?? this.#generations.get(user.id)?.generation ?? 0;
+    const token = await new SignJWT({ role: user.role, gen: generation })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user.id)
       .setIssuer(ISSUER)

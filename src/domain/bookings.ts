@@ -139,6 +139,7 @@ export class BookingService {
   readonly #event;
   readonly #payment;
   #isSweeping = false;
+  #isSettling = false;
 
   constructor(private readonly d: BookingDeps) {
     const { db } = d;
@@ -330,9 +331,14 @@ export class BookingService {
         now,
       );
     this.d.metrics.bookings.inc({ status: 'pending_payment' });
+    const created = this.row(id)!;
+    // The show was cancelled while the intent was being made: the booking has already failed, and a
+    // 201 would hand out a payable intent for it.
+    if (created.status !== 'pending_payment')
+      return failure('RULE_VIOLATION', 'this show has been cancelled');
     return {
       ok: true,
-      booking: this.view(this.row(id)!),
+      booking: this.view(created),
       payment: {
         provider: intent.provider,
         intentId: intent.intentId,
@@ -408,6 +414,13 @@ export class BookingService {
         'INVALID_STATE',
         `the payment of booking ${bookingId} is ${payment?.status ?? 'missing'}`,
       );
+    }
+    // The theater cancelled the show while the payment was in flight: nothing is confirmed, and the
+    // captured money goes back (a late webhook or POST /api/payments, or reconciliation at start).
+    if (this.d.shows.get(row.show_id)?.status === 'cancelled') {
+      await this.refund(bookingId, SHOW_CANCELLED);
+      if (row.status === 'pending_payment') this.#finish(bookingId, 'failed', SHOW_CANCELLED);
+      return failure('RULE_VIOLATION', 'the show was cancelled; your payment has been refunded');
     }
     const reply = await this.d.router.send(row.show_id, {
       type: 'confirm',
@@ -633,7 +646,10 @@ export class BookingService {
     let failed = 0;
     for (const row of rows) {
       if (row.status === 'pending_payment') {
-        await this.fail(row.id, SHOW_CANCELLED);
+        // The booking ends, but its payment row keeps the provider's state: a UPI or wallet payment
+        // may still be captured, and then it is refunded (settleSucceeded, reconciliation).
+        this.#finish(row.id, 'failed', SHOW_CANCELLED);
+        await this.#releaseHold(row);
         failed++;
       } else {
         await this.#cancelConfirmed(row, SHOW_CANCELLED, SHOW_CANCELLED_NOTICE);
@@ -814,7 +830,7 @@ export class BookingService {
       .prepare(
         `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
          WHERE (b.status = 'pending_payment' AND p.status NOT IN ('refunded', 'failed'))
-            OR (b.status = 'expired' AND p.status IN ('succeeded', 'processing', 'requires_action'))`,
+            OR (b.status IN ('expired', 'failed') AND p.status IN ('succeeded', 'processing', 'requires_action'))`,
       )
       .all() as { id: string; intent_id: string }[];
     let settled = 0;
@@ -826,21 +842,46 @@ export class BookingService {
         this.#recordPayment(id, 'succeeded', state);
         if ((await this.settleSucceeded(id)).ok) settled++;
       } else if (state.status === 'failed') {
-        await this.fail(id, state.failureReason ?? 'payment failed');
+        if (this.row(id)?.status === 'pending_payment')
+          await this.fail(id, state.failureReason ?? 'payment failed');
+        else this.#recordPayment(id, 'failed', state);
         failed++;
       }
     }
+    const refunded = await this.#retryRefunds(Number.MAX_SAFE_INTEGER);
+    const released = await this.releasePendingSeats();
+    const ofCancelledShows = await this.settleCancelledShows();
+    return { settled, failed, refunded, released, ofCancelledShows };
+  }
+
+  /** Cancelled bookings whose refund failed (the provider was down): tried again. */
+  async #retryRefunds(limit: number): Promise<number> {
     const unrefunded = this.d.db
       .prepare(
         `SELECT b.id FROM bookings b JOIN payments p ON p.booking_id = b.id
-         WHERE b.status = 'cancelled' AND p.status = 'succeeded'`,
+         WHERE b.status = 'cancelled' AND p.status = 'succeeded' LIMIT ?`,
       )
       .pluck()
-      .all() as string[];
-    for (const id of unrefunded) await this.refund(id, 'cancelled; refund retried at start');
-    const released = await this.releasePendingSeats();
-    const ofCancelledShows = await this.settleCancelledShows();
-    return { settled, failed, refunded: unrefunded.length, released, ofCancelledShows };
+      .all(limit) as string[];
+    for (const id of unrefunded) await this.refund(id, 'cancelled; refund retried');
+    return unrefunded.length;
+  }
+
+  /**
+   * The periodic sweep's settling of what an interruption left: seats of cancelled bookings not yet
+   * released, bookings still open on cancelled shows, refunds that failed. One pass at a time: a slow
+   * provider must not stack passes repeating the same calls.
+   */
+  async settleStragglers(): Promise<void> {
+    if (this.#isSettling) return;
+    this.#isSettling = true;
+    try {
+      await this.releasePendingSeats();
+      await this.settleCancelledShows();
+      await this.#retryRefunds(MAX_SWEEP_BATCH);
+    } finally {
+      this.#isSettling = false;
+    }
   }
 }
 

@@ -28,6 +28,7 @@ interface UserRow {
   password_hash: string;
   role: Role;
   created_at: string;
+  session_generation: number;
 }
 
 export interface Session {
@@ -275,7 +276,10 @@ export class UserService {
       `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
        VALUES (@id, @name, @email, @phone, @hash, @role, @now, @now)`,
     );
-    this.#setHash = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?');
+    // Conditional on the hash it replaces: a password changed meanwhile is never overwritten.
+    this.#setHash = db.prepare(
+      'UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?',
+    );
     this.#dummyHash = hashPassword(randomBytes(16).toString('hex'));
   }
 
@@ -330,12 +334,20 @@ export class UserService {
     this.limiter.clear(accountKey);
     this.limiter.forgive(`address:${address}`);
     if (!isHashCurrent(row.password_hash))
-      this.#setHash.run(await hashPassword(password), this.#iso(), row.id);
+      this.#setHash.run(await hashPassword(password), this.#iso(), row.id, row.password_hash);
     return this.#session(row);
   }
 
+  /**
+   * The token carries the session generation read with the row the password was checked against: a
+   * password change that lands while scrypt runs makes this token one of the sessions it ends.
+   */
   async #session(row: UserRow): Promise<Session> {
-    const { token, expiresAtMs } = await this.tokens.issue({ id: row.id, role: row.role });
+    const { token, expiresAtMs } = await this.tokens.issue({
+      id: row.id,
+      role: row.role,
+      generation: row.session_generation,
+    });
     return { ok: true, user: toUser(row), token, expiresAtMs };
   }
 
@@ -353,20 +365,23 @@ export class UserService {
     const found = this.get(userId);
     if (!found.ok) return found;
     const hash = patch.password === undefined ? undefined : await hashPassword(patch.password);
-    this.db
-      .prepare(
-        `UPDATE users SET name = COALESCE(@name, name), phone = CASE WHEN @setPhone THEN @phone ELSE phone END,
+    // The new password and the end of the other sessions commit together.
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE users SET name = COALESCE(@name, name), phone = CASE WHEN @setPhone THEN @phone ELSE phone END,
          password_hash = COALESCE(@hash, password_hash), updated_at = @now WHERE id = @id`,
-      )
-      .run({
-        id: userId,
-        name: patch.name ?? null,
-        setPhone: patch.phone === undefined ? 0 : 1,
-        phone: patch.phone ?? null,
-        hash: hash ?? null,
-        now: this.#iso(),
-      });
-    if (hash !== undefined) this.tokens.endOtherSessions(userId, session);
+        )
+        .run({
+          id: userId,
+          name: patch.name ?? null,
+          setPhone: patch.phone === undefined ? 0 : 1,
+          phone: patch.phone ?? null,
+          hash: hash ?? null,
+          now: this.#iso(),
+        });
+      if (hash !== undefined) this.tokens.endOtherSessions(userId, session);
+    })();
     return this.get(userId);
   }
 
@@ -391,13 +406,16 @@ export class UserService {
       });
       return toUser(this.#byId.get(id) as UserRow);
     }
-    const isSame = (await verifyPassword(password, row.password_hash)) && isHashCurrent(row.password_hash);
-    const hash = isSame ? row.password_hash : await hashPassword(password);
-    this.db
-      .prepare("UPDATE users SET role = 'admin', password_hash = ?, updated_at = ? WHERE id = ?")
-      .run(hash, this.#iso(), row.id);
-    // A rotated ADMIN_PASSWORD ends every session opened with the old one.
-    if (!isSame) this.tokens.endOtherSessions(row.id);
+    const isSamePassword = await verifyPassword(password, row.password_hash);
+    const hash =
+      isSamePassword && isHashCurrent(row.password_hash) ? row.password_hash : await hashPassword(password);
+    this.db.transaction(() => {
+      this.db
+        .prepare("UPDATE users SET role = 'admin', password_hash = ?, updated_at = ? WHERE id = ?")
+        .run(hash, this.#iso(), row.id);
+      // A rotated ADMIN_PASSWORD ends every session opened with the old one (a mere rehash does not).
+      if (!isSamePassword) this.tokens.endOtherSessions(row.id);
+    })();
     return toUser(this.#byId.get(row.id) as UserRow);
   }
 

@@ -597,3 +597,48 @@ describe('with PAYMENT_PROVIDER=stripe', () => {
     expect((await statusOfSeats(showId)).C3).toBe('available');
   });
 });
+
+describe('a payment that completes after its show was cancelled', () => {
+  async function cancelShow(showId: string) {
+    expect((await server.api('DELETE', `/api/admin/shows/${showId}`, { token: adminToken })).status).toBe(
+      204,
+    );
+    await server.deps.bookings.settleCancelledShows();
+  }
+
+  it('is refunded when its webhook arrives, and books nothing', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const alice = await newUser(server.api);
+    const { booking, intentId } = await pendingBooking(alice, showId, ['C1', 'C2']);
+    await cancelShow(showId);
+    expect((await getBooking(alice, booking.id)).status).toBe('failed');
+    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    expect((await postWebhook(payload, signature)).status).toBe(200);
+    const after = await getBooking(alice, booking.id);
+    expect(after.status).toBe('failed');
+    expect(after.ticket).toBeUndefined();
+    expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });
+    expect(eventCount(booking.id, 'confirmed')).toBe(0);
+    expect(eventCount(booking.id, 'refunded')).toBe(1);
+    const confirmations = server.deps.db
+      .prepare("SELECT COUNT(*) FROM notifications WHERE booking_id = ? AND template = 'booking_confirmed'")
+      .pluck()
+      .get(booking.id);
+    expect(confirmations).toBe(0);
+  });
+
+  it('is refunded by reconciliation at start when its webhook was lost', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const alice = await newUser(server.api);
+    const { booking, intentId } = await pendingBooking(alice, showId, ['C3']);
+    await cancelShow(showId);
+    bank().settle(intentId, 'succeeded'); // the bank captured it; its webhook never arrives
+    const reconciled = await server.deps.bookings.reconcile();
+    expect(reconciled.settled).toBe(0);
+    expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });
+    expect((await getBooking(alice, booking.id)).status).toBe('failed');
+    expect(
+      server.deps.db.prepare('SELECT status FROM payments WHERE booking_id = ?').pluck().get(booking.id),
+    ).toBe('refunded');
+  });
+});

@@ -167,6 +167,22 @@ describe('profile', () => {
     }
   });
 
+  it('ends a session logged in with the old password while the change was being made', async () => {
+    for (let round = 0; round < 3; round++) {
+      const alice = await newUser(server.api);
+      // The login checks the old password (scrypt, tens of ms) while the change commits.
+      const [loggedIn, changed] = await Promise.all([
+        server.api('POST', '/api/login', { body: { email: alice.email, password: alice.password } }),
+        server.api('PATCH', '/api/me', { token: alice.token, body: { password: `changed-${round}-pw` } }),
+      ]);
+      expect(changed.status).toBe(200);
+      if (loggedIn.status === 200) {
+        const me = await server.api('GET', '/api/me', { token: loggedIn.body.token });
+        expect(me.status).toBe(401);
+      } else expect(loggedIn.status).toBe(401);
+    }
+  });
+
   it('refuses fields it does not know, a weak password and anonymous callers', async () => {
     const alice = await newUser(server.api);
     const role = await server.api('PATCH', '/api/me', { token: alice.token, body: { role: 'admin' } });
