@@ -153,7 +153,17 @@ export function startNotifier(options: NotifierOptions): Notifier {
         id: string;
         send_at: string;
       }[];
-      for (const row of rows) await adapter.queue.reschedule(row.id, Date.parse(row.send_at));
+      for (const row of rows)
+        try {
+          await adapter.queue.reschedule(row.id, Date.parse(row.send_at));
+        } catch (err) {
+          // One job that cannot be revived must not hold up the rows behind it.
+          if (adapter.queue instanceof BullmqJobQueue && !adapter.queue.isConnected) throw err;
+          logger.warn(
+            { err: (err as Error).message, notificationId: row.id },
+            'could not reschedule a notification',
+          );
+        }
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'notification sweep stopped early; the next one retries');
     }
