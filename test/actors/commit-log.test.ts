@@ -150,6 +150,63 @@ describe('commit log', () => {
     third.close();
   });
 
+  it('replays journal rows an earlier version wrote into a partition file, then clears them at a checkpoint', async () => {
+    const dataDir = tempDir();
+    // A partition file as the per-partition journal left it: the show row and its commands as rows.
+    const { core: first } = open(dataDir);
+    await first.sync(first.process([create('shw_old')]));
+    first.close();
+    const partition = new Database(journalFile(dataDir, 0));
+    const nowMs = 1_000_000;
+    const commands = [
+      {
+        type: 'hold',
+        holdId: 'hld_1.shw_old',
+        ownerId: 'usr_1',
+        seats: ['A1', 'A2'],
+        nowMs,
+        expiresAtMs: nowMs + 3_600_000,
+        maxSeatsPerOwner: 10,
+      },
+      {
+        type: 'hold',
+        holdId: 'hld_2.shw_old',
+        ownerId: 'usr_2',
+        seats: ['B1'],
+        nowMs,
+        expiresAtMs: nowMs + 3_600_000,
+        maxSeatsPerOwner: 10,
+      },
+      { type: 'release', holdId: 'hld_1.shw_old', ownerId: 'usr_1', nowMs },
+    ];
+    commands.forEach((command, i) =>
+      partition
+        .prepare('INSERT INTO journal (seq, show_id, command) VALUES (?, ?, ?)')
+        .run(i + 1, 'shw_old', JSON.stringify(command)),
+    );
+    partition.close();
+
+    const { core, recovery } = open(dataDir, { checkpointRecords: 2 });
+    expect(recovery.replayed).toBe(3);
+    const state = core.stateOf('shw_old')!;
+    expect([...state.holds.keys()]).toEqual(['hld_2.shw_old']);
+    expect(state.version).toBe(3);
+    // New commands number on from the old rows, and the next checkpoint clears them.
+    const next = core.process([hold('shw_old', 'hld_3.shw_old', ['C1'])]);
+    expect(next.pruneThrough).toBeDefined();
+    await core.sync(next);
+    const live = encodeState(core.stateOf('shw_old')!);
+    core.close();
+    const check = new Database(journalFile(dataDir, 0));
+    expect(check.prepare('SELECT COUNT(*) FROM journal').pluck().get()).toBe(0);
+    expect(check.prepare("SELECT seq FROM snapshots WHERE show_id = 'shw_old'").pluck().get()).toBe(4);
+    check.close();
+    const { core: again, recovery: second } = open(dataDir);
+    expect(second.replayed).toBe(0);
+    expect(encodeState(again.stateOf('shw_old')!)).toEqual(live);
+    again.close();
+  });
+
   it('folds logs of another worker count into the partition files, even after a fold cut short', async () => {
     const dataDir = tempDir();
     const { core } = open(dataDir, { log: 'w-3' });
