@@ -179,11 +179,8 @@ describe('commit log', () => {
       },
       { type: 'release', holdId: 'hld_1.shw_old', ownerId: 'usr_1', nowMs },
     ];
-    commands.forEach((command, i) =>
-      partition
-        .prepare('INSERT INTO journal (seq, show_id, command) VALUES (?, ?, ?)')
-        .run(i + 1, 'shw_old', JSON.stringify(command)),
-    );
+    const insert = partition.prepare('INSERT INTO journal (seq, show_id, command) VALUES (?, ?, ?)');
+    for (const [i, command] of commands.entries()) insert.run(i + 1, 'shw_old', JSON.stringify(command));
     partition.close();
 
     const { core, recovery } = open(dataDir, { checkpointRecords: 2 });
