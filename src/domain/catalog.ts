@@ -749,9 +749,16 @@ export class CatalogService {
     return this.show(id);
   }
 
-  /** Takes a show off sale for good. Idempotent. Refunding its bookings is the booking saga's job. */
+  /**
+   * Takes a show off sale for good. Idempotent. Refunding its bookings is the booking saga's job, so a
+   * show that has already been played cannot be cancelled: that would refund every ticket, the
+   * checked-in ones included (a show cut short is running, not played, and can be).
+   */
   cancelShow(id: string): { ok: true; show: Show } | Failure {
-    if (!this.#show.get(id)) return failure('SHOW_NOT_FOUND', `no show ${id}`);
+    const row = this.#show.get(id) as ShowRow | undefined;
+    if (!row) return failure('SHOW_NOT_FOUND', `no show ${id}`);
+    if (row.status === 'scheduled' && Date.parse(row.end_time) <= this.d.now())
+      return failure('INVALID_STATE', 'this show has already been played; it cannot be cancelled');
     this.d.db
       .prepare("UPDATE shows SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'scheduled'")
       .run(this.#nowIso(), id);

@@ -281,7 +281,12 @@ function registerShowAdminRoutes(
         'by email and SMS. A sweep finishes the job if the process stops half way.',
       middleware: [admin] as const,
       request: { params: IdParam },
-      responses: { 204: { description: 'Cancelled' }, 404: errorResponse('SHOW_NOT_FOUND'), ...adminErrors },
+      responses: {
+        204: { description: 'Cancelled' },
+        404: errorResponse('SHOW_NOT_FOUND'),
+        409: errorResponse('INVALID_STATE: the show has already been played'),
+        ...adminErrors,
+      },
     }),
     (c) => {
       const id = c.req.valid('param').id;

@@ -730,6 +730,27 @@ describe('a show cancelled by the theater', () => {
     expect(eventCount(paid.booking.id, 'cancelled')).toBe(1);
   });
 
+  it('refuses to cancel a show that has already been played: 409, its tickets stay valid', async () => {
+    const { showId } = await createShow(server.api, { adminToken, startsInMinutes: 200 });
+    const alice = await newUser(server.api);
+    const paid = await bookSeats(alice, showId, ['A3']);
+    await payByCard(alice, paid.booking.id);
+    const show = (await server.api('GET', `/api/shows/${showId}`)).body.show as { endTime: string };
+    clockOffsetMs = Date.parse(show.endTime) - Date.now() + 60_000;
+    try {
+      // Hours later: the admin logs in again (the old token has expired by this clock).
+      const laterToken = await login(server.api, ADMIN.email, ADMIN.password);
+      const res = await server.api('DELETE', `/api/admin/shows/${showId}`, { token: laterToken });
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('INVALID_STATE');
+    } finally {
+      clockOffsetMs = 0;
+    }
+    expect((await server.api('GET', `/api/shows/${showId}`)).body.show.status).toBe('scheduled');
+    expect((await getBooking(alice, paid.booking.id)).status).toBe('confirmed');
+    expect(await simulator().retrieve(paid.payment.intentId)).toMatchObject({ status: 'succeeded' });
+  });
+
   it('settles bookings a stop left open on a cancelled show, through the sweep', async () => {
     const { showId } = await createShow(server.api, { adminToken });
     const alice = await newUser(server.api);
