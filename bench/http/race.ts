@@ -8,6 +8,8 @@
  * without a request. The same driver races the seed-design peers (which have no best available: their
  * "best" users pick the best free seats themselves, which is where they collide).
  */
+// Deterministic per run, so two targets see the same users with the same wishes.
+import { prng } from '../../src/domain/demo-seed.js';
 import type { JsonClient } from './client.js';
 import { type BenchUser, ROWS, SEAT_LABELS, SEATS_PER_ROW } from './fixtures.js';
 import { Latencies, round } from './latency.js';
@@ -30,18 +32,6 @@ export interface RaceTarget {
   hold(user: BenchUser, request: { seats: string[] } | { count: number }): Promise<HoldAnswer>;
   /** Book and pay a granted hold; resolves with the seats confirmed, or undefined. */
   checkout?(user: BenchUser, holdId: string, stats: RaceStats): Promise<string[] | undefined>;
-}
-
-/** Deterministic per run (mulberry32), so two targets see the same users with the same wishes. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** What a racing user can see of the show: every seat whose grant the bench has seen is taken. */
@@ -128,7 +118,7 @@ function count(stats: RaceStats, status: number): void {
 
 async function race1(target: RaceTarget, user: RaceUser, view: SeatView, stats: RaceStats, t0: number) {
   let want = user.wants;
-  const random = rng(user.seed);
+  const random = prng(user.seed);
   for (let attempt = 0; attempt < MAX_ATTEMPTS_PER_USER && view.free > 0 && want > 0; attempt++) {
     let request: { seats: string[] } | { count: number };
     if (user.isBest && target.hasBestAvailable) request = { count: want };
@@ -169,7 +159,7 @@ async function race1(target: RaceTarget, user: RaceUser, view: SeatView, stats: 
 }
 
 export function raceUsers(users: readonly BenchUser[], seed: number): RaceUser[] {
-  const random = rng(seed);
+  const random = prng(seed);
   return users.map((user, i) => {
     const r = random();
     // Mostly pairs, as people go to the cinema; some alone, some families.

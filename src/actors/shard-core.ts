@@ -136,17 +136,21 @@ export class ShardCore {
       const show = this.#shows.get(row.showId);
       if (!show) throw new Error(`journal of partition ${partition} names unknown show ${row.showId}`);
       if (row.seq <= show.lastSeq) continue;
-      const result = apply(show.state, JSON.parse(row.command) as ShowCommand);
-      // Only commands that changed state were journaled; replaying one must change it again.
-      if (!result.isChanged) throw new Error(`replay of seq ${row.seq} (${row.showId}) changed nothing`);
-      show.lastSeq = row.seq;
-      show.sinceSnapshot++;
-      part.dirty.add(show);
+      this.#replay(show, part, row.seq, JSON.parse(row.command) as ShowCommand);
       part.hasOldJournal = true;
       replayed++;
     }
-    this.#recordsSinceCheckpoint += replayed;
     return replayed;
+  }
+
+  /** Applies one recorded command again; only commands that changed state were recorded. */
+  #replay(show: LiveShow, part: PartitionState, seq: number, command: ShowCommand): void {
+    if (!apply(show.state, command).isChanged)
+      throw new Error(`replay of seq ${seq} (${show.state.showId}) changed nothing`);
+    show.lastSeq = seq;
+    show.sinceSnapshot++;
+    part.dirty.add(show);
+    this.#recordsSinceCheckpoint++;
   }
 
   /**
@@ -163,16 +167,9 @@ export class ShardCore {
       part.lastSeq = Math.max(part.lastSeq, record.seq);
       const show = this.#shows.get(record.showId);
       if (!show || show.partition !== record.partition || record.seq <= show.lastSeq) continue;
-      const result = apply(show.state, record.command as ShowCommand);
-      // Only commands that changed state were logged; replaying one must change it again.
-      if (!result.isChanged)
-        throw new Error(`replay of seq ${record.seq} (${record.showId}) changed nothing`);
-      show.lastSeq = record.seq;
-      show.sinceSnapshot++;
-      part.dirty.add(show);
+      this.#replay(show, part, record.seq, record.command as ShowCommand);
       replayed++;
     }
-    this.#recordsSinceCheckpoint += replayed;
     return replayed;
   }
 

@@ -351,10 +351,7 @@ export class ShardRouter {
     if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
     const partition = partitionOf(showId, this.#partitions);
     const slot = this.#slots[partition % this.#slots.length]!;
-    if (slot.isBroken)
-      return Promise.resolve(
-        refusal('WORKER_FAILED', 'the seat allocator cannot start this shard; try again later'),
-      );
+    if (slot.isBroken) return Promise.resolve(cannotStart());
     if (slot.pending.size >= MAX_IN_FLIGHT_PER_WORKER)
       return Promise.resolve(refusal('OVERLOADED', 'too many requests in flight; try again shortly'));
     const id = this.#nextId++;
@@ -459,19 +456,11 @@ export class ShardRouter {
             'shard restart failed',
           );
           slot.isBroken = true;
-          this.#failAll(slot);
+          this.#answerWaiting(slot, cannotStart(), true);
           this.#restart(slot, Math.min(MAX_RESTART_DELAY_MS, delayMs * 2));
         },
       );
     }, delayMs).unref();
-  }
-
-  /** Answers every request of a slot that cannot start, sent or not. */
-  #failAll(slot: WorkerSlot): void {
-    const answer = refusal('WORKER_FAILED', 'the seat allocator cannot start this shard; try again later');
-    slot.outbox = [];
-    for (const pending of slot.pending.values()) pending.resolve(answer);
-    slot.pending.clear();
   }
 
   #onReplies(slot: WorkerSlot, message: Extract<FromShard, { type: 'replies' }>): void {
@@ -489,18 +478,28 @@ export class ShardRouter {
 
   /** Whatever was sent to a dead worker may or may not have committed: the callers hear so. */
   #failPending(slot: WorkerSlot): void {
-    const isStopping = this.#isStopping;
-    const answer = isStopping
-      ? refusal('NOT_READY', 'the seat allocator is shutting down')
-      : refusal('WORKER_FAILED', 'the seat allocator restarted; the outcome is unknown, check and retry');
-    // Requests never posted wait for the restarted worker (unless we are stopping); posted ones are answered.
-    const unsent = isStopping ? new Set<number>() : new Set(slot.outbox.map((r) => r.id));
+    if (this.#isStopping)
+      this.#answerWaiting(slot, refusal('NOT_READY', 'the seat allocator is shutting down'), true);
+    else
+      this.#answerWaiting(
+        slot,
+        refusal('WORKER_FAILED', 'the seat allocator restarted; the outcome is unknown, check and retry'),
+        false,
+      );
+  }
+
+  /**
+   * Answers the slot's waiting callers. Requests never posted are kept for the next worker unless
+   * `isEveryone` (stopping, or a shard that cannot start).
+   */
+  #answerWaiting(slot: WorkerSlot, answer: RoutingRefusal, isEveryone: boolean): void {
+    const kept = isEveryone ? new Set<number>() : new Set(slot.outbox.map((r) => r.id));
     for (const [id, pending] of slot.pending) {
-      if (unsent.has(id)) continue;
+      if (kept.has(id)) continue;
       slot.pending.delete(id);
       pending.resolve(answer);
     }
-    if (isStopping) slot.outbox = [];
+    if (isEveryone) slot.outbox = [];
   }
 
   #sweep(): void {
@@ -534,4 +533,8 @@ export class ShardRouter {
 
 function refusal(code: RoutingRefusal['code'], message: string): RoutingRefusal {
   return { ok: false, code, message };
+}
+
+function cannotStart(): RoutingRefusal {
+  return refusal('WORKER_FAILED', 'the seat allocator cannot start this shard; try again later');
 }

@@ -8,7 +8,7 @@ import type { Offer } from '../domain/offers.js';
 import { requireAdmin } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import { AmountSchema, bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
 
 const OfferSchema = z
   .object({
@@ -112,13 +112,7 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
           z.object({
             valid: z.literal(true),
             offer: OfferSchema,
-            amount: z.object({
-              subtotal: z.number(),
-              discount: z.number(),
-              fees: z.number(),
-              total: z.number(),
-              currency: z.string(),
-            }),
+            amount: AmountSchema,
           }),
           'The discount',
         ),

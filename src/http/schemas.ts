@@ -40,6 +40,15 @@ export const SeatLabel = z.string().regex(/^[A-Z]{1,3}\d{1,3}$/, 'a seat label l
 export const BookingStatusSchema = z.enum(['pending_payment', 'confirmed', 'cancelled', 'failed', 'expired']);
 export const PaymentMethodSchema = z.enum(['card', 'upi', 'wallet']);
 
+/** Money of a booking or a priced offer, in minor units. */
+export const AmountSchema = z.object({
+  subtotal: z.number(),
+  discount: z.number(),
+  fees: z.number(),
+  total: z.number(),
+  currency: z.string(),
+});
+
 export const BookingSchema = z
   .object({
     id: z.string(),
@@ -48,13 +57,7 @@ export const BookingSchema = z
     holdId: z.string(),
     seats: z.array(z.string()),
     status: BookingStatusSchema,
-    amount: z.object({
-      subtotal: z.number(),
-      discount: z.number(),
-      fees: z.number(),
-      total: z.number(),
-      currency: z.string(),
-    }),
+    amount: AmountSchema,
     promoCode: z.string().nullable(),
     paymentMethod: PaymentMethodSchema,
     createdAt: z.string(),
