@@ -43,13 +43,8 @@ export interface TicketInput {
   startTime: string;
 }
 
-export interface TicketClaims {
-  bookingId: string;
-  showId: string;
-  seats: string[];
-  holderName: string;
-  userId: string;
-  startTime: string;
+/** What a verified code says: the input it was signed from, and when and with which key. */
+export interface TicketClaims extends TicketInput {
   issuedAt: string;
   expiresAt: string;
   kid: string;
