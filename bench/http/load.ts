@@ -108,24 +108,26 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 export const PAIRED_SLICE_SECONDS = 2;
 
 /**
- * The service and its ceiling, both running, measured in alternating slices of the same total length:
- * whatever else the machine is doing meanwhile weighs on both alike, so their ratio holds up on a busy
- * machine better than two runs one after the other.
+ * The service and its ceiling (and any other target), all running, measured in turns: slices of the
+ * same total length, one target after the other. Whatever else the machine is doing meanwhile weighs on
+ * each alike, so their ratios hold up on a busy machine better than runs one after the other.
  */
+export async function runInTurns(targets: LoadOptions[]): Promise<LoadResult[]> {
+  for (const options of targets) if (options.warmupSeconds > 0) await runOnce(options, options.warmupSeconds);
+  for (const options of targets) options.onMeasureStart?.();
+  const slices = Math.max(1, Math.round(targets[0]!.seconds / PAIRED_SLICE_SECONDS));
+  const tallies = targets.map(() => new Tally());
+  for (let i = 0; i < slices; i++)
+    for (const [n, options] of targets.entries())
+      await tallies[n]!.measure(options, options.seconds / slices);
+  return tallies.map((tally) => tally.result());
+}
+
+/** The service and its ceiling in turns. */
 export async function runPaired(
   service: LoadOptions,
   ceiling: LoadOptions,
 ): Promise<[LoadResult, LoadResult]> {
-  for (const options of [service, ceiling])
-    if (options.warmupSeconds > 0) await runOnce(options, options.warmupSeconds);
-  service.onMeasureStart?.();
-  ceiling.onMeasureStart?.();
-  const slices = Math.max(1, Math.round(service.seconds / PAIRED_SLICE_SECONDS));
-  const a = new Tally();
-  const b = new Tally();
-  for (let i = 0; i < slices; i++) {
-    await a.measure(service, service.seconds / slices);
-    await b.measure(ceiling, ceiling.seconds / slices);
-  }
-  return [a.result(), b.result()];
+  const [a, b] = await runInTurns([service, ceiling]);
+  return [a!, b!];
 }

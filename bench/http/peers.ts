@@ -1,7 +1,8 @@
 /**
  * @module bench/http/peers
  * Starts the processes the service is compared with, each in its own process on a free loopback port:
- * the ceiling (bench/peers/ceiling.ts), the two seed-design peers and the redis-server they lock in
+ * the ceiling (bench/peers/ceiling.ts), the durable floor (bench/peers/durable-floor.ts), the two
+ * seed-design peers and the redis-server they lock in
  * (started by the bench itself, no persistence, as test/helpers/redis.ts does for the tests).
  */
 import { spawnSync } from 'node:child_process';
@@ -59,6 +60,14 @@ export function startCeiling(procs: Processes, bodyBytes: number, isFeed = false
   return startScript(procs, 'ceiling', 'bench/peers/ceiling.ts', {
     BODY_BYTES: String(Math.round(bodyBytes)),
     FEED: isFeed ? '1' : '0',
+  });
+}
+
+/** The floor of a durable hold (bench/peers/durable-floor.ts), its data in a temporary directory. */
+export function startFloor(procs: Processes, holdBytes: number): Promise<Peer> {
+  return startScript(procs, 'durable-floor', 'bench/peers/durable-floor.ts', {
+    DATA_DIR: procs.tempDir('boxoffice-bench-floor-'),
+    HOLD_BYTES: String(Math.round(holdBytes)),
   });
 }
 

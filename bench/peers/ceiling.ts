@@ -4,6 +4,8 @@
  * BODY_BYTES bytes, doing nothing else. Whatever it serves on this machine, with the same load
  * generator and connections, is the most the service's HTTP edge could serve.
  *
+ * `POST /api/shows/:id/holds` answers `{"hold":{"id":…}}` of the same size, so the bench can drive the
+ * ceiling with the same request chains as the service (a release reads the hold id from the reply).
  * With FEED=1 it is also the ceiling of the live feed: WebSocket clients on /ws/* get a tiny snapshot,
  * and each hold or release request broadcasts one delta of the service's shape to every client.
  * Env: PORT, BODY_BYTES, FEED.
@@ -37,20 +39,27 @@ function broadcast(showId: string, seat: string, status: string): void {
   for (const ws of clients) ws.send(message);
 }
 
-if (isFeed) {
-  app.post('/api/shows/:id/holds', async (c) => {
-    const { seats } = (await c.req.json()) as { seats: string[] };
-    const seat = seats[0]!;
-    broadcast(c.req.param('id'), seat, 'held');
-    // The hold id names the seat, so the release can broadcast it; padded to the same size.
-    const reply = `{"hold":{"id":"${seat}.${'x'.repeat(Math.max(0, bodyBytes - 19 - seat.length))}"}}`;
-    return c.body(reply, 201, { 'content-type': 'application/json' });
-  });
+/** `{"hold":{"id":"<seat>.xxxx"}}` padded to exactly `bytes`. */
+function paddedHold(seat: string, bytes: number): string {
+  return `{"hold":{"id":"${seat}.${'x'.repeat(Math.max(0, bytes - 19 - seat.length))}"}}`;
+}
+
+// The hold route answers a hold's shape of the same size: the bench drives the ceiling with the very
+// request chains it drives the service with, and a release reads the hold id from the reply. Only the
+// feed reads the body (the id names the seat, so the release can broadcast it).
+const holdReply = paddedHold('H10', bodyBytes);
+app.post('/api/shows/:id/holds', async (c) => {
+  if (!isFeed) return c.body(holdReply, 201, { 'content-type': 'application/json' });
+  const { seats } = (await c.req.json()) as { seats: string[] };
+  const seat = seats[0]!;
+  broadcast(c.req.param('id'), seat, 'held');
+  return c.body(paddedHold(seat, bodyBytes), 201, { 'content-type': 'application/json' });
+});
+if (isFeed)
   app.delete('/api/holds/:id', (c) => {
     broadcast('show', c.req.param('id').split('.')[0]!, 'available');
     return c.body(null, 204);
   });
-}
 app.all('*', (c) => c.body(body, 200, { 'content-type': 'application/json' }));
 
 const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }) as Server;

@@ -3,28 +3,31 @@
  * Scenario 2: every connection holds a seat (`POST /api/shows/:id/holds {seats: [one]}`) and releases
  * it (`DELETE /api/holds/:id`), each cycle as the next user and on the next free seat slot, over many
  * shows. Target: 0.7 of the ceiling's requests/s with at most 1% non-2xx. The ceiling answers the
- * same requests with a body of their mean size, in alternating slices with the service. The seed-design
- * peers run the same cycle (scenario 6) and are compared with the same ceiling.
+ * same request chains (the same code builds them, on its own seat slots) with a body of their mean
+ * size; the durable floor (bench/peers/durable-floor.ts) answers them doing only a thread hop and a
+ * group-committed flush. All three are measured in turns. The seed-design peers run the same cycle
+ * (scenario 6) and are compared with the same ceiling.
  */
 import type autocannon from 'autocannon';
 import { type BenchContext, loadRow, type Row, usersFor, withCeiling, withService } from '../context.js';
-import { GrantTracker, holdReleaseRequests, SERVICE_HOLDS, SlotPool, staticRequests } from '../cycles.js';
+import { GrantTracker, holdReleaseRequests, SERVICE_HOLDS, SlotPool } from '../cycles.js';
 import { type BenchUser, createShows, SEAT_LABELS } from '../fixtures.js';
 import { journalFigures } from '../journal.js';
-import { type LoadOptions, runLoad, runPaired } from '../load.js';
+import { type LoadOptions, runInTurns, runLoad } from '../load.js';
+import { startFloor } from '../peers.js';
 
 export const SCENARIO = '2 hold + release';
 /** Users taking turns in the cycle: enough that no one nears the per-show seat limit. */
 export const CYCLE_USERS = 1000;
 
-function ceilingRequests(user: BenchUser): autocannon.Request[] {
-  return staticRequests(
-    [
-      { method: 'POST', path: '/api/shows/shw_x/holds', body: JSON.stringify({ seats: ['H10'] }) },
-      { method: 'DELETE', path: '/api/holds/hld_x.shw_x' },
-    ],
-    user,
-  );
+/** The cycle against a peer that answers every hold (the ceiling, the floor): its own slots and tally. */
+function peerCycle(users: readonly BenchUser[], showIds: readonly string[]): autocannon.Request[] {
+  return holdReleaseRequests(SERVICE_HOLDS, new SlotPool(showIds, SEAT_LABELS), users, new GrantTracker());
+}
+
+/** Show ids for the peers' cycles: any ids do, the peers keep no catalog. */
+function peerShowIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `shw_bench${i}`);
 }
 
 /** The ceiling of the hold-release shape on its own, for scenario 6 when scenario 2 did not run. */
@@ -42,7 +45,7 @@ export async function holdReleaseCeiling(
       connections: ctx.options.connections,
       seconds: ctx.options.seconds,
       warmupSeconds: ctx.options.warmupSeconds,
-      requests: ceilingRequests(user),
+      requests: peerCycle([user], peerShowIds(ctx.options.shows)),
     }),
   );
   const row = loadRow(SCENARIO, 'ceiling', load, undefined, { bodyBytes });
@@ -73,8 +76,9 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
       warmupSeconds: options.warmupSeconds,
     };
     const pool = new SlotPool(showIds, SEAT_LABELS);
-    const [load, ceilingLoad] = await withCeiling(ctx, bodyBytes, (peer) =>
-      runPaired(
+    const floor = await startFloor(ctx.procs, held.bytes);
+    const [load, ceilingLoad, floorLoad] = await withCeiling(ctx, bodyBytes, (peer) =>
+      runInTurns([
         {
           ...common,
           url: service.url,
@@ -82,15 +86,26 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
           requests: holdReleaseRequests(SERVICE_HOLDS, pool, users, tracker),
           onMeasureStart: () => tracker.reset(),
         },
-        { ...common, url: peer.url, pids: [peer.managed.child.pid], requests: ceilingRequests(users[0]!) },
-      ),
-    );
+        {
+          ...common,
+          url: peer.url,
+          pids: [peer.managed.child.pid],
+          requests: peerCycle(users, peerShowIds(options.shows)),
+        },
+        {
+          ...common,
+          url: floor.url,
+          pids: [floor.managed.child.pid],
+          requests: peerCycle(users, peerShowIds(options.shows)),
+        },
+      ]),
+    ).finally(() => floor.stop());
     const journal = await journalFigures(client);
-    const ceiling = loadRow(SCENARIO, 'ceiling', ceilingLoad, undefined, { bodyBytes });
+    const ceiling = loadRow(SCENARIO, 'ceiling', ceilingLoad!, undefined, { bodyBytes });
     ctx.ceilings.set('hold-release', ceiling);
-    const non2xxPercent = Math.round((load.non2xx / Math.max(1, load.requests)) * 10000) / 100;
+    const non2xxPercent = Math.round((load!.non2xx / Math.max(1, load!.requests)) * 10000) / 100;
     return [
-      loadRow(SCENARIO, 'service', load, ceiling, {
+      loadRow(SCENARIO, 'service', load!, ceiling, {
         non2xxPercent,
         grants: tracker.grants,
         doubleGrants: tracker.doubleGrants,
@@ -99,6 +114,9 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
         journal,
       }),
       ceiling,
+      loadRow(SCENARIO, 'durable floor', floorLoad!, ceiling, {
+        what: 'bare Hono + 1 worker thread + group-committed fdatasync; no auth, validation or metrics',
+      }),
     ];
   });
 }

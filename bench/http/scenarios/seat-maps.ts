@@ -2,14 +2,21 @@
  * @module bench/http/scenarios/seat-maps
  * Scenario 1: `GET /api/shows/:id/seats` over many shows, each connection walking the shows in turn.
  * The maps are warm (each read once before the clock starts): the figure is the read path, not the
- * first fetch from the actor. Target: 0.9 of the ceiling (the bare app answering the same body size),
- * measured in alternating slices with it.
+ * first fetch from the actor. Target: 0.9 of the ceiling (the bare app answering the same body size to
+ * the same requests, built by the same code), measured in alternating slices with it.
  */
+import type autocannon from 'autocannon';
 import { type BenchContext, loadRow, type Row, withCeiling, withService } from '../context.js';
 import { createShows } from '../fixtures.js';
 import { runPaired } from '../load.js';
 
 export const SCENARIO = '1 seat-map reads';
+
+/** Each connection's next request is the next show's map, round the shows. */
+function walk(paths: readonly string[]): autocannon.Request[] {
+  let next = 0;
+  return [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }];
+}
 
 export async function seatMapReads(ctx: BenchContext): Promise<Row[]> {
   const { options } = ctx;
@@ -22,7 +29,6 @@ export async function seatMapReads(ctx: BenchContext): Promise<Row[]> {
       if (reply.status !== 200) throw new Error(`GET ${p}: ${reply.status}`);
       bodyBytes = reply.bytes;
     }
-    let next = 0;
     const common = {
       connections: options.connections,
       seconds: options.seconds,
@@ -34,15 +40,13 @@ export async function seatMapReads(ctx: BenchContext): Promise<Row[]> {
           ...common,
           url: service.url,
           pids: [service.managed.child.pid],
-          requests: [
-            { method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) },
-          ],
+          requests: walk(paths),
         },
         {
           ...common,
           url: peer.url,
           pids: [peer.managed.child.pid],
-          requests: [{ method: 'GET', path: '/api/shows/shw_x/seats' }],
+          requests: walk(paths),
         },
       ),
     );
