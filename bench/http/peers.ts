@@ -63,11 +63,15 @@ export function startCeiling(procs: Processes, bodyBytes: number, isFeed = false
   });
 }
 
-/** The floor of a durable hold (bench/peers/durable-floor.ts), its data in a temporary directory. */
-export function startFloor(procs: Processes, holdBytes: number): Promise<Peer> {
-  return startScript(procs, 'durable-floor', 'bench/peers/durable-floor.ts', {
+/**
+ * The floor of a durable hold (bench/peers/durable-floor.ts), its seats owned by a worker thread or by
+ * the HTTP thread itself; its data in a temporary directory.
+ */
+export function startFloor(procs: Processes, holdBytes: number, owner: 'thread' | 'inline'): Promise<Peer> {
+  return startScript(procs, `durable-floor-${owner}`, 'bench/peers/durable-floor.ts', {
     DATA_DIR: procs.tempDir('boxoffice-bench-floor-'),
     HOLD_BYTES: String(Math.round(holdBytes)),
+    OWNER: owner,
   });
 }
 

@@ -1,18 +1,21 @@
 /**
  * @module bench/peers/durable-floor
  * The floor of a durable hold: the least any service of this design must do per hold or release, with
- * nothing else. A bare Hono app on @hono/node-server (as the ceiling) hands each request to one worker
- * thread that owns the seats (a Map), applies the batch that arrived in one turn, appends it to a SQLite
- * WAL as one row and `fdatasync`s the WAL on libuv's pool before answering (group commit, as the service's
- * commit log with JOURNAL_SYNC=full). No token check, no validation, no metrics, no logging.
+ * nothing else. A bare Hono app on @hono/node-server (as the ceiling) hands each request to the seats'
+ * owner (a Set), which applies the batch that arrived in one turn, appends it to a SQLite WAL as one row
+ * and `fdatasync`s the WAL on libuv's pool before answering (group commit, as the service's commit log
+ * with JOURNAL_SYNC=full). No token check, no validation, no metrics, no logging.
  *
- * Run in the same turns as the service and the ceiling (scenario 2), it tells how much of the gap to the
- * ceiling is the design's own cost (a thread hop and a disk flush per batch) on this machine, and how
+ * OWNER=thread runs the owner in a worker thread, as the service runs its shards; OWNER=inline runs the
+ * very same code on the HTTP thread (messages still JSON text), so the two differ only by the thread.
+ * Run in the same turns as the service and the ceiling (scenario 2), they tell how much of the gap to
+ * the ceiling is the design's own cost (a disk flush per batch; a thread hop) on this machine, and how
  * much is the service's. Routes: `POST /api/shows/:id/holds {seats: [one]}` → 201 with a hold body of
  * HOLD_BYTES (409 when taken), `DELETE /api/holds/:id` → 204 (404 when not held), `GET /healthz`.
- * Env: PORT, DATA_DIR, HOLD_BYTES.
+ * Env: PORT, DATA_DIR, HOLD_BYTES, OWNER.
  */
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { serve } from '@hono/node-server';
@@ -21,13 +24,13 @@ import { Hono } from 'hono';
 const port = Number(process.env.PORT);
 const dataDir = process.env.DATA_DIR ?? '.';
 const holdBytes = Math.max(40, Number(process.env.HOLD_BYTES ?? '196'));
+const isInline = process.env.OWNER === 'inline';
 
 /**
- * The seat owner, as plain JavaScript so it runs in a worker under tsx and compiled alike. Messages are
- * JSON arrays of `[id, 'h' | 'r', key]`; replies `[id, accepted]` after the batch is on disk.
+ * The seat owner, as plain JavaScript so it runs in a worker under tsx and compiled alike, or inline.
+ * Messages are JSON arrays of `[id, 'h' | 'r', key]`; replies `[id, accepted]` after the batch is on disk.
  */
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
+const OWNER = `
 const fs = require('node:fs');
 const Database = require('better-sqlite3');
 const db = new Database(workerData.file);
@@ -55,7 +58,44 @@ parentPort.on('message', (text) => {
 });
 `;
 
-const worker = new Worker(WORKER, { eval: true, workerData: { file: path.join(dataDir, 'floor.db') } });
+interface Port {
+  on(event: 'message', listener: (text: string) => void): void;
+  postMessage(text: string): void;
+}
+
+/** The owner on this thread: the same code, its port a pair of direct calls. */
+function inlineOwner(workerData: { file: string }): Port {
+  let toOwner: (text: string) => void = () => {};
+  let fromOwner: (text: string) => void = () => {};
+  const ownerSide: Port = {
+    on: (_event, listener) => {
+      toOwner = listener;
+    },
+    postMessage: (text) => fromOwner(text),
+  };
+  new Function('require', 'parentPort', 'workerData', OWNER)(
+    createRequire(import.meta.url),
+    ownerSide,
+    workerData,
+  );
+  return {
+    on: (_event, listener) => {
+      fromOwner = listener;
+    },
+    postMessage: (text) => toOwner(text),
+  };
+}
+
+const workerData = { file: path.join(dataDir, 'floor.db') };
+const worker: Port = isInline
+  ? inlineOwner(workerData)
+  : new Worker(`const { parentPort, workerData } = require('node:worker_threads');\n${OWNER}`, {
+      eval: true,
+      workerData,
+    }).on('error', (err) => {
+      console.error(err);
+      process.exit(1);
+    });
 const pending = new Map<number, (ok: boolean) => void>();
 let outbox: [number, string, string][] = [];
 let isFlushScheduled = false;
@@ -66,10 +106,6 @@ worker.on('message', (text: string) => {
     pending.get(id)?.(ok);
     pending.delete(id);
   }
-});
-worker.on('error', (err) => {
-  console.error(err);
-  process.exit(1);
 });
 
 function flush(): void {

@@ -4,8 +4,9 @@
  * it (`DELETE /api/holds/:id`), each cycle as the next user and on the next free seat slot, over many
  * shows. Target: 0.7 of the ceiling's requests/s with at most 1% non-2xx. The ceiling answers the
  * same request chains (the same code builds them, on its own seat slots) with a body of their mean
- * size; the durable floor (bench/peers/durable-floor.ts) answers them doing only a thread hop and a
- * group-committed flush. All three are measured in turns. The seed-design peers run the same cycle
+ * size; the durable floors (bench/peers/durable-floor.ts) answer them doing only a group-committed
+ * flush, with the seats in a worker thread (as the service) or on the HTTP thread. All four are measured
+ * in turns. The seed-design peers run the same cycle
  * (scenario 6) and are compared with the same ceiling.
  */
 import type autocannon from 'autocannon';
@@ -76,8 +77,11 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
       warmupSeconds: options.warmupSeconds,
     };
     const pool = new SlotPool(showIds, SEAT_LABELS);
-    const floor = await startFloor(ctx.procs, held.bytes);
-    const [load, ceilingLoad, floorLoad] = await withCeiling(ctx, bodyBytes, (peer) =>
+    const floors = [
+      await startFloor(ctx.procs, held.bytes, 'thread'),
+      await startFloor(ctx.procs, held.bytes, 'inline'),
+    ];
+    const [load, ceilingLoad, ...floorLoads] = await withCeiling(ctx, bodyBytes, (peer) =>
       runInTurns([
         {
           ...common,
@@ -92,14 +96,14 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
           pids: [peer.managed.child.pid],
           requests: peerCycle(users, peerShowIds(options.shows)),
         },
-        {
+        ...floors.map((floor) => ({
           ...common,
           url: floor.url,
           pids: [floor.managed.child.pid],
           requests: peerCycle(users, peerShowIds(options.shows)),
-        },
+        })),
       ]),
-    ).finally(() => floor.stop());
+    ).finally(() => Promise.all(floors.map((floor) => floor.stop())));
     const journal = await journalFigures(client);
     const ceiling = loadRow(SCENARIO, 'ceiling', ceilingLoad!, undefined, { bodyBytes });
     ctx.ceilings.set('hold-release', ceiling);
@@ -114,8 +118,11 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
         journal,
       }),
       ceiling,
-      loadRow(SCENARIO, 'durable floor', floorLoad!, ceiling, {
-        what: 'bare Hono + 1 worker thread + group-committed fdatasync; no auth, validation or metrics',
+      loadRow(SCENARIO, 'floor, thread', floorLoads[0]!, ceiling, {
+        what: 'bare Hono; seats in a worker thread; group-committed WAL append + fdatasync',
+      }),
+      loadRow(SCENARIO, 'floor, inline', floorLoads[1]!, ceiling, {
+        what: 'the same with the seats on the HTTP thread',
       }),
     ];
   });
