@@ -7,12 +7,11 @@
  * actors' events out to listeners.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
 import { syncDirectorySync } from '../persistence/wal-flush.js';
+import { workerEntry } from '../worker-entry.js';
 import { foldCommitLogs } from './shard-core.js';
 import {
   decodeReplies,
@@ -168,20 +167,6 @@ export function fixPartitionCount(dataDir: string, requested: number, logger?: L
 /** The commit log worker `index` appends to. */
 export function workerLogName(index: number): string {
   return `w-${index}`;
-}
-
-/**
- * The worker's entry: the compiled `.js` in production; from source (tsx, vitest) a small bootstrap
- * that registers tsx's loader in the new thread before importing the `.ts` entry.
- */
-function workerEntry(): { filename: string | URL; isEval: boolean } {
-  if (!import.meta.url.endsWith('.ts'))
-    return { filename: new URL('./shard-worker.js', import.meta.url), isEval: false };
-  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-  const entry = new URL('./shard-worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return { filename: code, isEval: true };
 }
 
 export class ShardRouter {
@@ -388,7 +373,7 @@ export class ShardRouter {
   }
 
   #spawn(slot: WorkerSlot): Promise<void> {
-    const { filename, isEval } = workerEntry();
+    const { filename, isEval } = workerEntry(import.meta.url, './shard-worker');
     const workerData: ShardOptions = {
       dataDir: this.options.dataDir,
       partitions: slot.partitions,

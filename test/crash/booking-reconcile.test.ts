@@ -12,12 +12,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
-import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
 import { client, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CHILD = path.join(import.meta.dirname, 'booking-child.ts');
 const JWT_SECRET = 'test-secret-test-secret-test-secret-0123';
-const GOOD_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 
 function startChild(dataDir: string) {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir], {

@@ -6,6 +6,8 @@ import type { Api } from './server.js';
 
 export const ADMIN = { email: 'admin@boxoffice.test', password: 'admin-password-1' };
 export const ADMIN_ENV = { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password };
+/** A card the simulated provider approves. */
+export const GOOD_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 
 export async function login(api: Api, email: string, password: string): Promise<string> {
   const res = await api('POST', '/api/login', { body: { email, password } });

@@ -4,10 +4,9 @@
  * given back by failed, cancelled and expired bookings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const GOOD_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 const DECLINED_CARD = { number: '4000000000000002', expiry: '12/34', cvc: '123' };
 const HOLD_TTL_SECONDS = 60;
 const DAY_MS = 86_400_000;

@@ -9,11 +9,10 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimulatedPaymentProvider, signWebhookPayload } from '../../src/payments/simulated-provider.js';
-import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const HOLD_TTL_SECONDS = 60;
-const GOOD_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 
 let server: TestServer;
 let adminToken: string;

@@ -6,10 +6,9 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const GOOD_CARD = { number: '4242424242424242', expiry: '12/34', cvc: '123' };
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 let server: TestServer;

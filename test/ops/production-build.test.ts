@@ -1,15 +1,15 @@
 /**
  * What the Docker image runs, without Docker: the compiled build (`tsc -p tsconfig.build.json`) started
  * as `node dist/src/main.js` from a directory that holds only the build, package.json and the production
- * dependencies (`npm ls --omit=dev`). Its shard worker must start from JavaScript, it must serve a hold,
- * and it must stop cleanly on SIGTERM.
+ * dependencies (`npm ls --omit=dev`). Its worker threads (shards, QR drawing) must start from
+ * JavaScript, it must serve a hold and a paid booking's ticket, and it must stop cleanly on SIGTERM.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, createShow, GOOD_CARD, newUser } from '../helpers/catalog.js';
 import { REPO, spawnService } from '../helpers/process.js';
 import { client } from '../helpers/server.js';
 
@@ -39,7 +39,7 @@ function linkProductionDependencies(target: string): string[] {
 
 describe('production build', () => {
   // tsc alone takes ~20 s on this 2-core machine, and longer while other test files run beside it.
-  it('starts with production dependencies only, serves a hold, and stops on SIGTERM', {
+  it('starts with production dependencies only, serves a hold and a ticket, and stops on SIGTERM', {
     timeout: 240_000,
   }, async () => {
     execFileSync(
@@ -84,6 +84,21 @@ describe('production build', () => {
       });
       expect(hold.status).toBe(201);
       expect((await api('GET', `/api/shows/${showId}/seats`)).body.counts.held).toBe(1);
+      const created = await api('POST', '/api/bookings', {
+        body: { holdId: hold.body.hold.id, paymentMethod: 'card' },
+        token: user.token,
+      });
+      expect(created.status).toBe(201);
+      const paid = await api('POST', '/api/payments', {
+        body: { bookingId: created.body.booking.id, method: 'card', card: GOOD_CARD },
+        token: user.token,
+      });
+      expect(paid.status).toBe(200);
+      const ticket = await api('GET', `/api/bookings/${created.body.booking.id}/ticket`, {
+        token: user.token,
+      });
+      expect(ticket.status).toBe(200);
+      expect(ticket.body.ticket.qr).toMatch(/^data:image\/svg\+xml;base64,/);
     } finally {
       service.child.kill('SIGTERM');
     }

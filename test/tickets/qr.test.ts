@@ -1,6 +1,8 @@
 /**
- * QR images of ticket codes: PNG bytes, PNG and SVG data URLs, each drawing the QR matrix of the code.
+ * QR images of ticket codes: PNG bytes, PNG and SVG data URLs, each drawing the QR matrix of the code,
+ * drawn in a thread of their own rather than on the main thread.
  */
+import fs from 'node:fs';
 import QRCode from 'qrcode';
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,6 +27,13 @@ const code = TicketSigner.ephemeral().sign({
 }).code;
 /** Modules per side of the code's QR symbol at level M. */
 const modules = QRCode.create(code, { errorCorrectionLevel: 'M' }).modules.size;
+
+/** CPU ticks (utime + stime) from a `stat` file of /proc. */
+function cpuTicks(statFile: string): number {
+  const stat = fs.readFileSync(statFile, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
 
 function pngSize(png: Buffer): { width: number; height: number } {
   // IHDR is the first chunk: width and height are its first two 32-bit fields.
@@ -65,5 +74,20 @@ describe('ticket QR images', () => {
     await expect(qrPng('')).rejects.toThrow(RangeError);
     await expect(qrSvgDataUrl('x'.repeat(MAX_QR_TEXT_CHARS + 1))).rejects.toThrow(RangeError);
     expect((await qrPng('x'.repeat(MAX_QR_TEXT_CHARS))).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+  });
+
+  it('draws on a thread of its own: the main thread spends almost none of the CPU', async () => {
+    await qrPng(code); // the thread is started and warm
+    // The main thread's task id is the process id; the process's own figure counts every thread.
+    const mainStat = `/proc/self/task/${process.pid}/stat`;
+    const main0 = cpuTicks(mainStat);
+    const all0 = cpuTicks('/proc/self/stat');
+    for (let round = 0; round < 4; round++)
+      await Promise.all(Array.from({ length: 20 }, (_, i) => qrPng(`${code}${round}-${i}`)));
+    const main = cpuTicks(mainStat) - main0;
+    const all = cpuTicks('/proc/self/stat') - all0;
+    // Drawn on the main thread, these 80 PNGs put most of their CPU there (matrix, row filters).
+    expect(all).toBeGreaterThanOrEqual(20);
+    expect(main / all).toBeLessThan(0.35);
   });
 });
