@@ -161,6 +161,13 @@ export class OutboxRelay {
       .prepare('SELECT id, kind, payload FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT ?')
       .all(this.#o.batchSize) as OutboxRow[];
     const markRelayed = db.prepare('UPDATE outbox SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL');
+    // Marked in one transaction per batch (one disk flush, not one per row); rows relayed before a crash
+    // and not yet marked are relayed again, which the queues take as a no-op (jobs are keyed by id).
+    const relayed: number[] = [];
+    const markAll = db.transaction(() => {
+      const at = new Date(this.#o.now()).toISOString();
+      for (const id of relayed) markRelayed.run(at, id);
+    });
     for (const row of rows) {
       const message = parseOutboxRow(row.kind, row.payload);
       if (message === null) {
@@ -179,12 +186,14 @@ export class OutboxRelay {
           if (this.#consecutiveFailures === 1)
             logger.warn(log, 'outbox relay: queue unavailable, backing off');
           else logger.debug(log, 'outbox relay: queue still unavailable');
+          markAll();
           this.#updateLag();
           return false;
         }
       }
-      markRelayed.run(new Date(this.#o.now()).toISOString(), row.id);
+      relayed.push(row.id);
     }
+    markAll();
     if (this.#consecutiveFailures > 0)
       logger.info({ failures: this.#consecutiveFailures }, 'outbox relay recovered');
     this.#consecutiveFailures = 0;
