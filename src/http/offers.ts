@@ -47,28 +47,39 @@ const ScopeInput = z
   })
   .strict();
 
-const OfferInput = z
+/** An offer's fields as given; a create fills in the defaults, a PATCH changes only what it names. */
+const OfferFields = z
   .object({
     code: z
       .string()
       .trim()
       .regex(/^[A-Za-z0-9_-]{3,40}$/, '3 to 40 letters, digits, _ or -'),
-    description: z.string().max(500).default(''),
+    description: z.string().max(500),
     kind: z.enum(['percent', 'flat']),
     value: z.number().int().min(1).max(100_000_000),
     maxDiscount: Money.nullable().optional(),
-    minAmount: Money.default(0),
+    minAmount: Money,
     validFrom: Iso,
     validUntil: Iso,
     totalLimit: z.number().int().min(1).max(10_000_000).nullable().optional(),
     perUserLimit: z.number().int().min(1).max(1000).nullable().optional(),
-    scope: ScopeInput.default({}),
-    isPublic: z.boolean().default(true),
-    isActive: z.boolean().default(true),
+    scope: ScopeInput,
+    isPublic: z.boolean(),
+    isActive: z.boolean(),
   })
   .strict();
 
-const OfferPatch = OfferInput.omit({ code: true, kind: true }).partial().strict();
+const OfferInput = OfferFields.extend({
+  description: OfferFields.shape.description.default(''),
+  minAmount: Money.default(0),
+  scope: ScopeInput.default({}),
+  isPublic: z.boolean().default(true),
+  isActive: z.boolean().default(true),
+}).strict();
+
+// Built from the fields without defaults: `.partial()` keeps a default, which would reset every field
+// a PATCH leaves out.
+const OfferPatch = OfferFields.omit({ code: true, kind: true }).partial().strict();
 
 const ValidateBody = z
   .object({

@@ -137,6 +137,35 @@ describe('GET /api/offers', () => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body.offer.value).toBe(7000);
+    // A PATCH changes what it names and nothing else: a private, withdrawn, scoped offer stays so.
+    const kept = await server.api('POST', '/api/admin/offers', {
+      body: {
+        ...body,
+        code: uniqueCode('KEPT'),
+        description: 'staff only',
+        minAmount: 20000,
+        scope: { cities: ['Mumbai'] },
+        isPublic: false,
+        isActive: false,
+      },
+      token: adminToken,
+    });
+    expect(kept.status).toBe(201);
+    const repriced = await server.api('PATCH', `/api/admin/offers/${kept.body.offer.id}`, {
+      body: { value: 600 },
+      token: adminToken,
+    });
+    expect(repriced.status).toBe(200);
+    expect(repriced.body.offer).toMatchObject({
+      value: 600,
+      description: 'staff only',
+      minAmount: 20000,
+      scope: { cities: ['Mumbai'] },
+      isPublic: false,
+      isActive: false,
+    });
+    const listed = await server.api('GET', '/api/offers');
+    expect(listed.body.offers.map((o: { code: string }) => o.code)).not.toContain(kept.body.offer.code);
     expect(
       (await server.api('PATCH', '/api/admin/offers/ofr_nope', { body: { value: 1 }, token: adminToken }))
         .status,
