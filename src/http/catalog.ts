@@ -8,7 +8,7 @@ import { MAX_LIVE_COUNTED_SHOWS } from '../domain/catalog.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { unwrap } from './errors.js';
-import { bearer, errorResponse, IdParam, json, jsonBody } from './schemas.js';
+import { bearer, errorResponse, IdParam, json, jsonBody, queryParam } from './schemas.js';
 
 export const MovieSchema = z
   .object({
@@ -78,15 +78,15 @@ const City = z.string().trim().min(1).max(80);
 const Day = z.iso.date().openapi({ description: 'A UTC day, YYYY-MM-DD', example: '2026-01-31' });
 
 const MoviesQuery = z.object({
-  city: City.optional().openapi({ description: 'Only movies with an upcoming show in this city' }),
-  language: z.string().trim().min(1).max(40).optional(),
-  genre: z.string().trim().min(1).max(40).optional(),
-  minRating: z.coerce.number().min(0).max(10).optional(),
-  date: Day.optional().openapi({ description: 'Only movies with an upcoming show on this UTC day' }),
-  q: z.string().trim().min(1).max(100).optional().openapi({ description: 'Text in the title' }),
+  city: queryParam(City).openapi({ description: 'Only movies with an upcoming show in this city' }),
+  language: queryParam(z.string().trim().min(1).max(40)),
+  genre: queryParam(z.string().trim().min(1).max(40)),
+  minRating: queryParam(z.coerce.number().min(0).max(10)),
+  date: queryParam(Day).openapi({ description: 'Only movies with an upcoming show on this UTC day' }),
+  q: queryParam(z.string().trim().min(1).max(100)).openapi({ description: 'Text in the title' }),
 });
 
-const ShowsQuery = z.object({ city: City.optional(), date: Day.optional() });
+const ShowsQuery = z.object({ city: queryParam(City), date: queryParam(Day) });
 
 export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const auth = requireUser(deps);
@@ -167,7 +167,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       path: '/api/theaters',
       tags: ['Catalog'],
       summary: 'Theaters with their screens',
-      request: { query: z.object({ city: City.optional() }) },
+      request: { query: z.object({ city: queryParam(City) }) },
       responses: { 200: json(z.object({ theaters: z.array(TheaterSchema) }), 'Theaters') },
     }),
     (c) => c.json({ theaters: catalog.theaters(c.req.valid('query').city) }, 200),

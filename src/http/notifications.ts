@@ -17,7 +17,7 @@ import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, json, jsonBody } from './schemas.js';
+import { bearer, errorResponse, json, jsonBody, queryParam } from './schemas.js';
 
 export const MAX_NOTIFICATION_DATA_BYTES = 8 * 1024;
 export const MAX_SUBJECT_CHARS = 200;
@@ -167,8 +167,8 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       middleware: [requireUser(deps)] as const,
       request: {
         query: z.object({
-          cursor: z.string().max(200).optional(),
-          limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).optional(),
+          cursor: queryParam(z.string().max(200)),
+          limit: queryParam(z.coerce.number().int().min(1).max(MAX_LIST_LIMIT)),
         }),
       },
       responses: {

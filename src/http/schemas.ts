@@ -67,3 +67,11 @@ export const BookingSchema = z
     ticket: z.object({ code: z.string(), qrUrl: z.string() }).optional(),
   })
   .openapi('Booking');
+
+/**
+ * An optional query parameter that treats `?name=` as not given: clients fill URL templates such as
+ * `?status=&cursor=` with empty values, which mean "no filter", not a bad one.
+ */
+export function queryParam<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+}

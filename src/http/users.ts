@@ -9,7 +9,15 @@ import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
-import { BookingSchema, BookingStatusSchema, bearer, errorResponse, json, jsonBody } from './schemas.js';
+import {
+  BookingSchema,
+  BookingStatusSchema,
+  bearer,
+  errorResponse,
+  json,
+  jsonBody,
+  queryParam,
+} from './schemas.js';
 
 export const UserSchema = z
   .object({
@@ -45,9 +53,9 @@ const ProfilePatch = z
   .openapi('ProfilePatch');
 
 const HistoryQuery = z.object({
-  status: BookingStatusSchema.optional(),
-  cursor: z.string().min(1).max(500).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_HISTORY_PAGE).optional(),
+  status: queryParam(BookingStatusSchema),
+  cursor: queryParam(z.string().min(1).max(500)),
+  limit: queryParam(z.coerce.number().int().min(1).max(MAX_HISTORY_PAGE)),
 });
 
 /** The peer address. Forwarded headers are not trusted: anyone can send one to dodge the limit. */

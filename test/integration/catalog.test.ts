@@ -175,8 +175,26 @@ describe('movie filters', () => {
     expect(await titles('language=hindi&genre=comedy')).toEqual([]);
   });
 
+  it('takes an empty parameter (a URL template left blank) as no filter', async () => {
+    const all = await titles('');
+    expect(all.length).toBeGreaterThan(1);
+    expect(await titles('city=&language=&genre=&minRating=&date=')).toEqual(all);
+    expect(await titles(`city=chennai&date=${D1}&genre=`)).toEqual(['Laughs Unlimited']);
+    const blank = await server.api('GET', '/api/movies?q=');
+    expect(blank.status).toBe(200);
+    expect(blank.body).toEqual((await server.api('GET', '/api/movies')).body);
+    const shows = await server.api('GET', `/api/movies/${world.laughs}/shows?city=&date=`);
+    expect(shows.status).toBe(200);
+    expect(shows.body.shows).toEqual(
+      (await server.api('GET', `/api/movies/${world.laughs}/shows`)).body.shows,
+    );
+    expect((await server.api('GET', '/api/theaters?city=')).body.theaters).toEqual(
+      (await server.api('GET', '/api/theaters')).body.theaters,
+    );
+  });
+
   it('answers 400 naming a bad filter', async () => {
-    for (const query of ['minRating=eleven', 'minRating=11', 'date=2026-13-45', 'date=tomorrow', 'q=']) {
+    for (const query of ['minRating=eleven', 'minRating=11', 'date=2026-13-45', 'date=tomorrow', 'q=%20']) {
       const res = await server.api('GET', `/api/movies?${query}`);
       expect(res.status, query).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');

@@ -238,6 +238,10 @@ describe('booking history', () => {
     });
     const confirmed = await server.api('GET', '/api/me/bookings?status=confirmed', { token: alice.token });
     expect(confirmed.body.bookings.map((b: { id: string }) => b.id)).toEqual([first]);
+    // The contract's own template, left blank, is the unfiltered history.
+    const blank = await server.api('GET', '/api/me/bookings?status=&cursor=', { token: alice.token });
+    expect(blank.status).toBe(200);
+    expect(blank.body).toEqual((await server.api('GET', '/api/me/bookings', { token: alice.token })).body);
   });
 
   it('pages with a cursor until nextCursor is null', async () => {
