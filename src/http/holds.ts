@@ -7,6 +7,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
+import { idempotent } from './idempotency.js';
 import { setResponseHeader } from './request-context.js';
 import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
 
@@ -61,6 +62,7 @@ const SeatMapSchema = z
 
 export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const auth = requireUser(deps);
+  const once = idempotent(deps);
   const { holds, seatMaps } = deps;
 
   // The hottest read is documented like every route but mounted without the validator middleware: an
@@ -101,7 +103,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       tags: ['Holds'],
       summary: 'Hold seats (explicit, or best available by count)',
       security: bearer,
-      middleware: [auth] as const,
+      middleware: [auth, once] as const,
       request: { params: IdParam, ...jsonBody(HoldBody) },
       responses: {
         201: json(z.object({ hold: HoldSchema }), 'Held until expiresAt'),
@@ -126,7 +128,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       tags: ['Holds'],
       summary: "Hold one seat (the seed design's route)",
       security: bearer,
-      middleware: [auth] as const,
+      middleware: [auth, once] as const,
       request: { params: IdParam, ...jsonBody(z.object({ seatNumber: SeatLabel })) },
       responses: {
         200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),

@@ -2,7 +2,8 @@
  * @module idempotency
  * `Idempotency-Key` for POSTs that create or pay: the same key and body within 24 h answers the first
  * response again; the same key with another body is 409 IDEMPOTENCY_KEY_REUSED; a retry that arrives
- * while the first is still running is 409 IDEMPOTENCY_KEY_IN_USE. Keys are per user, stored in the app db.
+ * while the first is still running is 409 IDEMPOTENCY_KEY_IN_USE. Keys are per user (one shared space for
+ * anonymous callers: registration), stored in the app db; bodies are compared as canonical JSON.
  * Server errors are not stored, so a request that failed on our side can be retried with the same key;
  * nor is a 400 (bad input changed nothing), so a client that fixes a typo, say in a card's expiry, may
  * resend with the same key, as Stripe allows after a validation failure.
@@ -11,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
+import { requestHeader } from './request-context.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -37,7 +39,7 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
   let lastPurgeMs = 0;
 
   return async (c, next) => {
-    const key = c.req.header('idempotency-key');
+    const key = requestHeader(c, 'idempotency-key');
     if (key === undefined) return next();
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
       throw new ApiError(
@@ -56,7 +58,9 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
       );
     }
     const raw = await c.req.raw.clone().text();
-    const bodyHash = createHash('sha256').update(`${c.req.method} ${c.req.path}\n${raw}`).digest('base64url');
+    const bodyHash = createHash('sha256')
+      .update(`${c.req.method} ${c.req.path}\n${canonicalBody(raw)}`)
+      .digest('base64url');
     const seen = find.get(userId, key) as KeyRow | undefined;
     if (seen && Date.parse(seen.created_at) > nowMs - IDEMPOTENCY_TTL_MS) {
       if (seen.body_hash !== bodyHash)
@@ -89,4 +93,22 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const text = await c.res.clone().text();
     complete.run(c.res.status, text, userId, key);
   };
+}
+
+/**
+ * The body as compared between a request and its retry: JSON with its object keys sorted and no
+ * whitespace, so a client that re-serializes the same request (another key order, other spacing) is
+ * recognised; anything that is not JSON as it came.
+ */
+export function canonicalBody(raw: string): string {
+  if (raw.length === 0) return raw;
+  try {
+    return JSON.stringify(JSON.parse(raw), (_key, value: unknown) =>
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : value,
+    );
+  } catch {
+    return raw;
+  }
 }

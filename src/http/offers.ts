@@ -8,6 +8,7 @@ import type { Offer } from '../domain/offers.js';
 import { requireAdmin } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
+import { idempotent } from './idempotency.js';
 import { AmountSchema, bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
 
 const OfferSchema = z
@@ -173,7 +174,7 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       tags: ['Admin'],
       summary: 'Create an offer',
       security: bearer,
-      middleware: [admin] as const,
+      middleware: [admin, idempotent(deps)] as const,
       request: { ...jsonBody(OfferInput) },
       responses: {
         201: json(z.object({ offer: OfferSchema }), 'Created'),

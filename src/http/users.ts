@@ -9,6 +9,7 @@ import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
+import { idempotent } from './idempotency.js';
 import {
   BookingSchema,
   BookingStatusSchema,
@@ -87,6 +88,7 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       path: '/api/register',
       tags: ['Users'],
       summary: 'Create an account and get a token',
+      middleware: [idempotent(deps)] as const,
       request: { ...jsonBody(RegisterBody) },
       responses: {
         201: json(SessionSchema, 'The new account and an access token'),

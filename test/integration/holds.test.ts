@@ -220,3 +220,46 @@ describe('holds', () => {
     expect(map.body.counts.held).toBe(2);
   });
 });
+
+describe('Idempotency-Key on creating routes', () => {
+  it('answers a retried hold with the first hold, and refuses the key with another body', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const headers = { 'idempotency-key': 'hold-retry-1' };
+    const first = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C1', 'C2'] },
+      token: alice.token,
+      headers,
+    });
+    expect(first.status).toBe(201);
+    // The same request serialized differently (key order, spacing) is the same request.
+    const retry = await server.api('POST', `/api/shows/${showId}/holds`, {
+      raw: ' { "seats" : [ "C1", "C2" ] } ',
+      token: alice.token,
+      headers,
+    });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.hold.id).toBe(first.body.hold.id);
+    const other = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C5'] },
+      token: alice.token,
+      headers,
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const map = await server.api('GET', `/api/shows/${showId}/seats`);
+    expect(map.body.counts.held).toBe(2);
+  });
+
+  it('answers a retried registration with the first account, not EMAIL_TAKEN', async () => {
+    const body = { name: 'Retry Rao', email: `retry-${Date.now()}@example.test`, password: 'password-123' };
+    const headers = { 'idempotency-key': `register-${Date.now()}` };
+    const first = await server.api('POST', '/api/register', { body, headers });
+    expect(first.status).toBe(201);
+    const retry = await server.api('POST', '/api/register', { body, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.body.user.id).toBe(first.body.user.id);
+    expect((await server.api('POST', '/api/register', { body })).status).toBe(409);
+  });
+});
