@@ -443,6 +443,7 @@ export class BookingService {
       }
       return refusal(reply);
     }
+    this.d.holds.forget(row.hold_id);
     this.d.afterActorConfirm?.();
     return { ok: true, booking: this.#confirmInDb(bookingId) };
   }

@@ -56,7 +56,22 @@ export function publicHold(hold: HoldView): PublicHold {
   };
 }
 
+/** Holds whose expiry time is remembered, so a hold the sweep removed answers 410, not 404. */
+export const REMEMBERED_HOLDS = 100_000;
+
+interface RememberedHold {
+  ownerId: string;
+  expiresAtMs: number;
+}
+
 export class HoldService {
+  /**
+   * Live holds made through this process, oldest first: once the actor has swept an expired hold it no
+   * longer knows it, and the contract answers 410 HOLD_EXPIRED for it, not 404. Released and confirmed
+   * holds are forgotten; a restart forgets all (those then answer 404).
+   */
+  readonly #remembered = new Map<string, RememberedHold>();
+
   constructor(
     private readonly router: ShardRouter,
     private readonly shows: ShowInfoCache,
@@ -92,7 +107,30 @@ export class HoldService {
     const reply = await this.router.send(showId, command);
     if (!reply.ok) return refusal(reply);
     if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    this.#remember(reply.hold);
     return { ok: true, hold: publicHold(reply.hold), view: reply.hold };
+  }
+
+  /** A hold that became a booking (or was otherwise ended) is no longer reported as expired. */
+  forget(holdId: string): void {
+    this.#remembered.delete(holdId);
+  }
+
+  #remember(hold: HoldView): void {
+    this.#remembered.delete(hold.id);
+    this.#remembered.set(hold.id, { ownerId: hold.ownerId, expiresAtMs: hold.expiresAtMs });
+    if (this.#remembered.size > REMEMBERED_HOLDS) {
+      const oldest = this.#remembered.keys().next().value;
+      if (oldest !== undefined) this.#remembered.delete(oldest);
+    }
+  }
+
+  /** The answer for a hold the actor does not know: expired (410) if we saw it expire, else 404. */
+  #gone(userId: string, holdId: string, notFound: Failure): Failure {
+    const known = this.#remembered.get(holdId);
+    if (!known || known.expiresAtMs > this.now()) return notFound;
+    if (known.ownerId !== userId) return failure('HOLD_NOT_OWNED', 'this hold belongs to someone else');
+    return failure('HOLD_EXPIRED', 'the hold has expired');
   }
 
   async get(
@@ -102,7 +140,12 @@ export class HoldService {
     const showId = showIdOfHold(holdId);
     if (!showId) return failure('HOLD_NOT_FOUND', 'no such hold');
     const hold = await this.router.getHold(showId, holdId);
-    if (!hold) return failure('HOLD_NOT_FOUND', 'no such hold: it was released or confirmed');
+    if (!hold)
+      return this.#gone(
+        userId,
+        holdId,
+        failure('HOLD_NOT_FOUND', 'no such hold: it was released or confirmed'),
+      );
     if (hold.ownerId !== userId) return failure('HOLD_NOT_OWNED', 'this hold belongs to someone else');
     if (hold.expiresAtMs <= this.now()) return failure('HOLD_EXPIRED', 'the hold has expired');
     return { ok: true, hold: publicHold(hold), view: hold };
@@ -119,8 +162,10 @@ export class HoldService {
       extendByMs: this.config.HOLD_TTL_SECONDS * 1000,
       maxLifetimeMs: this.config.HOLD_MAX_SECONDS * 1000,
     });
-    if (!reply.ok) return refusal(reply);
+    if (!reply.ok)
+      return reply.code === 'HOLD_NOT_FOUND' ? this.#gone(userId, holdId, refusal(reply)) : refusal(reply);
     if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    this.#remember(reply.hold);
     return { ok: true, hold: publicHold(reply.hold) };
   }
 
@@ -133,7 +178,11 @@ export class HoldService {
       ownerId: userId,
       nowMs: this.now(),
     });
-    return reply.ok ? { ok: true } : refusal(reply);
+    if (reply.ok) {
+      this.forget(holdId);
+      return { ok: true };
+    }
+    return reply.code === 'HOLD_NOT_FOUND' ? this.#gone(userId, holdId, refusal(reply)) : refusal(reply);
   }
 
   /** A show can be held while it is scheduled and has not started. */

@@ -139,7 +139,26 @@ describe('holds', () => {
       token: bob.token,
     });
     expect(taken.status).toBe(201);
-    expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
+    // The actor has swept the hold away; it is still reported as expired (410), not unknown.
+    const id = body.hold.id;
+    for (const [method, path] of [
+      ['GET', `/api/holds/${id}`],
+      ['POST', `/api/holds/${id}/extend`],
+      ['DELETE', `/api/holds/${id}`],
+    ] as const) {
+      const res = await server.api(method, path, { token: alice.token });
+      expect(res.status, `${method} ${path}`).toBe(410);
+      expect(res.body.error.code).toBe('HOLD_EXPIRED');
+    }
+    const booking = await server.api('POST', '/api/bookings', {
+      body: { holdId: id, paymentMethod: 'card' },
+      token: alice.token,
+    });
+    expect(booking.status).toBe(410);
+    expect((await server.api('GET', `/api/holds/${id}`, { token: bob.token })).status).toBe(403);
+    expect(
+      (await server.api('GET', `/api/holds/hld_neverwas.${showId}`, { token: alice.token })).status,
+    ).toBe(404);
   });
 
   it('picks adjacent best-available seats in one row by count and category', async () => {
