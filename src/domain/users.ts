@@ -134,9 +134,10 @@ export function isHashCurrent(stored: string): boolean {
 export const MAX_TRACKED_LOGIN_KEYS = 100_000;
 /**
  * An address may fail this many times the per-account limit: many people share one address (an office,
- * a mobile carrier's NAT), while one account has one owner.
+ * a mobile carrier's NAT, a reverse proxy in front of the service), while one account has one owner.
+ * 20 × 5 = 100 failures per window still stops a credential-stuffing run from one address.
  */
-export const ADDRESS_FAILURE_FACTOR = 4;
+export const ADDRESS_FAILURE_FACTOR = 20;
 
 interface Window {
   count: number;

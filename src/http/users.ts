@@ -107,7 +107,7 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       summary: 'Exchange email and password for a token',
       description:
         'Unknown email and wrong password get the same 401. Failed logins are limited per account and per address ' +
-        '(LOGIN_MAX_FAILURES within LOGIN_WINDOW_SECONDS; an address gets four times the account limit): past it, 429 with retry-after.',
+        '(LOGIN_MAX_FAILURES within LOGIN_WINDOW_SECONDS; an address gets twenty times the account limit): past it, 429 with retry-after.',
       request: { ...jsonBody(LoginBody) },
       responses: {
         200: json(SessionSchema, 'The account and an access token'),

@@ -2,7 +2,9 @@
  * Accounts over real HTTP against the real server: register, login, logout (and its revocation
  * surviving a restart), the profile, failed-login limits, and the booking history.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADDRESS_FAILURE_FACTOR } from '../../src/domain/users.js';
 import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -327,8 +329,8 @@ describe('failed-login limits', () => {
   });
 
   it('locks an address that fails across many accounts', async () => {
-    // The address limit is four times the account limit: 12 failures here, each on a fresh account.
-    for (let i = 0; i < 12; i++) {
+    // The address limit is a multiple of the account limit (3 here), each failure on a fresh account.
+    for (let i = 0; i < 3 * ADDRESS_FAILURE_FACTOR; i++) {
       const res = await limited.api('POST', '/api/login', {
         body: { email: uniqueEmail(`spray${i}`), password: 'guess-123' },
       });
