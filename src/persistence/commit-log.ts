@@ -10,10 +10,8 @@
  * straight into a reused buffer as they are accepted: joining thousands of strings first cost more
  * than the insert itself (measured: ~1 µs a record to join, ~0.15 µs to write into a buffer).
  */
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import type { JournalSync } from './partition-journal.js';
-import { makeDirectoryDurably, WalFlusher } from './wal-flush.js';
+import type Database from 'better-sqlite3';
+import { type JournalSync, openWalDatabase, type WalFlusher } from './wal-flush.js';
 
 export interface LogRecord {
   partition: number;
@@ -46,15 +44,9 @@ export class CommitLog {
     readonly file: string,
     sync: JournalSync,
   ) {
-    makeDirectoryDurably(path.dirname(file));
-    this.#db = new Database(file);
-    // Rows are whole batches (hundreds of kilobytes): large pages keep the overflow chains short.
-    this.#db.pragma('page_size = 65536');
-    this.#db.pragma('journal_mode = WAL');
-    // NORMAL: a commit survives a process crash; for power loss ('full') `sync()` flushes the WAL after
-    // the commit, off the worker's thread, so the next batch is applied meanwhile.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#wal = new WalFlusher(file, sync === 'full');
+    // Rows are whole batches (hundreds of kilobytes): large pages keep the overflow chains short. For
+    // power loss ('full') `sync()` flushes the WAL after the commit while the next batch is applied.
+    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync, { pageSize: 65536 }));
     this.#db.exec(SCHEMA);
     this.#insert = this.#db.prepare('INSERT INTO batches (id, records, body) VALUES (?, ?, ?)');
     this.#prune = this.#db.prepare('DELETE FROM batches WHERE id <= ?');

@@ -8,11 +8,10 @@
  * Journal rows written per partition by earlier versions are still read at recovery and deleted by the
  * next checkpoint, so an older data directory keeps every acknowledged command.
  */
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import { makeDirectoryDurably, WalFlusher } from './wal-flush.js';
+import type Database from 'better-sqlite3';
+import { type JournalSync, openWalDatabase, type WalFlusher } from './wal-flush.js';
 
-export type JournalSync = 'full' | 'normal';
+export type { JournalSync } from './wal-flush.js';
 
 export interface ShowRecord {
   showId: string;
@@ -71,13 +70,9 @@ export class PartitionJournal {
     readonly file: string,
     sync: JournalSync,
   ) {
-    makeDirectoryDurably(path.dirname(file));
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    // NORMAL: a commit survives a process crash. For power loss ('full') the shard calls `sync()` after
-    // committing, so many partitions' WAL files are flushed concurrently instead of one after another.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#wal = new WalFlusher(file, sync === 'full');
+    // For power loss ('full') the shard calls `sync()` after committing, so many partitions' WAL files
+    // are flushed concurrently instead of one after another.
+    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync));
     this.#db.exec(SCHEMA);
     const columns = this.#db.prepare('PRAGMA table_info(shows)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'created_seq'))

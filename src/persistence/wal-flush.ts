@@ -9,6 +9,28 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+
+/** 'full' survives power loss (the WAL is flushed before anyone is told); 'normal' a process crash. */
+export type JournalSync = 'full' | 'normal';
+
+/**
+ * Opens (creating it and its directory durably) a SQLite database in WAL mode at `synchronous=NORMAL`,
+ * where a commit survives a process crash, with the flusher its owner calls after committing for
+ * power loss when `sync` is 'full': off the calling thread, so work goes on while the disk catches up.
+ */
+export function openWalDatabase(
+  file: string,
+  sync: JournalSync,
+  options: { pageSize?: number } = {},
+): { db: Database.Database; wal: WalFlusher } {
+  makeDirectoryDurably(path.dirname(file));
+  const db = new Database(file);
+  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  return { db, wal: new WalFlusher(file, sync === 'full') };
+}
 
 export class WalFlusher {
   #fd?: number;

@@ -13,6 +13,7 @@ import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
 import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
+import { bookingEventCount } from '../helpers/records.js';
 import { client, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CHILD = path.join(import.meta.dirname, 'booking-child.ts');
@@ -124,9 +125,7 @@ describe('booking reconciliation after a crash', () => {
           .pluck()
           .get(...args);
       expect(one('SELECT COUNT(*) FROM tickets WHERE booking_id = ?', booking.id)).toBe(1);
-      expect(
-        one("SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = 'confirmed'", booking.id),
-      ).toBe(1);
+      expect(bookingEventCount(db, booking.id, 'confirmed')).toBe(1);
       expect(one('SELECT status FROM payments WHERE booking_id = ?', booking.id)).toBe('succeeded');
       const history = await restarted.api('GET', '/api/me/bookings', { token: other.token });
       expect(history.body.bookings.map((b: { status: string }) => b.status)).toEqual(['pending_payment']);

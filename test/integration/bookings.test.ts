@@ -8,6 +8,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
 import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { bookingEventCount } from '../helpers/records.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const HOLD_TTL_SECONDS = 60;
@@ -415,11 +416,7 @@ describe('a hold that lapses during payment', () => {
     const again = await pay(alice, booking.id, { method: 'card', card: GOOD_CARD });
     expect(again.status).toBe(410);
     expect(again.body.error.code).toBe('HOLD_EXPIRED');
-    const refunds = server.deps.db
-      .prepare("SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = 'refunded'")
-      .pluck()
-      .get(booking.id);
-    expect(refunds).toBe(1);
+    expect(bookingEventCount(server.deps.db, booking.id, 'refunded')).toBe(1);
     expect((await getBooking(alice, booking.id)).status).toBe('expired');
   });
 
@@ -579,11 +576,7 @@ describe('Idempotency-Key', () => {
     });
     expect(first.status).toBe(200);
     expect(second.body).toEqual(first.body);
-    const events = server.deps.db
-      .prepare("SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = 'refunded'")
-      .pluck()
-      .get(booking.id);
-    expect(events).toBe(1);
+    expect(bookingEventCount(server.deps.db, booking.id, 'refunded')).toBe(1);
   });
 
   it('refuses an empty or oversized key with 400', async () => {
@@ -632,11 +625,7 @@ describe('cancellation', () => {
       expect(r.status).toBe(200);
       expect(r.body.booking.status).toBe('cancelled');
     }
-    const count = (status: string) =>
-      server.deps.db
-        .prepare('SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = ?')
-        .pluck()
-        .get(booking.id, status);
+    const count = (status: string) => bookingEventCount(server.deps.db, booking.id, status);
     expect(count('cancelled')).toBe(1);
     expect(count('refunded')).toBe(1);
     expect(await simulator().retrieve(payment.intentId)).toMatchObject({ status: 'refunded' });
@@ -679,10 +668,7 @@ describe('a show cancelled by the theater', () => {
     }
   }
   const eventCount = (bookingId: string, status: string) =>
-    server.deps.db
-      .prepare('SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = ?')
-      .pluck()
-      .get(bookingId, status);
+    bookingEventCount(server.deps.db, bookingId, status);
 
   it('cancels and refunds its paid bookings even past the cut-off, fails unpaid ones, and tells customers why', async () => {
     // 90 minutes away: past the cut-off, so the customer could no longer cancel it themselves.

@@ -10,6 +10,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimulatedPaymentProvider, signWebhookPayload } from '../../src/payments/simulated-provider.js';
 import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
+import { bookingEventCount, notificationCount } from '../helpers/records.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const HOLD_TTL_SECONDS = 60;
@@ -63,10 +64,7 @@ async function getBooking(user: User, id: string) {
 }
 
 function eventCount(bookingId: string, status: string): number {
-  return server.deps.db
-    .prepare('SELECT COUNT(*) FROM booking_events WHERE booking_id = ? AND status = ?')
-    .pluck()
-    .get(bookingId, status) as number;
+  return bookingEventCount(server.deps.db, bookingId, status);
 }
 
 /** A booking paid with a method the provider leaves processing: its outcome arrives by webhook. */
@@ -113,11 +111,7 @@ describe('a payment completed by webhook', () => {
     expect(eventCount(booking.id, 'confirmed')).toBe(1);
     const map = await server.api('GET', `/api/shows/${showId}/seats`);
     expect(map.body.counts).toMatchObject({ booked: 2, held: 0 });
-    const notifications = server.deps.db
-      .prepare("SELECT COUNT(*) FROM notifications WHERE booking_id = ? AND template = 'booking_confirmed'")
-      .pluck()
-      .get(booking.id);
-    expect(notifications).toBe(2);
+    expect(notificationCount(server.deps.db, booking.id, 'booking_confirmed')).toBe(2);
   });
 
   it('fails a pending wallet booking and releases its seats; a replay changes nothing', async () => {
@@ -619,11 +613,7 @@ describe('a payment that completes after its show was cancelled', () => {
     expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });
     expect(eventCount(booking.id, 'confirmed')).toBe(0);
     expect(eventCount(booking.id, 'refunded')).toBe(1);
-    const confirmations = server.deps.db
-      .prepare("SELECT COUNT(*) FROM notifications WHERE booking_id = ? AND template = 'booking_confirmed'")
-      .pluck()
-      .get(booking.id);
-    expect(confirmations).toBe(0);
+    expect(notificationCount(server.deps.db, booking.id, 'booking_confirmed')).toBe(0);
   });
 
   it('is refunded by reconciliation at start when its webhook was lost', async () => {

@@ -19,6 +19,7 @@ import {
 } from '../../src/jobs/outbox.js';
 import { createLogger } from '../../src/logger.js';
 import { type AppDb, openAppDb } from '../../src/persistence/app-db.js';
+import { BOOKING_DATA } from '../helpers/notifications.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
 const logger = createLogger('silent');
@@ -43,6 +44,16 @@ async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> 
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The job's BullMQ state once it is `state`, or the last state seen when `timeoutMs` ran out. */
+async function jobStateOnceIn(id: string, state: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = String(await (await inspector.getJob(id))?.getState());
+    if (seen === state || Date.now() > deadline) return seen;
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -79,17 +90,6 @@ function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   return notifier;
 }
 
-const bookingData = {
-  bookingId: 'bkg_1',
-  userName: 'Asha',
-  movieTitle: 'The Long Night',
-  theaterName: 'Orion Cinemas',
-  startTime: '2030-06-14T18:30:00.000Z',
-  seats: ['C4', 'C5'],
-  amount: { total: 70_000, currency: 'INR' },
-  ticketCode: 'TKT.eyJiIjoiYmtnXzEifQ.sig',
-};
-
 function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
   return db.transaction(() =>
     enqueueNotification(db, {
@@ -98,7 +98,7 @@ function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
       channel: 'email',
       template: 'booking_confirmed',
       recipient: 'asha@example.com',
-      data: bookingData,
+      data: BOOKING_DATA,
       sendAt: new Date().toISOString(),
       ...input,
     }),
@@ -295,13 +295,7 @@ describe('notifications on BullMQ and Redis', () => {
       id,
     );
     start(db);
-    let state = '';
-    const deadline = Date.now() + 10_000;
-    while (state !== 'failed' && Date.now() < deadline) {
-      state = String(await (await inspector.getJob(id))?.getState());
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(state).toBe('failed');
+    expect(await jobStateOnceIn(id, 'failed', 10_000)).toBe('failed');
     expect(row(db, id)).toMatchObject({ status: 'queued', attempts: 0 });
     // The lease ends (its holder died); the overdue sweep finds the row and revives the job.
     db.prepare('UPDATE notifications SET locked_until = NULL WHERE id = ?').run(id);
@@ -321,13 +315,7 @@ describe('notifications on BullMQ and Redis', () => {
     await job?.retry('completed');
     db.prepare('UPDATE outbox SET relayed_at = NULL').run();
     await notifier.relayNow();
-    let state = '';
-    const deadline = Date.now() + 5_000;
-    while (state !== 'completed' && Date.now() < deadline) {
-      state = String(await (await inspector.getJob(id))?.getState());
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(state).toBe('completed');
+    expect(await jobStateOnceIn(id, 'completed', 5_000)).toBe('completed');
     expect((await inspector.getJob(id))?.returnvalue).toBe('skipped');
     expect(sentTo(id)).toHaveLength(1);
     expect(row(db, id).attempts).toBe(1);

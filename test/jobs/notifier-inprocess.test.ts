@@ -21,6 +21,7 @@ import {
 import { LogSmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import { type AppDb, openAppDb } from '../../src/persistence/app-db.js';
+import { BOOKING_DATA } from '../helpers/notifications.js';
 
 const logger = createLogger('silent');
 const dirs: string[] = [];
@@ -75,17 +76,6 @@ function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   return notifier;
 }
 
-const bookingData = {
-  bookingId: 'bkg_1',
-  userName: 'Asha',
-  movieTitle: 'The Long Night',
-  theaterName: 'Orion Cinemas',
-  startTime: '2030-06-14T18:30:00.000Z',
-  seats: ['C4', 'C5'],
-  amount: { total: 70_000, currency: 'INR' },
-  ticketCode: 'TKT.eyJiIjoiYmtnXzEifQ.sig',
-};
-
 function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
   return db.transaction(() =>
     enqueueNotification(db, {
@@ -94,7 +84,7 @@ function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
       channel: 'email',
       template: 'booking_confirmed',
       recipient: 'asha@example.com',
-      data: bookingData,
+      data: BOOKING_DATA,
       sendAt: new Date().toISOString(),
       ...input,
     }),

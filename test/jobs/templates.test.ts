@@ -6,15 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { renderEmail } from '../../src/jobs/email.js';
 import type { NotificationData } from '../../src/jobs/outbox.js';
 import { renderSms } from '../../src/jobs/sms.js';
+import { BOOKING_DATA } from '../helpers/notifications.js';
 
-const base: NotificationData = {
-  bookingId: 'bkg_1',
-  movieTitle: 'Interstellar',
-  theaterName: 'PVR Phoenix',
-  startTime: '2026-12-01T14:30:00.000Z',
-  seats: ['A1', 'A2'],
-  amount: { total: 56100, currency: 'INR' },
-};
 const cancelled = (data: NotificationData) => ({
   id: 'ntf_1',
   template: 'booking_cancelled' as const,
@@ -25,17 +18,17 @@ const cancelled = (data: NotificationData) => ({
 describe('booking_cancelled', () => {
   it('tells the customer the reason when one is given', async () => {
     const reason = 'The show was cancelled by the theater; your payment is refunded in full.';
-    const email = await renderEmail(cancelled({ ...base, reason }));
-    expect(email.subject).toBe('Booking cancelled: Interstellar');
+    const email = await renderEmail(cancelled({ ...BOOKING_DATA, reason }));
+    expect(email.subject).toBe('Booking cancelled: The Long Night');
     expect(email.text).toContain(reason);
     expect(email.html).toContain('cancelled by the theater');
-    expect(renderSms(cancelled({ ...base, reason }))).toContain(reason);
+    expect(renderSms(cancelled({ ...BOOKING_DATA, reason }))).toContain(reason);
   });
 
   it('keeps the refund line when the customer cancelled', async () => {
-    const email = await renderEmail(cancelled(base));
+    const email = await renderEmail(cancelled(BOOKING_DATA));
     expect(email.text).toContain('Any refund goes back to your original payment method.');
     expect(email.text).not.toContain('theater;');
-    expect(renderSms(cancelled(base))).toContain('Any refund goes to your original payment method.');
+    expect(renderSms(cancelled(BOOKING_DATA))).toContain('Any refund goes to your original payment method.');
   });
 });
