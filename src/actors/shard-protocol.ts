@@ -3,6 +3,7 @@
  * The messages between the router (main thread) and a shard (worker thread). Requests travel in
  * batches, one message per flush, and come back the same way with the events they caused.
  */
+import type { JournalSync } from '../persistence/wal-flush.js';
 import type { HoldView, ShowCommand, ShowReply } from './show-actor.js';
 
 /** What a caller can ask of a show's actor. Reads queue behind writes, so they see them. */
@@ -174,7 +175,7 @@ export interface ShardOptions {
   dataDir: string;
   /** The partitions this shard owns. */
   partitions: number[];
-  journalSync: 'full' | 'normal';
+  journalSync: JournalSync;
   snapshotEvery: number;
   /** The commit log this shard appends to (a name in the data directory's `log/`, e.g. `w-0`). */
   log: string;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
-import { syncDirectorySync } from '../persistence/wal-flush.js';
+import { type JournalSync, syncDirectorySync } from '../persistence/wal-flush.js';
 import { workerEntry } from '../worker-entry.js';
 import { foldCommitLogs } from './shard-core.js';
 import {
@@ -58,7 +58,7 @@ export interface ShardRouterOptions {
   dataDir: string;
   partitions: number;
   workers: number;
-  journalSync: 'full' | 'normal';
+  journalSync: JournalSync;
   snapshotEvery: number;
   logger?: Logger;
   /** The service's clock for expiry sweeps (tests inject one). */
