@@ -7,7 +7,6 @@
  */
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { Config } from '../config.js';
-import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { cancelBookingReminders, enqueueNotification } from '../jobs/outbox.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +14,7 @@ import type { Metrics } from '../metrics.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import type { AppDb } from '../persistence/app-db.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
+import { type Failure, failure } from './failure.js';
 import { type HoldService, refusal } from './holds.js';
 import type { OfferService } from './offers.js';
 import type { ShowInfo, ShowInfoCache } from './show-info.js';

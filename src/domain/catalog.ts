@@ -8,9 +8,9 @@ import type { SeatLayout } from '../actors/seat-layout.js';
 import { compileLayout } from '../actors/seat-layout.js';
 import type { ShowCommand, ShowReply } from '../actors/show-actor.js';
 import { layoutKeyOf } from '../actors/show-codec.js';
-import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
+import { type Failure, failure } from './failure.js';
 import { refusal } from './holds.js';
 
 export interface Movie {

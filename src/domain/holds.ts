@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { HoldView, ShowCommand, ShowReply } from '../actors/show-actor.js';
 import type { Config } from '../config.js';
-import { type Failure, failure } from '../http/errors.js';
+import { type Failure, failure } from './failure.js';
 import type { ShowInfoCache } from './show-info.js';
 
 export interface PublicHold {

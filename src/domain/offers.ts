@@ -6,9 +6,9 @@
  * it) and given back when the booking fails, expires or is cancelled.
  */
 
-import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
+import { type Failure, failure } from './failure.js';
 import type { ShowInfo } from './show-info.js';
 
 export interface OfferScope {

@@ -3,9 +3,10 @@
  * Gate-side checks: a ticket is valid when its signature verifies (what a gate can do offline with the
  * JWKS) and, online, when its booking is still confirmed and the ticket not revoked. Check-in admits once.
  */
-import { type Failure, failure } from '../http/errors.js';
+
 import type { AppDb } from '../persistence/app-db.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
+import { type Failure, failure } from './failure.js';
 
 export interface TicketVerdict {
   valid: boolean;

@@ -5,11 +5,11 @@
  * Tokens come from TokenService; this module never sees HTTP.
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
-import { type Failure, failure } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
 import type { AuthUser, Role, TokenService } from './auth-tokens.js';
 import type { BookingRow, BookingStatus } from './bookings.js';
+import { type Failure, failure } from './failure.js';
 
 export interface PublicUser {
   id: string;

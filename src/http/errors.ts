@@ -5,6 +5,9 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ErrorCode, Failure } from '../domain/failure.js';
+
+export { type ErrorCode, type Failure, failure } from '../domain/failure.js';
 
 export const STATUS_BY_CODE = {
   VALIDATION_FAILED: 400,
@@ -55,24 +58,10 @@ export const STATUS_BY_CODE = {
   OVERLOADED: 503,
   WORKER_FAILED: 503,
   PROVIDER_UNAVAILABLE: 503,
-} as const satisfies Record<string, ContentfulStatusCode>;
-
-export type ErrorCode = keyof typeof STATUS_BY_CODE;
+} as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 export interface ErrorBody {
   error: { code: string; message: string; details: Record<string, unknown> };
-}
-
-/** A failure a use case reports; the HTTP layer answers it with the table's status. */
-export interface Failure {
-  ok: false;
-  code: ErrorCode;
-  message: string;
-  details?: Record<string, unknown>;
-}
-
-export function failure(code: ErrorCode, message: string, details?: Record<string, unknown>): Failure {
-  return details ? { ok: false, code, message, details } : { ok: false, code, message };
 }
 
 /** Thrown inside route handlers to answer with a contract error; caught by the app's onError. */

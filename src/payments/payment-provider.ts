@@ -5,7 +5,7 @@
  * details, provider down) are `Failure` values; a decline is not a failure of the call but an intent whose
  * status is `failed`, so the saga can tell "try again" from "the bank said no".
  */
-import type { ErrorCode, Failure } from '../http/errors.js';
+import type { ErrorCode, Failure } from '../domain/failure.js';
 
 export type PaymentMethod = 'card' | 'upi' | 'wallet';
 

@@ -27,7 +27,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Failure } from '../http/errors.js';
+import type { Failure } from '../domain/failure.js';
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
 import {

@@ -10,7 +10,7 @@
  * // or against a local stand-in: { …, apiBase: 'http://127.0.0.1:12111' }
  */
 import Stripe from 'stripe';
-import type { Failure } from '../http/errors.js';
+import type { Failure } from '../domain/failure.js';
 import {
   type ConfirmInput,
   type CreatedIntent,
