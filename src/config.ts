@@ -6,6 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseTrustedProxies, type TrustedProxies } from './http/client-address.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -48,10 +49,11 @@ const schema = z.object({
   LOGIN_WINDOW_SECONDS: int(1, 86400).default(900),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WS_MAX_BUFFERED_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  TRUSTED_PROXIES: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof schema> & { dataDir: string };
+export type Config = z.infer<typeof schema> & { dataDir: string; trustedProxies: TrustedProxies };
 
 export class ConfigError extends Error {}
 
@@ -70,5 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'invalid configuration:\n  STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET: required when PAYMENT_PROVIDER=stripe',
     );
-  return { ...config, dataDir: path.resolve(config.DATA_DIR) };
+  const trustedProxies = parseTrustedProxies(config.TRUSTED_PROXIES);
+  if (typeof trustedProxies === 'string')
+    throw new ConfigError(`invalid configuration:\n  TRUSTED_PROXIES: ${trustedProxies}`);
+  return { ...config, dataDir: path.resolve(config.DATA_DIR), trustedProxies };
 }

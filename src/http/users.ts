@@ -2,11 +2,11 @@
  * @module http/users
  * Accounts: POST /api/register, /api/login, /api/logout; GET and PATCH /api/me; GET /api/me/bookings.
  */
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
+import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
@@ -59,15 +59,6 @@ const HistoryQuery = z.object({
   limit: queryParam(z.coerce.number().int().min(1).max(MAX_HISTORY_PAGE)),
 });
 
-/** The peer address. Forwarded headers are not trusted: anyone can send one to dodge the limit. */
-function clientAddress(c: Context<AppEnv>): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 function sessionOrThrow(result: Session | Failure) {
   if (!result.ok) {
     const retry = result.details?.retryAfterSeconds;
@@ -117,7 +108,10 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     }),
     async (c) => {
       const { email, password } = c.req.valid('json');
-      return c.json(sessionOrThrow(await users.login(email, password, clientAddress(c))), 200);
+      return c.json(
+        sessionOrThrow(await users.login(email, password, clientAddressOf(c, deps.config.trustedProxies))),
+        200,
+      );
     },
   );
 
