@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The whole test suite: makes sure a redis-server binary exists for the queue tests (installing it with
-// apt-get where it is missing and we are root), runs vitest, and ends with "N passed, N failed".
+// The whole test suite: makes sure redis-server (queue tests) and chromium (web app tests) exist
+// (installing them with apt-get where they are missing and we are root), runs vitest, and ends with "N passed, N failed".
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,21 +10,30 @@ function has(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-if (!has('redis-server')) {
+/** Installs a Debian package with apt-get when its command is missing and we are root. */
+function ensure(command, debianPackage, purpose) {
+  if (has(command)) return true;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && has('apt-get')) {
-    console.log('redis-server is missing: installing it with apt-get');
+    console.log(`${command} is missing (${purpose}): installing ${debianPackage} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', debianPackage], { stdio: 'inherit', env });
   }
-  if (!has('redis-server')) {
-    console.error(
-      'redis-server is not installed and could not be installed: install it (apt-get install redis-server) and run npm test again',
-    );
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  }
+  if (has(command)) return true;
+  console.error(
+    `${command} is not installed and could not be installed: install it (apt-get install ${debianPackage}) and run npm test again`,
+  );
+  return false;
+}
+
+const needs = [
+  ['redis-server', 'redis-server', 'the queue tests'],
+  ['chromium', 'chromium', 'the web app tests'],
+];
+if (!needs.every(([command, pkg, purpose]) => ensure(command, pkg, purpose))) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
 }
 
 const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'boxoffice-test-')), 'results.json');
