@@ -56,6 +56,16 @@ function statusOf(bytes: Buffer): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** True once `bytes` hold a 101's head, or a whole reply with the body its content-length announces. */
+export function isCompleteReply(bytes: Buffer): boolean {
+  const headEnd = bytes.indexOf('\r\n\r\n');
+  if (headEnd < 0) return false;
+  const head = bytes.subarray(0, headEnd).toString('latin1');
+  if (head.startsWith('HTTP/1.1 101')) return true;
+  const length = /\r\ncontent-length: (\d+)/i.exec(head);
+  return length !== null && bytes.length >= headEnd + 4 + Number(length[1]);
+}
+
 /** The body of a raw HTTP reply, parsed as JSON. */
 export function jsonBodyOf(reply: RawReply): any {
   const text = reply.bytes.toString('utf8');
