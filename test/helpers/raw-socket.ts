@@ -126,28 +126,38 @@ export function encodeFrame(spec: FrameSpec): Buffer {
   return Buffer.concat([Buffer.from(head), mask, payload]);
 }
 
-/** True once the server's (unmasked) frames in `bytes`, after the handshake, include a close frame. */
-export function hasCloseFrame(bytes: Buffer): boolean {
+/**
+ * The status code of the first close frame among the server's (unmasked) frames after the handshake in
+ * `bytes`: undefined while none has arrived, 1005 for a close frame without one.
+ */
+export function closeCodeIn(bytes: Buffer): number | undefined {
   let at = bytes.indexOf('\r\n\r\n');
-  if (at < 0) return false;
+  if (at < 0) return undefined;
   at += 4;
   while (at + 2 <= bytes.length) {
     const opcode = bytes[at]! & 0x0f;
     let length = bytes[at + 1]! & 0x7f;
     let headerLength = 2;
     if (length === 126) {
-      if (at + 4 > bytes.length) return false;
+      if (at + 4 > bytes.length) return undefined;
       length = bytes.readUInt16BE(at + 2);
       headerLength = 4;
     } else if (length === 127) {
-      if (at + 10 > bytes.length) return false;
+      if (at + 10 > bytes.length) return undefined;
       length = Number(bytes.readBigUInt64BE(at + 2));
       headerLength = 10;
     }
-    if (opcode === 0x8) return true;
+    if (opcode === 0x8) {
+      const codeAt = at + headerLength;
+      return length >= 2 && codeAt + 2 <= bytes.length ? bytes.readUInt16BE(codeAt) : 1005;
+    }
     at += headerLength + length;
   }
-  return false;
+  return undefined;
+}
+
+export function hasCloseFrame(bytes: Buffer): boolean {
+  return closeCodeIn(bytes) !== undefined;
 }
 
 /** Opens a feed with the ws client and resolves with its first message (the snapshot). */
