@@ -49,6 +49,7 @@ const schema = z.object({
   LOGIN_WINDOW_SECONDS: int(1, 86400).default(900),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WS_MAX_BUFFERED_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  WS_MAX_FEEDS_PER_ADDRESS: int(1, 100_000).default(200),
   TRUSTED_PROXIES: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -4,6 +4,7 @@
  */
 import './threadpool.js';
 import { ConfigError, loadConfig } from './config.js';
+import { installCrashPolicy } from './crash-policy.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
 
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.LOG_LEVEL);
+  installCrashPolicy(logger);
   const running = await startServer(config, { logger });
   let signals = 0;
   const stop = (signal: string) => {

@@ -21,6 +21,7 @@ import { ShowInfoCache } from './domain/show-info.js';
 import { TicketDesk } from './domain/ticket-desk.js';
 import { UserService } from './domain/users.js';
 import { createApp } from './http/app.js';
+import { handleConnectionErrors } from './http/connection-errors.js';
 import type { AppDeps } from './http/context.js';
 import { attachSeatFeed } from './http/seat-feed.js';
 import { startNotifier } from './jobs/notifier.js';
@@ -154,6 +155,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     server.once('listening', resolve);
     server.once('error', reject);
   });
+  handleConnectionErrors(server as Server, logger);
   const feed = attachSeatFeed(server as Server, deps);
   deps.lifecycle.isReady = true;
   const port = (server.address() as AddressInfo).port;

@@ -61,6 +61,8 @@ function serviceEnv(port: number, options: ServiceOptions): NodeJS.ProcessEnv {
     JWT_SECRET: options.jwtSecret,
     // Tokens are registered once per bench run and reused by every scenario's service.
     JWT_TTL_SECONDS: String(6 * 3600),
+    // The fan-out scenario's thousands of subscribers all dial from loopback: one client address.
+    WS_MAX_FEEDS_PER_ADDRESS: '100000',
     ...options.env,
   };
 }
