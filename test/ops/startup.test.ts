@@ -4,7 +4,7 @@
  * the variable before it writes anything, the data directory is private, and the start log gives the
  * address of the docs.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,7 +15,10 @@ import { client } from '../helpers/server.js';
 
 const temporary: string[] = [];
 const running: ServiceProcess[] = [];
+const expectedToFail: ChildProcess[] = [];
 afterAll(async () => {
+  // A start that should have failed but serves must not outlive the suite.
+  for (const child of expectedToFail) if (child.exitCode === null) child.kill('SIGKILL');
   for (const service of running) {
     service.child.kill('SIGKILL');
     await service.exited;
@@ -46,6 +49,7 @@ function startExpectingFailure(
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...ENV, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  expectedToFail.push(child);
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += String(d);
