@@ -29,7 +29,8 @@ export function createPrivateFile(file: string): void {
 
 /**
  * Removes group and other permissions from the directory and everything under it (a directory made by
- * an older version was 0755 with 0644 files). Symbolic links are left alone, never followed.
+ * an older version was 0755 with 0644 files). Symbolic links are left alone, never followed; entries
+ * owned by another user are left as they are.
  */
 export function tightenPermissions(dir: string): void {
   const pending = [dir];
@@ -38,9 +39,18 @@ export function tightenPermissions(dir: string): void {
     const stat = fs.lstatSync(current);
     if (stat.isSymbolicLink()) continue;
     const wanted = stat.isDirectory() ? PRIVATE_DIRECTORY_MODE : PRIVATE_FILE_MODE;
-    if ((stat.mode & 0o077) !== 0) fs.chmodSync(current, stat.mode & wanted);
+    if ((stat.mode & 0o077) !== 0) chmodOwn(current, stat.mode & wanted);
     if (stat.isDirectory())
       for (const name of fs.readdirSync(current)) pending.push(path.join(current, name));
+  }
+}
+
+/** An entry someone else owns (a volume's mount point, say) cannot be changed by us, and is theirs to set. */
+function chmodOwn(file: string, mode: number): void {
+  try {
+    fs.chmodSync(file, mode);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EPERM') throw err;
   }
 }
 
