@@ -3,7 +3,6 @@
  * Builds and starts the whole service from a validated config: app database, shard workers (recovered
  * before the first request is served), the Hono app, the seat feed, and an orderly close.
  */
-import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -29,6 +28,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createPaymentProvider } from './payments/index.js';
 import { openAppDb } from './persistence/app-db.js';
+import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
@@ -52,7 +52,13 @@ export interface StartOptions {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const now = options.now ?? Date.now;
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  // Before anything touches the directory or seeds: a second process, or a port that cannot be listened
+  // on, stops the start here with one line naming the variable.
+  const dataDirLock = claimDataDir(config.dataDir);
+  await probeListen(config).catch((err) => {
+    dataDirLock.release();
+    throw err;
+  });
   const db = openAppDb(path.join(config.dataDir, 'app.db'), { sync: config.JOURNAL_SYNC });
   const metrics = createMetrics();
   const router = await ShardRouter.start({
@@ -153,14 +159,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(config, err)));
   });
   handleConnectionErrors(server as Server, logger);
   const feed = attachSeatFeed(server as Server, deps);
   deps.lifecycle.isReady = true;
   const port = (server.address() as AddressInfo).port;
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  logger.info({ port, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
+  const host = urlHost(config.HOST);
+  const docs = `http://${host}:${port}/docs`;
+  logger.info({ port, docs, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -182,9 +189,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await notifier.stop();
       await router.stop();
       db.close();
+      dataDirLock.release();
       logger.info('BoxOffice stopped');
     })();
     return closing;
   };
   return { url: `http://${host}:${port}`, port, deps, close };
+}
+
+/** The host of a URL that reaches HOST: loopback for a wildcard address, brackets around IPv6. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -216,6 +216,10 @@ export function refusal(
       return failure('VALIDATION_FAILED', reply.message, details);
     case 'OVERLOADED':
       return failure('OVERLOADED', reply.message);
+    // A shard restarting or recovering: the client may retry (503), it is not our bug (500).
+    case 'WORKER_FAILED':
+    case 'NOT_READY':
+      return failure(reply.code, reply.message);
     default:
       return failure('INTERNAL', `unexpected allocator refusal ${reply.code}`);
   }

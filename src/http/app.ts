@@ -11,18 +11,42 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
-import { requestContext, requestHeader } from './request-context.js';
+import { requestContext, requestHeader, setResponseHeader } from './request-context.js';
 import { registerRouteModules } from './routes.js';
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestContext(deps));
+  app.use('*', securityHeaders());
   app.use('/api/*', limitBody(deps.config.BODY_LIMIT_BYTES));
   registerOpsRoutes(app, deps);
   registerRouteModules(app, deps);
   app.notFound((c) => notFound(app, c));
   app.onError((err, c) => onError(err, c));
   return app;
+}
+
+/** Routes whose replies carry a bearer token to an anonymous caller. */
+const ISSUES_TOKENS = new Set(['/api/register', '/api/login']);
+/** A 503 is a shard restarting, recovery or a full queue: over within a second or two. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Headers every reply gets: no content sniffing, no framing (the HTML pages; harmless on JSON), no
+ * caching of replies to a caller with a credential or that hand one out (tokens, tickets, bookings),
+ * and retry-after on a 503. Set on Node's response, which merges them into whatever the app writes
+ * (a route's own cache-control or retry-after wins), so the adapter keeps its lightweight response.
+ */
+function securityHeaders(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    setResponseHeader(c, 'x-content-type-options', 'nosniff');
+    setResponseHeader(c, 'x-frame-options', 'DENY');
+    setResponseHeader(c, 'content-security-policy', "frame-ancestors 'none'");
+    if (requestHeader(c, 'authorization') !== undefined || ISSUES_TOKENS.has(c.req.path))
+      setResponseHeader(c, 'cache-control', 'no-store');
+    await next();
+    if (c.res.status === 503) setResponseHeader(c, 'retry-after', String(RETRY_AFTER_SECONDS));
+  };
 }
 
 /**

@@ -3,10 +3,12 @@
  * Operations routes: liveness, readiness (every partition recovered), Prometheus metrics, the OpenAPI
  * document generated from the routes' zod schemas, and a reference page rendered from it.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppDeps, AppEnv } from './context.js';
 import { type OpenApiLike, renderDocsPage } from './docs-page.js';
 import { errorBody } from './errors.js';
+import { requestHeader } from './request-context.js';
 
 export const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -25,7 +27,14 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
     const reason = isDraining ? 'shutting down' : 'recovering partitions';
     return c.json(errorBody('NOT_READY', `not ready: ${reason}`), 503);
   });
+  const metricsToken = deps.config.METRICS_TOKEN;
   app.get('/metrics', async (c) => {
+    if (metricsToken !== undefined && !isBearer(requestHeader(c, 'authorization'), metricsToken))
+      return c.json(
+        errorBody('UNAUTHENTICATED', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>'),
+        401,
+        { 'www-authenticate': 'Bearer realm="metrics"' },
+      );
     const shards = deps.router.stats();
     for (const [worker, depth] of shards.inFlight.entries())
       deps.metrics.mailboxDepth.set({ worker: String(worker) }, depth);
@@ -37,4 +46,11 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
   app.get('/docs', (c) =>
     c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as unknown as OpenApiLike)),
   );
+}
+
+/** Compares digests, so the time taken says nothing about how much of the token was right. */
+function isBearer(authorization: string | undefined, token: string): boolean {
+  const presented = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '';
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(token));
 }

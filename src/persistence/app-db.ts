@@ -4,9 +4,9 @@
  * opened once by the main thread. Migrations are numbered and applied in order, each in a transaction,
  * and recorded so a start never applies one twice.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { createPrivateFile, makePrivateDirectory } from './data-dir.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 export type AppDb = Database.Database;
@@ -17,7 +17,10 @@ export interface OpenAppDbOptions {
 }
 
 export function openAppDb(file: string, options: OpenAppDbOptions = {}): AppDb {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    makePrivateDirectory(path.dirname(file));
+    createPrivateFile(file);
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
