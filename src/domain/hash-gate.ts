@@ -56,12 +56,16 @@ export class HashGate {
     try {
       return { ok: true, value: await hash() };
     } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#running--;
-      if (this.#running < 0 || this.#running > this.concurrency) throw new Error('hash gate out of bounds');
-      this.#report();
+      this.#release();
     }
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
+    if (this.#running < 0 || this.#running > this.concurrency) throw new Error('hash gate out of bounds');
+    this.#report();
   }
 
   #report(): void {
