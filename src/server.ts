@@ -92,6 +92,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new UserService(db, tokens, {
     loginMaxFailures: config.LOGIN_MAX_FAILURES,
     loginWindowSeconds: config.LOGIN_WINDOW_SECONDS,
+    loginMaxBackoffSeconds: config.LOGIN_MAX_BACKOFF_SECONDS,
+    loginAccountSlowdownAfter: config.LOGIN_ACCOUNT_SLOWDOWN_AFTER,
+    loginAccountMaxDelaySeconds: config.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+    loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+    hashConcurrency: config.HASH_CONCURRENCY,
+    hashQueueMax: config.HASH_QUEUE_MAX,
+    onHashLoad: (load) => {
+      metrics.passwordHashesRunning.set(load.running);
+      metrics.passwordHashesQueued.set(load.queued);
+      metrics.passwordHashesPeak.set(load.peakRunning);
+    },
     now,
   });
   const catalog = new CatalogService({

@@ -41,6 +41,8 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     JOURNAL_SYNC: 'normal',
     JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+    // Every test registers its users from 127.0.0.1; the per-address limit has tests of its own.
+    REGISTER_MAX_PER_ADDRESS: '100000',
     ...env,
   });
   const running = await startServer(config, options);
