@@ -30,12 +30,10 @@ export const ScreenSummarySchema = z
   .object({ id: z.string(), name: z.string(), seatCount: z.number(), categories: z.array(z.string()) })
   .openapi('ScreenSummary');
 
-const TimeZoneSchema = z
-  .string()
-  .openapi({
-    description: 'IANA time zone of the theater; texts give show times in it',
-    example: 'Asia/Kolkata',
-  });
+const TimeZoneSchema = z.string().openapi({
+  description: 'IANA time zone of the theater; texts give show times in it',
+  example: 'Asia/Kolkata',
+});
 
 export const TheaterSchema = z
   .object({
