@@ -133,6 +133,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     now,
+    withdrawRatings: (userId, showId) => catalog.withdrawUnbackedRating(userId, showId),
     afterActorConfirm: options.afterActorConfirm,
   });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.

@@ -128,6 +128,8 @@ export interface BookingDeps {
   logger: Logger;
   metrics: Metrics;
   now: () => number;
+  /** Called in the cancel transaction: withdraws the rating the booking qualified (CatalogService). */
+  withdrawRatings: (userId: string, showId: string) => void;
   /** Test-only fault injection: called right after the actor confirmed, before the app db is updated. */
   afterActorConfirm?: () => void;
 }
@@ -712,6 +714,7 @@ export class BookingService {
       this.#event.run(row.id, 'cancelled', now, null);
       db.prepare('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
       this.d.offers.giveBackUse(row.id);
+      this.d.withdrawRatings(row.user_id, row.show_id);
       cancelBookingReminders(db, row.id, this.d.now());
       const user = db.prepare('SELECT email, phone FROM users WHERE id = ?').get(row.user_id) as {
         email: string;

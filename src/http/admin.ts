@@ -5,6 +5,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { MAX_ROWS, MAX_SEATS_PER_SHOW, type SeatLayout } from '../actors/seat-layout.js';
+import { canonicalTimeZone, DEFAULT_TIME_ZONE } from '../domain/catalog.js';
 import { requireAdmin } from './auth.js';
 import { MovieSchema, ScreenSummarySchema, ShowSchema, TheaterSchema } from './catalog.js';
 import type { AppDeps, AppEnv } from './context.js';
@@ -31,6 +32,15 @@ const TheaterInput = z
     name: z.string().trim().min(1).max(120),
     city: z.string().trim().min(1).max(80),
     address: z.string().trim().max(300).optional(),
+    timeZone: z
+      .string()
+      .max(64)
+      .refine((zone) => canonicalTimeZone(zone) !== undefined, 'not an IANA time zone such as Asia/Kolkata')
+      .optional()
+      .openapi({
+        description: `IANA time zone of the theater; show times in emails and texts are given in it. Default ${DEFAULT_TIME_ZONE}.`,
+        example: 'Asia/Kolkata',
+      }),
   })
   .strict()
   .openapi('TheaterInput');
@@ -164,9 +174,13 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       summary: 'Add a theater',
       middleware: [admin, once] as const,
       request: { ...jsonBody(TheaterInput) },
-      responses: { 201: json(z.object({ theater: TheaterSchema }), 'Created'), ...adminErrors },
+      responses: {
+        201: json(z.object({ theater: TheaterSchema }), 'Created'),
+        400: errorResponse('Bad input, such as a timeZone that is not an IANA zone'),
+        ...adminErrors,
+      },
     }),
-    (c) => c.json({ theater: catalog.createTheater(c.req.valid('json')).theater }, 201),
+    (c) => c.json({ theater: unwrap(catalog.createTheater(c.req.valid('json'))).theater }, 201),
   );
 
   app.openapi(
@@ -180,6 +194,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       request: { params: IdParam, ...jsonBody(TheaterInput.partial().strict()) },
       responses: {
         200: json(z.object({ theater: TheaterSchema }), 'Changed'),
+        400: errorResponse('Bad input, such as a timeZone that is not an IANA zone'),
         404: errorResponse('THEATER_NOT_FOUND'),
         ...adminErrors,
       },

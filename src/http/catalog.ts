@@ -30,12 +30,18 @@ export const ScreenSummarySchema = z
   .object({ id: z.string(), name: z.string(), seatCount: z.number(), categories: z.array(z.string()) })
   .openapi('ScreenSummary');
 
+const TimeZoneSchema = z.string().openapi({
+  description: 'IANA time zone of the theater; texts give show times in it',
+  example: 'Asia/Kolkata',
+});
+
 export const TheaterSchema = z
   .object({
     id: z.string(),
     name: z.string(),
     city: z.string(),
     address: z.string(),
+    timeZone: TimeZoneSchema,
     screens: z.array(ScreenSummarySchema),
   })
   .openapi('Theater');
@@ -45,7 +51,13 @@ export const ShowSchema = z
     id: z.string(),
     movieId: z.string(),
     movie: MovieSchema,
-    theater: z.object({ id: z.string(), name: z.string(), city: z.string(), address: z.string() }),
+    theater: z.object({
+      id: z.string(),
+      name: z.string(),
+      city: z.string(),
+      address: z.string(),
+      timeZone: TimeZoneSchema,
+    }),
     screen: ScreenSummarySchema,
     startTime: z.string(),
     endTime: z.string(),
@@ -63,7 +75,7 @@ const ShowListingSchema = z
   .object({
     id: z.string(),
     movieId: z.string(),
-    theater: z.object({ id: z.string(), name: z.string(), city: z.string() }),
+    theater: z.object({ id: z.string(), name: z.string(), city: z.string(), timeZone: TimeZoneSchema }),
     screen: z.object({ id: z.string(), name: z.string() }),
     startTime: z.string(),
     format: z.string(),
