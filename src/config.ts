@@ -50,6 +50,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WS_MAX_BUFFERED_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   TRUSTED_PROXIES: z.string().optional(),
+  // Never on by default: it lets an admin mint thousands of accounts and their tokens in one call.
+  LOAD_TEST_MODE: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
