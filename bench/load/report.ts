@@ -91,7 +91,10 @@ export function table(report: LoadReport): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...steps.map((r) => r[i]!.length)));
   const format = (cells: string[]) =>
-    cells.map((c, i) => (i > 0 && i < 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+    cells
+      .map((c, i) => (i > 0 && i < 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [...lines, '', format(header), ...steps.map(format)].join('\n');
 }
 
