@@ -31,7 +31,7 @@ export interface SeatMap {
 export class TargetClient {
   constructor(readonly baseUrl: string) {}
 
-  async request<T = any>(
+  async request<T = unknown>(
     method: string,
     path: string,
     options: { body?: unknown; token?: string } = {},
@@ -52,7 +52,7 @@ export class TargetClient {
     return { status: res.status, body: body as T, bytes: text.length, ms: performance.now() - started };
   }
 
-  async expect<T = any>(status: number, method: string, path: string, options = {}): Promise<T> {
+  async expect<T = unknown>(status: number, method: string, path: string, options = {}): Promise<T> {
     const reply = await this.request<T>(method, path, options);
     if (reply.status !== status)
       throw new Error(
@@ -67,10 +67,10 @@ export async function adminLogin(client: TargetClient, options: LoadOptions): Pr
     throw new Error(
       `the ${options.scenario} scenario needs an admin of the target: --admin-email and --admin-password (or LOAD_ADMIN_EMAIL, LOAD_ADMIN_PASSWORD)`,
     );
-  const body = await client.expect(200, 'POST', '/api/login', {
+  const body = await client.expect<{ token: string }>(200, 'POST', '/api/login', {
     body: { email: options.adminEmail, password: options.adminPassword },
   });
-  return body.token as string;
+  return body.token;
 }
 
 /** `count` test users of a fresh run id, in batches the service accepts; needs LOAD_TEST_MODE there. */
@@ -82,7 +82,7 @@ export async function makeUsers(
   const runId = `k${Date.now().toString(36)}`;
   const users: LoadUser[] = [];
   for (let first = 0; first < count; first += USERS_PER_REQUEST) {
-    const reply = await client.request('POST', '/api/admin/load-test/users', {
+    const reply = await client.request<{ users: LoadUser[] }>('POST', '/api/admin/load-test/users', {
       token: adminToken,
       body: { count: Math.min(USERS_PER_REQUEST, count - first), runId, firstIndex: first },
     });
@@ -127,10 +127,14 @@ export async function pickShows(
 }
 
 async function catalogShows(client: TargetClient, minFreeSeats: number, wanted: number): Promise<string[]> {
-  const { movies } = await client.expect(200, 'GET', '/api/movies');
+  const { movies } = await client.expect<{ movies: { id: string }[] }>(200, 'GET', '/api/movies');
   const shows: { id: string; seatsAvailable: number }[] = [];
-  await mapLimit((movies as { id: string }[]).slice(0, MAX_MOVIES_SCANNED), 4, async (movie) => {
-    const reply = await client.expect(200, 'GET', `/api/movies/${encodeURIComponent(movie.id)}/shows`);
+  await mapLimit(movies.slice(0, MAX_MOVIES_SCANNED), 4, async (movie) => {
+    const reply = await client.expect<{ shows: { id: string; seatsAvailable: number }[] }>(
+      200,
+      'GET',
+      `/api/movies/${encodeURIComponent(movie.id)}/shows`,
+    );
     for (const show of reply.shows) if (show.seatsAvailable >= minFreeSeats) shows.push(show);
   });
   return shows

@@ -79,9 +79,13 @@ export async function verifyBookings(
 ): Promise<SeatCheck> {
   const sample = confirmed.slice(0, MAX_BOOKINGS_CHECKED);
   const bookings = await mapLimit(sample, CHECK_CONCURRENCY, async (b) => {
-    const reply = await client.request('GET', `/api/bookings/${encodeURIComponent(b.id)}`, {
-      token: b.token,
-    });
+    const reply = await client.request<{ booking: ReadBack['bookings'][number] }>(
+      'GET',
+      `/api/bookings/${encodeURIComponent(b.id)}`,
+      {
+        token: b.token,
+      },
+    );
     return reply.status === 200 ? reply.body.booking : undefined;
   });
   const showIds = [...new Set(sample.map((b) => b.showId))];

@@ -78,6 +78,34 @@ describe('npm run load', () => {
     expect(report.requests).toBe(30);
   });
 
+  it('holds to --rate over all connections', async () => {
+    const report = await runLoadTest(options('seat-maps', shows[0]!, ['--rate', '10', '--connections', '2']));
+    expect(report.requests).toBeGreaterThan(0);
+    // 10/s for a 1 s run; autocannon paces per connection per second, so allow one second's more.
+    expect(report.requests).toBeLessThanOrEqual(20);
+  });
+
+  it('warms up with seat-map reads it does not count', async () => {
+    const served = async () => {
+      const text = (await server.api('GET', '/metrics')).body as string;
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('boxoffice_http_request_duration_seconds_count') &&
+            l.includes('seats"') &&
+            l.includes('status="200"'),
+        );
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await served();
+    const report = await runLoadTest(options('seat-maps', shows[0]!, ['--warmup', '1']));
+    const after = await served();
+    expect(report.requests).toBeGreaterThan(0);
+    // The set-up reads the map once; everything else above the report's count is the warm-up.
+    expect(after - before - report.requests).toBeGreaterThan(10);
+  });
+
   it('hold-release: holds and releases as different users, no seat granted while still held', async () => {
     const report = await runLoadTest(options('hold-release', shows[0]!));
     expect(report.steps.hold!.statuses[201]).toBeGreaterThan(0);
