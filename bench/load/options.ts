@@ -56,7 +56,7 @@ export interface LoadOptions {
 
 export const USAGE = `usage: npm run load -- --url URL --scenario ${SCENARIOS.join('|')} [options]
   --connections N      concurrent connections (default 10, at most ${LIMITS.connections})
-  --duration S         measured seconds (default 10, at most ${LIMITS.seconds})
+  --duration S         measured seconds (default 10; hot-show 60; at most ${LIMITS.seconds})
   --requests N         stop after N responses instead (the duration is then the deadline)
   --rate N             requests/s over all connections (default: as fast as answered)
   --warmup S           seat-map reads before measuring, not counted (default 0)
@@ -128,7 +128,14 @@ export function parseLoadOptions(
     url: url.origin,
     scenario,
     connections: bounded('connections', values.connections, 10, 1, LIMITS.connections),
-    seconds: bounded('duration', values.duration, requests ? 60 : 10, 1, LIMITS.seconds),
+    // A count or a sell-out ends these runs; the duration is then only their bound.
+    seconds: bounded(
+      'duration',
+      values.duration,
+      requests || scenario === 'hot-show' ? 60 : 10,
+      1,
+      LIMITS.seconds,
+    ),
     requests: requests || undefined,
     rate: values.rate === undefined ? undefined : bounded('rate', values.rate, 0, 1, LIMITS.rate),
     warmupSeconds: bounded('warmup', values.warmup, 0, 0, LIMITS.warmupSeconds),
