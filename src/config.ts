@@ -60,6 +60,8 @@ const schema = z.object({
   WS_MAX_FEEDS_PER_ADDRESS: int(1, 100_000).default(200),
   TRUSTED_PROXIES: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  // Never on by default: it lets an admin mint thousands of accounts and their tokens in one call.
+  LOAD_TEST_MODE: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
