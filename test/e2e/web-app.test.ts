@@ -202,4 +202,25 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await context.close();
     }
   });
+
+  it('tells the user when the hold runs out, with a short HOLD_TTL_SECONDS', async () => {
+    const shortHolds = await startTestServer({ ...ADMIN_ENV, HOLD_TTL_SECONDS: '5' });
+    const context = await browser.newContext({ token: (await newUser(shortHolds.api)).token });
+    try {
+      const { showId } = await createShow(shortHolds.api, { city, layout, prices });
+      const page = await context.newPage();
+      await page.goto(`${shortHolds.url}/shows/${showId}`);
+      await seat(page, 'A2').click();
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await shown(page.getByRole('heading', { name: 'Seats held: A2' }));
+      await eventually(() => page.getByRole('alert').first().textContent()).toContain(
+        'Your hold ran out and the seats were released',
+      );
+      await shown(page.getByRole('button', { name: 'Hold seats' }));
+      expect((await shortHolds.api('GET', `/api/shows/${showId}/seats`)).body.counts.held).toBe(0);
+    } finally {
+      await context.close();
+      await shortHolds.destroy();
+    }
+  });
 });
