@@ -13,6 +13,7 @@ import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
 import { requestContext, requestHeader, setResponseHeader } from './request-context.js';
 import { registerRouteModules } from './routes.js';
+import { registerWebApp } from './web-app.js';
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -21,6 +22,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('/api/*', limitBody(deps.config.BODY_LIMIT_BYTES));
   registerOpsRoutes(app, deps);
   registerRouteModules(app, deps);
+  registerWebApp(app);
   app.notFound((c) => notFound(app, c));
   app.onError((err, c) => onError(err, c));
   return app;

@@ -51,12 +51,22 @@ const SeatMapSchema = z
         id: z.string(),
         row: z.string(),
         number: z.number(),
+        column: z.number().openapi({
+          description: "The seat's column on the screen's grid, aisles and staggered rows included",
+        }),
         category: z.string(),
         price: z.number().nullable(),
         status: z.enum(['available', 'held', 'booked', 'blocked']),
       }),
     ),
     counts: z.object({ available: z.number(), held: z.number(), booked: z.number(), blocked: z.number() }),
+    layout: z
+      .object({
+        rows: z.array(z.string()).openapi({ description: 'Row labels from the screen backwards' }),
+        columns: z.number().openapi({ description: 'Width of the grid in seat columns' }),
+        centreColumn: z.number().openapi({ description: "The screen's centre line, in columns" }),
+      })
+      .openapi({ description: 'Geometry for drawing the map; a column with no seat is an aisle or gap' }),
   })
   .openapi('SeatMap');
 

@@ -33,11 +33,21 @@ describe('seat map', () => {
       id: 'A1',
       row: 'A',
       number: 1,
+      column: 0,
       category: 'GOLD',
       price: 30000,
       status: 'available',
     });
     expect(res.body.counts).toEqual({ available: 30, held: 0, booked: 0, blocked: 0 });
+  });
+
+  it('places seats on the screen grid, aisles as empty columns, for drawing the map', async () => {
+    const { showId } = await createShow(server.api);
+    const res = await server.api('GET', `/api/shows/${showId}/seats`);
+    const column = (id: string) => res.body.seats.find((s: { id: string }) => s.id === id)?.column;
+    // Row C has an aisle after seat 5: C6 sits one column further right than A6.
+    expect([column('A5'), column('A6'), column('C5'), column('C6'), column('C10')]).toEqual([4, 5, 4, 6, 10]);
+    expect(res.body.layout).toEqual({ rows: ['A', 'B', 'C'], columns: 11, centreColumn: 5 });
   });
 
   it('answers 404 in the contract shape for an unknown show', async () => {
