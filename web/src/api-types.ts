@@ -12,7 +12,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and get a token */
+        /**
+         * Create an account and get a token
+         * @description Passwords on a list of the most common ones, or equal to the email, are refused (400, details.fields.password says why). Limited per client address (REGISTER_MAX_PER_ADDRESS per REGISTER_WINDOW_SECONDS): past it, 429 with retry-after. An anonymous Idempotency-Key is scoped by the request body: only the same request replays. A replay answers the same account with a fresh token (the stored reply keeps none).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -44,8 +47,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description INVALID_CREDENTIALS: a replay whose password no longer signs in */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description EMAIL_TAKEN */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED, with a retry-after header */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description OVERLOADED: too many password hashes waiting, with a retry-after header */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -72,7 +102,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange email and password for a token
-         * @description Unknown email and wrong password get the same 401. Failed logins are limited per account and per address (LOGIN_MAX_FAILURES within LOGIN_WINDOW_SECONDS; an address gets twenty times the account limit): past it, 429 with retry-after.
+         * @description Unknown email and wrong password get the same 401. Failed logins back off per (account, client address): LOGIN_MAX_FAILURES free, then 1 s, 2 s, 4 s … up to LOGIN_MAX_BACKOFF_SECONDS. Past LOGIN_ACCOUNT_SLOWDOWN_AFTER failures from all addresses, an account is slowed (at most LOGIN_ACCOUNT_MAX_DELAY_SECONDS) for addresses it never signed in from; an address may fail LOGIN_MAX_FAILURES_PER_ADDRESS times per LOGIN_WINDOW_SECONDS. While waiting: 429 with retry-after.
          */
         post: {
             parameters: {
@@ -107,6 +137,15 @@ export interface paths {
                 };
                 /** @description RATE_LIMITED, with a retry-after header */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description OVERLOADED: too many password hashes waiting, with a retry-after header */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -211,7 +250,7 @@ export interface paths {
         head?: never;
         /**
          * Change your name, phone (null clears it) or password
-         * @description A new password ends every other session: tokens issued before it stop working, except this one.
+         * @description A new `password` needs `currentPassword` (401 INVALID_CREDENTIALS when missing or wrong; wrong guesses back off as logins do, 429) and ends every other session: tokens issued before it stop working, except this one. The most common passwords and your email are refused (400, details.fields.password says why).
          */
         patch: {
             parameters: {
@@ -237,7 +276,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Bad input */
+                /** @description Bad input, or a password that is too common or is your email */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -246,8 +285,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description No or bad token */
+                /** @description No or bad token; INVALID_CREDENTIALS: currentPassword missing or wrong */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: too many wrong currentPassword guesses, with a retry-after header */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description OVERLOADED: too many password hashes waiting, with a retry-after header */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -935,6 +992,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description Bad input, such as a timeZone that is not an IANA zone */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description No or bad token */
                 401: {
                     headers: {
@@ -990,6 +1056,11 @@ export interface paths {
                         name?: string;
                         city?: string;
                         address?: string;
+                        /**
+                         * @description IANA time zone of the theater; show times in emails and texts are given in it. Default Asia/Kolkata.
+                         * @example Asia/Kolkata
+                         */
+                        timeZone?: string;
                     };
                 };
             };
@@ -1003,6 +1074,15 @@ export interface paths {
                         "application/json": {
                             theater: components["schemas"]["Theater"];
                         };
+                    };
+                };
+                /** @description Bad input, such as a timeZone that is not an IANA zone */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description No or bad token */
@@ -2857,6 +2937,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/load-test/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create test users in bulk (LOAD_TEST_MODE only)
+         * @description Creates `count` users `loadtest-<runId>-<i>@load.test` sharing one password (hashed once) and returns a token for each. Refused with 403 unless the service runs with LOAD_TEST_MODE=true.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LoadTestUsersInput"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LoadTestUsers"];
+                    };
+                };
+                /** @description Bad input, or count above the bound */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No or bad token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not an admin, or load-test mode is off */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description EMAIL_TAKEN: this run already has users in this index range */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2899,6 +3058,7 @@ export interface components {
             name?: string;
             phone?: string | null;
             password?: string;
+            currentPassword?: string;
         };
         Booking: {
             id: string;
@@ -2948,6 +3108,11 @@ export interface components {
                 id: string;
                 name: string;
                 city: string;
+                /**
+                 * @description IANA time zone of the theater; texts give show times in it
+                 * @example Asia/Kolkata
+                 */
+                timeZone: string;
             };
             screen: {
                 id: string;
@@ -2965,6 +3130,11 @@ export interface components {
             name: string;
             city: string;
             address: string;
+            /**
+             * @description IANA time zone of the theater; texts give show times in it
+             * @example Asia/Kolkata
+             */
+            timeZone: string;
             screens: components["schemas"]["ScreenSummary"][];
         };
         ScreenSummary: {
@@ -2982,6 +3152,11 @@ export interface components {
                 name: string;
                 city: string;
                 address: string;
+                /**
+                 * @description IANA time zone of the theater; texts give show times in it
+                 * @example Asia/Kolkata
+                 */
+                timeZone: string;
             };
             screen: components["schemas"]["ScreenSummary"];
             startTime: string;
@@ -3018,6 +3193,11 @@ export interface components {
             name: string;
             city: string;
             address?: string;
+            /**
+             * @description IANA time zone of the theater; show times in emails and texts are given in it. Default Asia/Kolkata.
+             * @example Asia/Kolkata
+             */
+            timeZone?: string;
         };
         Screen: components["schemas"]["ScreenSummary"] & {
             theaterId: string;
@@ -3223,6 +3403,21 @@ export interface components {
             };
             /** Format: date-time */
             sendAt?: string;
+        };
+        LoadTestUsers: {
+            runId: string;
+            users: {
+                id: string;
+                email: string;
+                token: string;
+            }[];
+            expiresAt: string;
+        };
+        LoadTestUsersInput: {
+            count: number;
+            runId?: string;
+            firstIndex?: number;
+            password?: string;
         };
     };
     responses: never;
