@@ -928,7 +928,10 @@ export function liveAvailability(seatMaps: {
     if (!view) return undefined;
     const at = view.json.lastIndexOf('"counts":');
     if (at < 0) return undefined;
-    const counts = JSON.parse(view.json.slice(at + '"counts":'.length, -1)) as { available?: unknown };
+    // `counts` is a flat object: it ends at its first closing brace, wherever it sits in the answer.
+    const end = view.json.indexOf('}', at);
+    if (end < 0) return undefined;
+    const counts = JSON.parse(view.json.slice(at + '"counts":'.length, end + 1)) as { available?: unknown };
     return typeof counts.available === 'number' ? counts.available : undefined;
   };
 }
