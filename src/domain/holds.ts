@@ -161,6 +161,7 @@ export class HoldService {
       nowMs: this.now(),
       extendByMs: this.config.HOLD_TTL_SECONDS * 1000,
       maxLifetimeMs: this.config.HOLD_MAX_SECONDS * 1000,
+      extendFrom: 'expiry',
     });
     if (!reply.ok)
       return reply.code === 'HOLD_NOT_FOUND' ? this.#gone(userId, holdId, refusal(reply)) : refusal(reply);
