@@ -205,6 +205,9 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         402: errorResponse('PAYMENT_FAILED: the seats are released'),
         409: errorResponse('The booking can no longer be paid (failed, cancelled, refunded)'),
         410: errorResponse('HOLD_EXPIRED: the seats were lost; any capture is refunded'),
+        422: errorResponse(
+          'OFFER_INVALID (details.reason): a lapsed booking paid late whose promo code no longer grants the use; nothing is charged',
+        ),
       },
     }),
     async (c) => {
