@@ -153,7 +153,10 @@ export class OfferService {
   ): { ok: true; offer: Offer; discount: number } | Failure {
     const row = this.#byCode.get(code) as OfferRow | undefined;
     const invalid = (reason: string, message: string) => failure('OFFER_INVALID', message, { reason, code });
-    if (row?.is_active !== 1) return invalid('unknown_code', `${code} is not a valid promo code`);
+    // A private code exists only for a signed-in customer: anonymously it answers exactly as an unknown
+    // code does, so guessing codes without an account cannot even tell that one exists.
+    if (row?.is_active !== 1 || (row.is_public !== 1 && !userId))
+      return invalid('unknown_code', `${code} is not a valid promo code`);
     const offer = toOffer(row);
     const nowIso = new Date(this.now()).toISOString();
     if (nowIso < offer.validFrom) return invalid('not_started', `${code} is valid from ${offer.validFrom}`);

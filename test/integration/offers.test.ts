@@ -499,3 +499,70 @@ describe('limits', () => {
     expect(await usedCount(offer.code)).toBe(0);
   });
 });
+
+describe('guessing promo codes', () => {
+  it('answers an anonymous check of a private code exactly as one of a code that does not exist', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const staff = await createOffer({ code: uniqueCode('STAFF'), value: 100, isPublic: false });
+    const missing = uniqueCode('STAFF');
+    const answer = async (code: string, token?: string) => {
+      const res = await validate({ code, showId, amount: 50000 }, token);
+      const text = JSON.stringify(res.body).replaceAll(code, '<code>');
+      return { status: res.status, body: JSON.parse(text) };
+    };
+    const privateAnswer = await answer(staff.code);
+    expect(privateAnswer.status).toBe(422);
+    expect(privateAnswer.body.error).toMatchObject({
+      code: 'OFFER_INVALID',
+      details: { reason: 'unknown_code' },
+    });
+    expect(privateAnswer).toEqual(await answer(missing));
+    // Signed in, the customer who was given the code can use it.
+    const alice = await newUser(server.api);
+    const signedIn = await validate({ code: staff.code, showId, amount: 50000 }, alice.token);
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.amount.discount).toBe(50000);
+  });
+
+  describe('with OFFER_VALIDATE_MAX_PER_MINUTE=3', () => {
+    const PER_MINUTE = 3;
+    let limited: TestServer;
+    let showId: string;
+    beforeAll(async () => {
+      limited = await startTestServer({
+        ...ADMIN_ENV,
+        OFFER_VALIDATE_MAX_PER_MINUTE: String(PER_MINUTE),
+        TRUSTED_PROXIES: '127.0.0.1,::1',
+      });
+      ({ showId } = await createShow(limited.api));
+    });
+    afterAll(() => limited?.destroy());
+
+    const check = (from: string, token?: string) =>
+      limited.api('POST', '/api/offers/validate', {
+        body: { code: 'STAFF100', showId, amount: 50000 },
+        token,
+        headers: { 'x-forwarded-for': from },
+      });
+
+    it('limits checks per client address, answering 429 RATE_LIMITED with retry-after', async () => {
+      for (let i = 0; i < PER_MINUTE; i++) expect((await check('203.0.113.10')).status).toBe(422);
+      const refused = await check('203.0.113.10');
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // Another address still has its own budget.
+      expect((await check('203.0.113.11')).status).toBe(422);
+    });
+
+    it('limits checks per user whatever address they come from', async () => {
+      const mallory = await newUser(limited.api);
+      for (let i = 0; i < PER_MINUTE; i++)
+        expect((await check(`198.51.100.${i}`, mallory.token)).status).toBe(422);
+      const refused = await check('198.51.100.99', mallory.token);
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('RATE_LIMITED');
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+    });
+  });
+});
