@@ -556,6 +556,7 @@ export class BookingService {
         this.d.logger.warn({ err, bookingId: row.id }, 'could not release hold; it will expire');
         return undefined;
       });
+    if (reply?.ok) this.d.holds.forget(row.hold_id);
     if (reply && !reply.ok && reply.code !== 'HOLD_NOT_FOUND' && reply.code !== 'HOLD_EXPIRED')
       this.d.logger.warn({ bookingId: row.id, code: reply.code }, 'hold release refused');
   }

@@ -9,6 +9,7 @@ import { qrPng, qrSvgDataUrl } from '../tickets/qr.js';
 import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
+import { admitHoldCreation } from './holds.js';
 import { idempotent } from './idempotency.js';
 import {
   BookingSchema,
@@ -102,11 +103,16 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         400: errorResponse('Bad input'),
         404: errorResponse('Unknown show or hold'),
         409: errorResponse('Seats taken, or the hold is already booked'),
-        422: errorResponse('Promo code refused, or the show is not on sale'),
+        422: errorResponse('Promo code refused, SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
+        429: errorResponse(
+          'RATE_LIMITED: the hold-and-book form counts against HOLDS_PER_ADDRESS_PER_MINUTE',
+        ),
       },
     }),
     async (c) => {
-      const result = unwrap(await bookings.create(c.get('user').id, c.req.valid('json')));
+      const body = c.req.valid('json');
+      if ('showId' in body) await admitHoldCreation(c, deps);
+      const result = unwrap(await bookings.create(c.get('user').id, body));
       return c.json({ booking: result.booking, payment: result.payment }, 201);
     },
   );
