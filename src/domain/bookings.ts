@@ -368,6 +368,13 @@ export class BookingService {
       return failure('VALIDATION_FAILED', `this booking is paid by ${row.payment_method}`, {
         fields: { method: `must be ${row.payment_method}` },
       });
+    // A lapsed booking gave its promo use back. Paid late, it keeps its discount only if the offer still
+    // grants that use now; otherwise nothing is charged and the booking stays as it is.
+    const isLate = row.status !== 'pending_payment';
+    if (isLate && row.offer_id) {
+      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      if (refused) return refused;
+    }
     const outcome = await this.d.payments.confirm({
       intentId: payment.intent_id,
       ...proof,
@@ -378,6 +385,7 @@ export class BookingService {
         await this.fail(bookingId, outcome.message);
         return failure('PAYMENT_FAILED', outcome.message, outcome.details);
       }
+      if (isLate) this.d.offers.giveBackUse(bookingId);
       return outcome;
     }
     if (outcome.status === 'failed') {
@@ -386,8 +394,10 @@ export class BookingService {
         reason: outcome.failureReason,
       });
     }
-    if (outcome.status === 'refunded' || outcome.status === 'canceled')
+    if (outcome.status === 'refunded' || outcome.status === 'canceled') {
+      if (isLate) this.d.offers.giveBackUse(bookingId);
       return failure('INVALID_STATE', `the payment of booking ${bookingId} was ${outcome.status}`);
+    }
     if (outcome.status !== 'succeeded') {
       // Processing (a UPI collect request, a pending wallet): the provider's webhook settles it.
       this.#recordPayment(bookingId, outcome.status, outcome);
@@ -422,7 +432,17 @@ export class BookingService {
     if (this.d.shows.get(row.show_id)?.status === 'cancelled') {
       await this.refund(bookingId, SHOW_CANCELLED);
       if (row.status === 'pending_payment') this.#finish(bookingId, 'failed', SHOW_CANCELLED);
+      else this.d.offers.giveBackUse(bookingId);
       return failure('RULE_VIOLATION', 'the show was cancelled; your payment has been refunded');
+    }
+    // Money captured for a lapsed booking (a late webhook, reconciliation): its discount stands only if
+    // the offer grants the use again, as POST /api/payments checks before charging; else it is refunded.
+    if (row.status !== 'pending_payment' && row.offer_id) {
+      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      if (refused) {
+        await this.refund(bookingId, 'the promo code no longer applied when the payment arrived');
+        return { ...refused, message: `${refused.message}; your payment has been refunded` };
+      }
     }
     const reply = await this.d.router.send(row.show_id, {
       type: 'confirm',
@@ -441,6 +461,8 @@ export class BookingService {
       ) {
         await this.refund(bookingId, 'the seats were lost before payment completed');
         this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
+        // A late payment took its promo use again; with the seats gone it goes back.
+        this.d.offers.giveBackUse(bookingId);
         return seatsLost(reply.seats ?? seats);
       }
       return refusal(reply);
@@ -477,14 +499,7 @@ export class BookingService {
         .run(now, now, bookingId).changes;
       if (changed === 0) return;
       this.#event.run(bookingId, 'confirmed', now, null);
-      if (row.status !== 'pending_payment' && row.offer_id) {
-        // An expired booking gave its promo use back; a late success takes it again. The customer paid
-        // the discounted price already, so it is honoured even if that takes the count past the limit.
-        db.prepare('UPDATE offers SET used_count = used_count + 1 WHERE id = ?').run(row.offer_id);
-        db.prepare(
-          'INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
-        ).run(bookingId, row.offer_id, row.user_id, now);
-      }
+      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
       db.prepare(
         'INSERT OR REPLACE INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)',
       ).run(bookingId, code.code, code.kid, now);
@@ -528,6 +543,8 @@ export class BookingService {
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
   async fail(bookingId: string, reason: string): Promise<void> {
     const row = this.row(bookingId);
+    // A late payment of a lapsed booking that failed: the promo use it took again goes back.
+    if (row?.status === 'expired' || row?.status === 'failed') this.d.offers.giveBackUse(bookingId);
     if (row?.status !== 'pending_payment') return;
     this.#recordPayment(bookingId, 'failed', { failureReason: reason });
     this.#finish(bookingId, 'failed', reason);
@@ -541,6 +558,7 @@ export class BookingService {
         this.d.logger.warn({ err, bookingId: row.id }, 'could not release hold; it will expire');
         return undefined;
       });
+    if (reply?.ok) this.d.holds.forget(row.hold_id);
     if (reply && !reply.ok && reply.code !== 'HOLD_NOT_FOUND' && reply.code !== 'HOLD_EXPIRED')
       this.d.logger.warn({ bookingId: row.id, code: reply.code }, 'hold release refused');
   }

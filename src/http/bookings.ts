@@ -9,6 +9,7 @@ import { qrPng, qrSvgDataUrl } from '../tickets/qr.js';
 import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
+import { admitHoldCreation } from './holds.js';
 import { idempotent } from './idempotency.js';
 import {
   BookingSchema,
@@ -102,11 +103,16 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         400: errorResponse('Bad input'),
         404: errorResponse('Unknown show or hold'),
         409: errorResponse('Seats taken, or the hold is already booked'),
-        422: errorResponse('Promo code refused, or the show is not on sale'),
+        422: errorResponse('Promo code refused, SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
+        429: errorResponse(
+          'RATE_LIMITED: the hold-and-book form counts against HOLDS_PER_ADDRESS_PER_MINUTE',
+        ),
       },
     }),
     async (c) => {
-      const result = unwrap(await bookings.create(c.get('user').id, c.req.valid('json')));
+      const body = c.req.valid('json');
+      if ('showId' in body) await admitHoldCreation(c, deps);
+      const result = unwrap(await bookings.create(c.get('user').id, body));
       return c.json({ booking: result.booking, payment: result.payment }, 201);
     },
   );
@@ -205,6 +211,9 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         402: errorResponse('PAYMENT_FAILED: the seats are released'),
         409: errorResponse('The booking can no longer be paid (failed, cancelled, refunded)'),
         410: errorResponse('HOLD_EXPIRED: the seats were lost; any capture is refunded'),
+        422: errorResponse(
+          'OFFER_INVALID (details.reason): a lapsed booking paid late whose promo code no longer grants the use; nothing is charged',
+        ),
       },
     }),
     async (c) => {

@@ -4,10 +4,13 @@
  * POST /api/holds/:id/extend, and the seed design's POST /api/shows/:id/lock-seat.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { requireUser } from './auth.js';
+import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
+import { sharedPerMinuteLimit } from './per-minute-limit.js';
 import { setResponseHeader } from './request-context.js';
 import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
 
@@ -15,6 +18,16 @@ import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './sch
 export const MAX_SEATS_PER_REQUEST = 50;
 /** IdParam's bound on an id, checked by hand on the seat-map route. */
 const MAX_ID_LENGTH = 200;
+
+/**
+ * Spends one of the client address's hold creations (HOLDS_PER_ADDRESS_PER_MINUTE), or throws 429.
+ * Shared by every route that creates a hold: POST /api/shows/:id/holds, lock-seat, and the
+ * hold-and-book form of POST /api/bookings. Refused attempts count too: they are what a hoarder repeats.
+ */
+export async function admitHoldCreation(c: Context, deps: AppDeps): Promise<void> {
+  const limit = sharedPerMinuteLimit(deps, 'holds-by-address', deps.config.HOLDS_PER_ADDRESS_PER_MINUTE);
+  await limit.take(clientAddressOf(c, deps.config.trustedProxies), 'holds from this address');
+}
 
 const HoldSchema = z
   .object({
@@ -120,10 +133,14 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         400: errorResponse('Bad input or unknown seat label'),
         404: errorResponse('Unknown show'),
         409: errorResponse('SEATS_UNAVAILABLE (details.seats) or SINGLE_SEAT_STRANDED'),
-        422: errorResponse('SEAT_LIMIT_EXCEEDED or the show is not on sale'),
+        422: errorResponse(
+          'SEAT_LIMIT_EXCEEDED (MAX_SEATS_PER_USER on this show, or MAX_HELD_SEATS_PER_USER across all shows) or the show is not on sale',
+        ),
+        429: errorResponse('RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after'),
       },
     }),
     async (c) => {
+      await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
       const result = await holds.create(c.get('user').id, id, c.req.valid('json'));
       deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });
@@ -143,9 +160,12 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       responses: {
         200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),
         409: errorResponse('The seat is taken'),
+        422: errorResponse('SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
+        429: errorResponse('RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after'),
       },
     }),
     async (c) => {
+      await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
       const { seatNumber } = c.req.valid('json');
       const result = await holds.create(c.get('user').id, id, { seats: [seatNumber] });

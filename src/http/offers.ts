@@ -6,9 +6,11 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Offer } from '../domain/offers.js';
 import { requireAdmin } from './auth.js';
+import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
+import { PerMinuteLimit } from './per-minute-limit.js';
 import { AmountSchema, bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
 
 const OfferSchema = z
@@ -100,6 +102,9 @@ const iso = (s: string) => new Date(s).toISOString();
 export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const admin = requireAdmin(deps);
   const { offers } = deps;
+  const perMinute = deps.config.OFFER_VALIDATE_MAX_PER_MINUTE;
+  const validationsByAddress = new PerMinuteLimit('offer-validate-address', perMinute);
+  const validationsByUser = new PerMinuteLimit('offer-validate-user', perMinute);
 
   app.openapi(
     createRoute({
@@ -131,10 +136,20 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         400: errorResponse('Bad input or unknown seat'),
         401: errorResponse('A bearer token was given but is invalid'),
         404: errorResponse('Unknown show'),
-        422: errorResponse('OFFER_INVALID with details.reason'),
+        422: errorResponse(
+          'OFFER_INVALID with details.reason (a private code given without a token answers unknown_code)',
+        ),
+        429: errorResponse(
+          'RATE_LIMITED (OFFER_VALIDATE_MAX_PER_MINUTE per user and per address), with retry-after',
+        ),
       },
     }),
     async (c) => {
+      // Budgets per address and per user: codes cannot be enumerated fast from one place or one account.
+      await validationsByAddress.take(
+        clientAddressOf(c, deps.config.trustedProxies),
+        'promo code checks from this address',
+      );
       const body = c.req.valid('json');
       const show = deps.shows.get(body.showId);
       if (!show) throw new ApiError('SHOW_NOT_FOUND', `no show ${body.showId}`);
@@ -143,6 +158,7 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       // not quietly previewed as anonymous (which would hide that limit).
       const user = header ? await deps.tokens.verify(header.replace(/^Bearer\s+/i, '')) : undefined;
       if (header && !user) throw new ApiError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
+      if (user) await validationsByUser.take(user.id, 'promo code checks');
       if (body.seats) {
         const priced = unwrap(deps.bookings.price(show, body.seats, body.code, user?.id));
         return c.json({ valid: true as const, offer: priced.offer!, amount: priced.amount }, 200);

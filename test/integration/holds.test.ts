@@ -135,6 +135,29 @@ describe('holds', () => {
     expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
   });
 
+  it('extends by HOLD_TTL_SECONDS from the current expiry, capped at HOLD_MAX_SECONDS from creation', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C2'] },
+      token: alice.token,
+    });
+    const createdAtMs = Date.parse(body.hold.createdAt);
+    expect(Date.parse(body.hold.expiresAt)).toBe(createdAtMs + 60_000);
+    clockOffsetMs += 10_000;
+    const extend = () => server.api('POST', `/api/holds/${body.hold.id}/extend`, { token: alice.token });
+    const first = await extend();
+    expect(first.status).toBe(200);
+    // The current expiry plus the TTL, not now plus the TTL (which would be 10 s earlier).
+    expect(Date.parse(first.body.hold.expiresAt)).toBe(createdAtMs + 120_000);
+    const second = await extend();
+    expect(second.status).toBe(200);
+    expect(Date.parse(second.body.hold.expiresAt)).toBe(createdAtMs + 120_000);
+    expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).body.hold).toEqual(
+      second.body.hold,
+    );
+  });
+
   it('frees an expired hold for the next customer before any sweep has run', async () => {
     const { showId } = await createShow(server.api);
     const alice = await newUser(server.api);
