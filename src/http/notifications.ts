@@ -3,7 +3,7 @@
  * POST /api/notifications (admin: queue one through the outbox) and GET /api/me/notifications (a user's
  * notifications with their delivery status and every delivery attempt).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import {
   enqueueNotification,
   getNotification,
@@ -17,7 +17,7 @@ import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, json, jsonBody, queryParam } from './schemas.js';
+import { bearer, createRoute, errorResponse, json, jsonBody, queryParam } from './schemas.js';
 
 export const MAX_NOTIFICATION_DATA_BYTES = 8 * 1024;
 export const MAX_SUBJECT_CHARS = 200;

@@ -2,7 +2,7 @@
  * @module http/users
  * Accounts: POST /api/register, /api/login, /api/logout; GET and PATCH /api/me; GET /api/me/bookings.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
@@ -14,6 +14,7 @@ import {
   BookingSchema,
   BookingStatusSchema,
   bearer,
+  createRoute,
   errorResponse,
   json,
   jsonBody,
@@ -24,7 +25,7 @@ export const UserSchema = z
   .object({
     id: z.string(),
     name: z.string(),
-    email: z.string(),
+    email: z.email(),
     phone: z.string().nullable(),
     role: z.enum(['user', 'admin']),
     createdAt: z.string(),
@@ -36,7 +37,7 @@ const SessionSchema = z
   .openapi('Session');
 
 const Name = z.string().trim().min(1).max(100);
-const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
+const Email = z.string().trim().toLowerCase().max(254).pipe(z.email()).openapi({ format: 'email' });
 /** Long enough to resist guessing; bounded so hashing a huge body costs nothing extra. */
 const Password = z.string().min(8, 'at least 8 characters').max(200);
 const Phone = z
