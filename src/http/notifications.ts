@@ -7,6 +7,7 @@ import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import {
   enqueueNotification,
   getNotification,
+  isNotificationCursor,
   listNotifications,
   MAX_LIST_LIMIT,
   NOTIFICATION_TEMPLATES,
@@ -167,7 +168,12 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       middleware: [requireUser(deps)] as const,
       request: {
         query: z.object({
-          cursor: queryParam(z.string().max(200)),
+          cursor: queryParam(
+            z
+              .string()
+              .max(200)
+              .refine(isNotificationCursor, 'not a cursor this API gave out: pass nextCursor back unchanged'),
+          ),
           limit: queryParam(z.coerce.number().int().min(1).max(MAX_LIST_LIMIT)),
         }),
       },

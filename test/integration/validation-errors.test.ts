@@ -79,3 +79,18 @@ describe('validation errors', () => {
     expect(res.body.error.message).toContain('Content-Type: application/json');
   });
 });
+
+describe('cursors', () => {
+  it('refuses a notifications cursor that the API did not give out, and takes the ones it did', async () => {
+    for (const cursor of ['garbage!', 'bm90LWEtY3Vyc29y', '%20']) {
+      const res = await server.api('GET', `/api/me/notifications?cursor=${cursor}`, { token });
+      expect(res.status, cursor).toBe(400);
+      expect(res.body.error.details.fields).toEqual({ cursor: expect.stringContaining('nextCursor') });
+    }
+    const first = await server.api('GET', '/api/me/notifications?limit=1', { token });
+    expect(first.status).toBe(200);
+    const made = Buffer.from(`${new Date().toISOString()}|n_1`).toString('base64url');
+    expect((await server.api('GET', `/api/me/notifications?cursor=${made}`, { token })).status).toBe(200);
+    expect((await server.api('GET', '/api/me/notifications?cursor=', { token })).status).toBe(200);
+  });
+});
