@@ -137,3 +137,23 @@ describe('the response checker the integration tests run', () => {
     expect(contract.check('GET', '/api/nothing-here', 404, json, error)).toBeUndefined();
   });
 });
+
+describe('the /docs page', () => {
+  it('groups operations by tag under a table of contents, with resolved bodies and examples', async () => {
+    const page = await server.api('GET', '/docs');
+    expect(page.status).toBe(200);
+    const html = page.body as string;
+    expect(html).not.toContain('$ref');
+    for (const tag of ['Bookings', 'Holds', 'Operations', 'Live seat feed'])
+      expect(html).toContain(`<a href="#${tag.toLowerCase().replace(/[^a-z0-9]+/g, '-')}">${tag}</a>`);
+    const bookings = html.slice(html.indexOf('id="post-api-bookings"'));
+    const section = bookings.slice(0, bookings.indexOf('</section>'));
+    expect(section).toContain('Exactly one of these forms');
+    expect(section).toMatch(
+      /<code>paymentMethod<\/code><\/td><td>&quot;card&quot; \| &quot;upi&quot; \| &quot;wallet&quot;<\/td><td>yes/,
+    );
+    expect(section).toContain('Example request');
+    expect(section).toContain('Example response (201)');
+    expect(html).toMatch(/minor units/);
+  });
+});
