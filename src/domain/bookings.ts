@@ -36,7 +36,8 @@ export interface Booking {
   confirmedAt: string | null;
   cancelledAt: string | null;
   holdExpiresAt: string;
-  ticket?: { code: string; qrUrl: string };
+  /** The signed code only: its QR image is drawn on request by GET /api/bookings/:id/ticket. */
+  ticket?: { code: string };
 }
 
 export interface BookingRow {
@@ -112,7 +113,7 @@ export function toBooking(row: BookingRow, ticketCode?: string): Booking {
     confirmedAt: row.confirmed_at,
     cancelledAt: row.cancelled_at,
     holdExpiresAt: row.hold_expires_at,
-    ...(ticketCode ? { ticket: { code: ticketCode, qrUrl: `/api/bookings/${row.id}/ticket` } } : {}),
+    ...(ticketCode ? { ticket: { code: ticketCode } } : {}),
   };
 }
 
@@ -416,7 +417,13 @@ export class BookingService {
     const row = this.row(bookingId);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
     if (row.status === 'confirmed') return { ok: true, booking: this.view(row) };
-    if (row.status === 'cancelled') return failure('INVALID_STATE', 'this booking was cancelled');
+    if (row.status === 'cancelled') {
+      // Cancelled before payment, then captured anyway (a UPI collect approved late): give it back.
+      const late = this.#payment.get(bookingId) as { status: string } | undefined;
+      if (row.confirmed_at === null && late?.status === 'succeeded')
+        await this.refund(bookingId, 'cancelled before payment');
+      return failure('INVALID_STATE', 'this booking was cancelled');
+    }
     const seats = JSON.parse(row.seats) as string[];
     // Only captured money books seats: a replayed success webhook after a refund must not.
     const payment = this.#payment.get(bookingId) as { status: string } | undefined;
@@ -541,13 +548,13 @@ export class BookingService {
   }
 
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
-  async fail(bookingId: string, reason: string): Promise<void> {
+  async fail(bookingId: string, reason: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
     const row = this.row(bookingId);
     // A late payment of a lapsed booking that failed: the promo use it took again goes back.
     if (row?.status === 'expired' || row?.status === 'failed') this.d.offers.giveBackUse(bookingId);
     if (row?.status !== 'pending_payment') return;
     this.#recordPayment(bookingId, 'failed', { failureReason: reason });
-    this.#finish(bookingId, 'failed', reason);
+    this.#finish(bookingId, status, reason);
     await this.#releaseHold(row);
   }
 
@@ -564,12 +571,14 @@ export class BookingService {
   }
 
   /** Moves a pending booking to a final state and gives its promo use back; any other status stays. */
-  #finish(bookingId: string, status: 'failed' | 'expired', detail: string): void {
+  #finish(bookingId: string, status: 'failed' | 'expired' | 'cancelled', detail: string): void {
     const now = this.#iso();
     const isChanged = this.d.db.transaction(() => {
       const row = this.row(bookingId);
       if (row?.status !== 'pending_payment') return false;
       this.#setStatus.run(status, now, bookingId, row.status);
+      if (status === 'cancelled')
+        this.d.db.prepare('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, bookingId);
       this.#event.run(bookingId, status, now, detail);
       this.d.offers.giveBackUse(bookingId);
       return true;
@@ -628,7 +637,9 @@ export class BookingService {
     const { row } = found;
     if (row.status === 'cancelled') return { ok: true, booking: found.booking };
     if (row.status === 'pending_payment') {
-      await this.fail(bookingId, 'cancelled before payment');
+      // API.md's cancel row answers `cancelled` whether or not the booking was paid: the customer
+      // ended it, which a `failed` booking (the provider or the rules ended it) would not say.
+      await this.fail(bookingId, 'cancelled before payment', 'cancelled');
       return { ok: true, booking: this.view(this.row(bookingId)!) };
     }
     if (row.status !== 'confirmed') return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);

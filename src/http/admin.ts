@@ -3,7 +3,7 @@
  * Catalog administration (role admin): movies, theaters, screens with seat layouts, shows, and taking
  * seats off sale. Creates accept Idempotency-Key. Offers have their own module (http/offers).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import { MAX_ROWS, MAX_SEATS_PER_SHOW, type SeatLayout } from '../actors/seat-layout.js';
 import { canonicalTimeZone, DEFAULT_TIME_ZONE } from '../domain/catalog.js';
 import { requireAdmin } from './auth.js';
@@ -11,7 +11,16 @@ import { MovieSchema, ScreenSummarySchema, ShowSchema, TheaterSchema } from './c
 import type { AppDeps, AppEnv } from './context.js';
 import { unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  SeatLabel,
+} from './schemas.js';
 
 const MovieInput = z
   .object({
@@ -76,7 +85,9 @@ const Prices = z
     z.string().regex(/^[A-Z][A-Z0-9_]{0,19}$/, 'a category code'),
     z.number().int().min(1).max(100_000_000),
   )
-  .openapi({ description: 'Minor units per seat category; exactly the categories of the screen layout' });
+  .openapi({
+    description: `The price of a seat per category, in ${MINOR_UNITS}; exactly the categories of the screen layout`,
+  });
 
 const ShowInput = z
   .object({

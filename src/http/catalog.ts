@@ -3,12 +3,21 @@
  * The public catalog: GET /api/cities, /api/movies (filters), /api/movies/:id, /api/movies/:id/shows,
  * /api/theaters, /api/shows/:id, and POST /api/movies/:id/ratings. The seat map route lives with holds.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import { MAX_LIVE_COUNTED_SHOWS } from '../domain/catalog.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { unwrap } from './errors.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, queryParam } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  queryParam,
+} from './schemas.js';
 
 export const MovieSchema = z
   .object({
@@ -63,8 +72,13 @@ export const ShowSchema = z
     endTime: z.string(),
     format: z.string(),
     language: z.string(),
-    prices: z.record(z.string(), z.number()).openapi({ description: 'Minor units per seat category' }),
-    priceFrom: z.number(),
+    prices: z
+      .record(z.string(), z.number().int())
+      .openapi({ description: `The price of a seat per category, in ${MINOR_UNITS}` }),
+    priceFrom: z
+      .number()
+      .int()
+      .openapi({ description: `The cheapest seat, in ${MINOR_UNITS}` }),
     currency: z.string(),
     status: z.enum(['scheduled', 'cancelled']),
     forbidSingleSeatGaps: z.boolean(),
@@ -81,7 +95,10 @@ const ShowListingSchema = z
     format: z.string(),
     language: z.string(),
     seatsAvailable: z.number(),
-    priceFrom: z.number(),
+    priceFrom: z
+      .number()
+      .int()
+      .openapi({ description: `The cheapest seat, in ${MINOR_UNITS}` }),
     currency: z.string(),
   })
   .openapi('ShowListing');

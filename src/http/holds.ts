@@ -3,7 +3,7 @@
  * Seat maps and holds: GET /api/shows/:id/seats, POST /api/shows/:id/holds, GET/DELETE /api/holds/:id,
  * POST /api/holds/:id/extend, and the seed design's POST /api/shows/:id/lock-seat.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { requireUser } from './auth.js';
 import { clientAddressOf } from './client-address.js';
@@ -12,7 +12,17 @@ import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
 import { sharedPerMinuteLimit } from './per-minute-limit.js';
 import { setResponseHeader } from './request-context.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  oneOf,
+  SeatLabel,
+} from './schemas.js';
 
 /** Most seats one request may name; the per-user limit (config) usually bites first. */
 export const MAX_SEATS_PER_REQUEST = 50;
@@ -39,20 +49,20 @@ const HoldSchema = z
   })
   .openapi('Hold');
 
-const HoldBody = z
-  .union([
-    z.object({ seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_REQUEST) }).strict(),
-    z
+const HoldBody = oneOf(
+  'HoldRequest',
+  {
+    HoldSeats: z.object({ seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_REQUEST) }).strict(),
+    HoldBestAvailable: z
       .object({
         count: z.number().int().min(1).max(MAX_SEATS_PER_REQUEST),
         category: z.string().min(1).max(20).optional(),
         allowSplit: z.boolean().optional(),
       })
       .strict(),
-  ])
-  .openapi('HoldRequest', {
-    description: 'Either explicit seats (all or nothing) or a count for best-available selection.',
-  });
+  },
+  'Either explicit seats (all or nothing) or a count for best-available selection.',
+);
 
 const SeatMapSchema = z
   .object({
@@ -68,7 +78,11 @@ const SeatMapSchema = z
           description: "The seat's column on the screen's grid, aisles and staggered rows included",
         }),
         category: z.string(),
-        price: z.number().nullable(),
+        price: z
+          .number()
+          .int()
+          .nullable()
+          .openapi({ description: `The seat's price in ${MINOR_UNITS}` }),
         status: z.enum(['available', 'held', 'booked', 'blocked']),
       }),
     ),
@@ -159,7 +173,8 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       request: { params: IdParam, ...jsonBody(z.object({ seatNumber: SeatLabel })) },
       responses: {
         200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),
-        409: errorResponse('The seat is taken'),
+        404: errorResponse('SHOW_NOT_FOUND'),
+        409: errorResponse('The seat is taken (SEATS_UNAVAILABLE or SINGLE_SEAT_STRANDED)'),
         422: errorResponse('SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
         429: errorResponse('RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after'),
       },

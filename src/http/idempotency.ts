@@ -52,7 +52,7 @@ export function idempotent(deps: AppDeps, options: IdempotencyOptions = {}): Mid
   );
   let lastPurgeMs = 0;
 
-  return async (c, next) => {
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const key = requestHeader(c, 'idempotency-key');
     if (key === undefined) return next();
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
@@ -113,7 +113,14 @@ export function idempotent(deps: AppDeps, options: IdempotencyOptions = {}): Mid
     const text = await c.res.clone().text();
     complete.run(c.res.status, options.toStored?.(c.res.status, text) ?? text, userId, key);
   };
+  IDEMPOTENT.add(middleware);
+  return middleware;
 }
+
+/** Lets a route definition document the 409s that this middleware can answer. */
+const IDEMPOTENT = new WeakSet<object>();
+export const isIdempotent = (middleware: unknown): boolean =>
+  typeof middleware === 'function' && IDEMPOTENT.has(middleware);
 
 /**
  * The body as compared between a request and its retry: JSON with its object keys sorted and no

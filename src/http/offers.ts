@@ -3,7 +3,7 @@
  * Promo codes: GET /api/offers (public ones), POST /api/offers/validate (preview or 422 with the reason),
  * and admin POST/PATCH/DELETE /api/admin/offers.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Offer } from '../domain/offers.js';
 import { requireAdmin } from './auth.js';
 import { clientAddressOf } from './client-address.js';
@@ -11,7 +11,18 @@ import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
 import { PerMinuteLimit } from './per-minute-limit.js';
-import { AmountSchema, bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  AmountSchema,
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  oneOf,
+  SeatLabel,
+} from './schemas.js';
 
 const OfferSchema = z
   .object({
@@ -19,9 +30,12 @@ const OfferSchema = z
     code: z.string(),
     description: z.string(),
     kind: z.enum(['percent', 'flat']),
-    value: z.number(),
-    maxDiscount: z.number().nullable(),
-    minAmount: z.number(),
+    value: z.number().openapi({ description: `A percent (1–100), or a flat amount in ${MINOR_UNITS}` }),
+    maxDiscount: z
+      .number()
+      .nullable()
+      .openapi({ description: `The cap, in ${MINOR_UNITS}` }),
+    minAmount: z.number().openapi({ description: `The least subtotal it applies to, in ${MINOR_UNITS}` }),
     validFrom: z.string(),
     validUntil: z.string(),
     totalLimit: z.number().nullable(),
@@ -84,18 +98,18 @@ const OfferInput = OfferFields.extend({
 // a PATCH leaves out.
 const OfferPatch = OfferFields.omit({ code: true, kind: true }).partial().strict();
 
-const ValidateBody = z
-  .object({
-    code: z.string().trim().min(1).max(40),
-    showId: z.string().min(1).max(200),
-    seats: z.array(SeatLabel).min(1).max(50).optional(),
-    amount: Money.optional(),
-  })
-  .strict()
-  .refine((b) => (b.seats === undefined) !== (b.amount === undefined), {
-    message: 'give either seats or amount',
-    path: ['seats'],
-  });
+const ValidateTarget = { code: z.string().trim().min(1).max(40), showId: z.string().min(1).max(200) };
+const ValidateBody = oneOf(
+  'OfferCheck',
+  {
+    OfferCheckForSeats: z.object({ ...ValidateTarget, seats: z.array(SeatLabel).min(1).max(50) }).strict(),
+    OfferCheckForAmount: z
+      .object({ ...ValidateTarget, amount: Money.openapi({ description: `In ${MINOR_UNITS}` }) })
+      .strict(),
+  },
+  'The code and show, with either the seats to price or an amount.',
+  // One shape for the handler, which branches on which of the two it got.
+) as unknown as z.ZodType<{ code: string; showId: string; seats?: string[]; amount?: number }>;
 
 const iso = (s: string) => new Date(s).toISOString();
 

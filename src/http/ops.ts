@@ -8,16 +8,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppDeps, AppEnv } from './context.js';
 import { type OpenApiLike, renderDocsPage } from './docs-page.js';
 import { errorBody } from './errors.js';
+import { finishOpenApiDocument, OPENAPI_INFO, registerDocumentExtras } from './openapi-document.js';
 import { requestHeader } from './request-context.js';
-
-export const OPENAPI_INFO = {
-  openapi: '3.1.0',
-  info: {
-    title: 'BoxOffice API',
-    version: '1.0.0',
-    description: 'Movie-ticket booking: catalog, live seat maps, holds, bookings, payments and e-tickets.',
-  },
-};
 
 export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -42,10 +34,15 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
     const body = await deps.metrics.registry.metrics();
     return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
   });
-  app.doc31('/openapi.json', OPENAPI_INFO);
-  app.get('/docs', (c) =>
-    c.html(renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as unknown as OpenApiLike)),
-  );
+  registerDocumentExtras(app);
+  // Built on first use, when every route module has registered: the routes do not change after start.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  const documentOnce = () => {
+    document ??= finishOpenApiDocument(app.getOpenAPI31Document(OPENAPI_INFO));
+    return document;
+  };
+  app.get('/openapi.json', (c) => c.json(documentOnce()));
+  app.get('/docs', (c) => c.html(renderDocsPage(documentOnce() as unknown as OpenApiLike)));
 }
 
 /** Compares digests, so the time taken says nothing about how much of the token was right. */

@@ -4,7 +4,7 @@
  * Registration is limited per client address; its idempotent replies are stored without the token, and
  * a replay signs the caller in again with the request's own credentials (see `registrationReplies`).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
@@ -17,6 +17,7 @@ import {
   BookingSchema,
   BookingStatusSchema,
   bearer,
+  createRoute,
   errorResponse,
   json,
   jsonBody,
@@ -27,7 +28,7 @@ export const UserSchema = z
   .object({
     id: z.string(),
     name: z.string(),
-    email: z.string(),
+    email: z.email(),
     phone: z.string().nullable(),
     role: z.enum(['user', 'admin']),
     createdAt: z.string(),
@@ -39,7 +40,7 @@ const SessionSchema = z
   .openapi('Session');
 
 const Name = z.string().trim().min(1).max(100);
-const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
+const Email = z.string().trim().toLowerCase().max(254).pipe(z.email()).openapi({ format: 'email' });
 /** Long enough to resist guessing; bounded so hashing a huge body costs nothing extra. */
 const Password = z.string().min(8, 'at least 8 characters').max(200);
 const Phone = z

@@ -282,6 +282,12 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } | null 
   return createdAt && id ? { createdAt, id } : null;
 }
 
+/** Whether a cursor is one `listNotifications` gave out; the route refuses any other with 400. */
+export function isNotificationCursor(cursor: string): boolean {
+  const after = /^[A-Za-z0-9_-]+$/.test(cursor) ? decodeCursor(cursor) : null;
+  return after !== null && !Number.isNaN(Date.parse(after.createdAt));
+}
+
 /**
  * A user's notifications, newest first, `limit` (1..100) per page; pass `nextCursor` back for the next page.
  * An unreadable cursor starts from the newest.

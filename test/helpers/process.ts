@@ -32,7 +32,16 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
   const [program, ...args] = [...(options.wrapper ?? []), process.execPath, ...command];
   const child = spawn(program!, args, {
     cwd: options.cwd ?? REPO,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...options.env },
+    env: {
+      PATH: process.env.PATH,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      // Every test client dials from 127.0.0.1: per-address limits are for people and have their own tests.
+      REGISTER_MAX_PER_ADDRESS: '100000',
+      HOLDS_PER_ADDRESS_PER_MINUTE: '100000',
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

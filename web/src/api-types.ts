@@ -3,6 +3,272 @@
  */
 /* biome-ignore-all lint: generated */
 export interface paths {
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness: the process is up */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Up */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "ok";
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: journals recovered and accepting requests */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Ready */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "ready";
+                        };
+                    };
+                };
+                /** @description NOT_READY: recovering, or shutting down */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (text exposition format) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Metrics */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OpenAPI 3.1 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API reference as a web page, rendered from this document */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description HTML */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ws/shows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A show's live seat map over a WebSocket
+         * @description Send the WebSocket upgrade headers (`Connection: Upgrade`, `Upgrade: websocket`). The server sends a `snapshot` first, then a `delta` for every change, versions rising by one. A client that reconnects sends `{"type":"resume","version":N}` (or connects with `?version=N`) and gets the missed deltas, or a fresh snapshot when they are no longer kept. A client that reads too slowly is closed with 1013 and should reconnect and resume; 1001 means the server is shutting down. The messages are described in `x-websocket-messages`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Optional; an empty value means the same as leaving it out. */
+                    version?: number | null;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols: the feed is open */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description SHOW_NOT_FOUND, or ROUTE_NOT_FOUND for a request without the upgrade headers */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY (shutting down) or OVERLOADED (too many feeds) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/register": {
         parameters: {
             query?: never;
@@ -58,6 +324,24 @@ export interface paths {
                 };
                 /** @description EMAIL_TAKEN */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -126,8 +410,35 @@ export interface paths {
                         "application/json": components["schemas"]["Session"];
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description INVALID_CREDENTIALS */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -294,6 +605,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description RATE_LIMITED: too many wrong currentPassword guesses, with a retry-after header */
                 429: {
                     headers: {
@@ -330,8 +659,11 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    status?: "pending_payment" | "confirmed" | "cancelled" | "failed" | "expired";
+                    /** @description Optional; an empty value means the same as leaving it out. */
+                    status?: "pending_payment" | "confirmed" | "cancelled" | "failed" | "expired" | "";
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     cursor?: string;
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     limit?: number;
                 };
                 header?: never;
@@ -436,14 +768,17 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description Only movies with an upcoming show in this city */
+                    /** @description Only movies with an upcoming show in this city. Optional; an empty value means the same as leaving it out. */
                     city?: string;
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     language?: string;
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     genre?: string;
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     minRating?: number | null;
-                    /** @description Only movies with an upcoming show on this UTC day */
+                    /** @description Only movies with an upcoming show on this UTC day. Optional; an empty value means the same as leaving it out. */
                     date?: string;
-                    /** @description Text in the title */
+                    /** @description Text in the title. Optional; an empty value means the same as leaving it out. */
                     q?: string;
                 };
                 header?: never;
@@ -512,6 +847,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description MOVIE_NOT_FOUND */
                 404: {
                     headers: {
@@ -545,8 +889,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     city?: string;
-                    /** @description A UTC day, YYYY-MM-DD */
+                    /** @description A UTC day, YYYY-MM-DD. Optional; an empty value means the same as leaving it out. */
                     date?: string;
                 };
                 header?: never;
@@ -566,6 +911,15 @@ export interface paths {
                         "application/json": {
                             shows: components["schemas"]["ShowListing"][];
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description MOVIE_NOT_FOUND */
@@ -598,6 +952,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     city?: string;
                 };
                 header?: never;
@@ -615,6 +970,15 @@ export interface paths {
                         "application/json": {
                             theaters: components["schemas"]["Theater"][];
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -655,6 +1019,15 @@ export interface paths {
                         "application/json": {
                             show: components["schemas"]["Show"];
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description SHOW_NOT_FOUND */
@@ -715,6 +1088,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description No or bad token */
                 401: {
                     headers: {
@@ -726,6 +1108,24 @@ export interface paths {
                 };
                 /** @description MOVIE_NOT_FOUND */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -811,6 +1211,33 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description IDEMPOTENCY_KEY_REUSED (the key came with another body) or IDEMPOTENCY_KEY_IN_USE (the first request is still running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -847,6 +1274,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description No or bad token */
                 401: {
@@ -927,6 +1363,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description No or bad token */
                 401: {
                     headers: {
@@ -947,6 +1392,24 @@ export interface paths {
                 };
                 /** @description MOVIE_NOT_FOUND */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1012,6 +1475,33 @@ export interface paths {
                 };
                 /** @description Not an admin */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description IDEMPOTENCY_KEY_REUSED (the key came with another body) or IDEMPOTENCY_KEY_IN_USE (the first request is still running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1112,6 +1602,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         trace?: never;
@@ -1193,6 +1701,24 @@ export interface paths {
                 };
                 /** @description CONFLICT: the theater has a screen with this name */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1287,6 +1813,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description RULE_VIOLATION: the start is in the past */
                 422: {
                     headers: {
@@ -1344,6 +1888,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description No or bad token */
                 401: {
@@ -1412,6 +1965,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description No or bad token */
                 401: {
                     headers: {
@@ -1441,6 +2003,24 @@ export interface paths {
                 };
                 /** @description CONFLICT (screen busy) or INVALID_STATE (cancelled) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1536,6 +2116,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1621,6 +2219,24 @@ export interface paths {
                 };
                 /** @description SEATS_UNAVAILABLE: held or booked */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1737,6 +2353,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown show */
                 404: {
                     headers: {
@@ -1755,8 +2380,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description SEAT_LIMIT_EXCEEDED or the show is not on sale */
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description SEAT_LIMIT_EXCEEDED (MAX_SEATS_PER_USER on this show, or MAX_HELD_SEATS_PER_USER across all shows) or the show is not on sale */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1811,8 +2463,71 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The seat is taken */
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description SHOW_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The seat is taken (SEATS_UNAVAILABLE or SINGLE_SEAT_STRANDED) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description SEAT_LIMIT_EXCEEDED, or the show is not on sale */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1856,6 +2571,24 @@ export interface paths {
                         "application/json": {
                             hold: components["schemas"]["Hold"];
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Not yours */
@@ -1907,6 +2640,24 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description Not yours */
                 403: {
@@ -1972,6 +2723,24 @@ export interface paths {
                         "application/json": {
                             hold: components["schemas"]["Hold"];
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Not yours */
@@ -2053,6 +2822,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description HOLD_NOT_OWNED: the hold is someone else’s */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown show or hold */
                 404: {
                     headers: {
@@ -2071,8 +2858,44 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Promo code refused, or the show is not on sale */
+                /** @description HOLD_EXPIRED: the hold lapsed */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Promo code refused, SEAT_LIMIT_EXCEEDED, or the show is not on sale */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: the hold-and-book form counts against HOLDS_PER_ADDRESS_PER_MINUTE */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2130,8 +2953,80 @@ export interface paths {
                         };
                     };
                 };
-                /** @description You hold no such seat on this show */
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description HOLD_NOT_OWNED */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description HOLD_NOT_FOUND: you hold no such seat on this show */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The hold is already booked */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description HOLD_EXPIRED: the hold lapsed */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Promo code refused, or the show is not on sale */
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2177,8 +3072,35 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Not yours */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description BOOKING_NOT_FOUND */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2217,7 +3139,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Cancelled */
+                /** @description Cancelled (status `cancelled`): a paid booking is refunded, an unpaid one just ends; seats back on sale */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2228,7 +3150,52 @@ export interface paths {
                         };
                     };
                 };
-                /** @description After the cancellation cut-off */
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not yours */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description BOOKING_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description INVALID_STATE: the booking already failed or expired */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description CANCELLATION_CLOSED: after the cancellation cut-off */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2305,8 +3272,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description PAYMENT_FAILED: the seats are released */
                 402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not your booking */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description BOOKING_NOT_FOUND */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2325,6 +3319,99 @@ export interface paths {
                 };
                 /** @description HOLD_EXPIRED: the seats were lost; any capture is refunded */
                 410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description OFFER_INVALID (details.reason): a lapsed booking paid late whose promo code no longer grants the use; nothing is charged */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/payments/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The payment provider's events, signature checked
+         * @description Drives the same transitions as POST /api/payments, idempotently. Signed with `Stripe-Signature` (Stripe) or `BoxOffice-Signature` (the simulated provider).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Applied, or already applied */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            received: true;
+                        };
+                    };
+                };
+                /** @description INVALID_SIGNATURE: missing or wrong signature, or not an event */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: over 262144 bytes */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2359,7 +3446,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The ticket */
+                /** @description The ticket; with `Accept: image/png`, the QR image itself */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2367,13 +3454,52 @@ export interface paths {
                     content: {
                         "application/json": {
                             ticket: {
+                                /** @description A signed token a gate verifies offline (JWKS) */
                                 code: string;
+                                /** @description The code as a QR image: an SVG data URL */
                                 qr: string;
                             };
                         };
+                        "image/png": string;
                     };
                 };
-                /** @description The booking is not confirmed */
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not yours */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description BOOKING_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description INVALID_STATE: the booking is not confirmed */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2432,6 +3558,33 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2479,8 +3632,53 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description FORBIDDEN: this needs the admin role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description ALREADY_CHECKED_IN */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2499,6 +3697,46 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The public keys that verify ticket codes offline */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A JSON Web Key Set; a ticket code names its key in `kid` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keys: {
+                                [key: string]: unknown;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2562,12 +3800,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": {
-                        code: string;
-                        showId: string;
-                        seats?: string[];
-                        amount?: number;
-                    };
+                    "application/json": components["schemas"]["OfferCheck"];
                 };
             };
             responses: {
@@ -2581,13 +3814,7 @@ export interface paths {
                             /** @enum {boolean} */
                             valid: true;
                             offer: components["schemas"]["Offer"];
-                            amount: {
-                                subtotal: number;
-                                discount: number;
-                                fees: number;
-                                total: number;
-                                currency: string;
-                            };
+                            amount: components["schemas"]["Amount"];
                         };
                     };
                 };
@@ -2618,8 +3845,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description OFFER_INVALID with details.reason */
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description OFFER_INVALID with details.reason (a private code given without a token answers unknown_code) */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED (OFFER_VALIDATE_MAX_PER_MINUTE per user and per address), with retry-after */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2696,8 +3950,53 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description FORBIDDEN: this needs the admin role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Code exists */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2741,6 +4040,33 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description FORBIDDEN: this needs the admin role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description Unknown offer */
                 404: {
@@ -2801,8 +4127,53 @@ export interface paths {
                         };
                     };
                 };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description FORBIDDEN: this needs the admin role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown offer */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2860,6 +4231,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Not an admin */
                 403: {
                     headers: {
@@ -2871,6 +4251,33 @@ export interface paths {
                 };
                 /** @description Unknown user */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description IDEMPOTENCY_KEY_REUSED (the key came with another body) or IDEMPOTENCY_KEY_IN_USE (the first request is still running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2906,7 +4313,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     cursor?: string;
+                    /** @description Optional; an empty value means the same as leaving it out. */
                     limit?: number;
                 };
                 header?: never;
@@ -2925,6 +4334,24 @@ export interface paths {
                             notifications: components["schemas"]["Notification"][];
                             nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -3020,19 +4447,45 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Session: {
-            user: components["schemas"]["User"];
-            token: string;
-            expiresAt: string;
-        };
-        User: {
-            id: string;
-            name: string;
-            email: string;
-            phone: string | null;
+        /** @description Sent first, and again when the missed deltas are no longer kept */
+        SeatFeedSnapshot: {
             /** @enum {string} */
-            role: "user" | "admin";
-            createdAt: string;
+            type: "snapshot";
+            showId: string;
+            version: number;
+            seats: {
+                /** @example A7 */
+                id: string;
+                /** @enum {string} */
+                status: "available" | "held" | "booked" | "blocked";
+            }[];
+        };
+        /** @description One applied change set; versions rise by exactly one */
+        SeatFeedDelta: {
+            /** @enum {string} */
+            type: "delta";
+            showId: string;
+            version: number;
+            changes: {
+                /** @example A7 */
+                id: string;
+                /** @enum {string} */
+                status: "available" | "held" | "booked" | "blocked";
+            }[];
+        };
+        /** @description The answer to a client message the server could not use */
+        SeatFeedError: {
+            /** @enum {string} */
+            type: "error";
+            /** @enum {string} */
+            code: "INVALID_JSON" | "UNKNOWN_MESSAGE";
+            message: string;
+        };
+        /** @description From the client: the last version it applied */
+        SeatFeedResume: {
+            /** @enum {string} */
+            type: "resume";
+            version: number;
         };
         Error: {
             error: {
@@ -3044,13 +4497,30 @@ export interface components {
                 };
             };
         };
+        Session: {
+            user: components["schemas"]["User"];
+            token: string;
+            expiresAt: string;
+        };
+        User: {
+            id: string;
+            name: string;
+            /** Format: email */
+            email: string;
+            phone: string | null;
+            /** @enum {string} */
+            role: "user" | "admin";
+            createdAt: string;
+        };
         Registration: {
             name: string;
+            /** Format: email */
             email: string;
             password: string;
             phone?: string;
         };
         Login: {
+            /** Format: email */
             email: string;
             password: string;
         };
@@ -3068,13 +4538,7 @@ export interface components {
             seats: string[];
             /** @enum {string} */
             status: "pending_payment" | "confirmed" | "cancelled" | "failed" | "expired";
-            amount: {
-                subtotal: number;
-                discount: number;
-                fees: number;
-                total: number;
-                currency: string;
-            };
+            amount: components["schemas"]["Amount"];
             promoCode: string | null;
             /** @enum {string} */
             paymentMethod: "card" | "upi" | "wallet";
@@ -3082,10 +4546,23 @@ export interface components {
             confirmedAt: string | null;
             cancelledAt: string | null;
             holdExpiresAt: string;
+            /** @description Once confirmed: the signed ticket code. Its QR image is at GET /api/bookings/{id}/ticket ({code, qr}), kept off the booking so every read stays small. */
             ticket?: {
                 code: string;
-                qrUrl: string;
             };
+        };
+        /** @description Every amount is in integer minor units of `currency` (paise for INR: 25000 is ₹250.00). */
+        Amount: {
+            /** @description Seat prices added up, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
+            subtotal: number;
+            /** @description Taken off by the promo code, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
+            discount: number;
+            /** @description Booking fees, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
+            fees: number;
+            /** @description What the customer pays, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
+            total: number;
+            /** @example INR */
+            currency: string;
         };
         Movie: {
             id: string;
@@ -3122,6 +4599,7 @@ export interface components {
             format: string;
             language: string;
             seatsAvailable: number;
+            /** @description The cheapest seat, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             priceFrom: number;
             currency: string;
         };
@@ -3163,10 +4641,11 @@ export interface components {
             endTime: string;
             format: string;
             language: string;
-            /** @description Minor units per seat category */
+            /** @description The price of a seat per category, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             prices: {
                 [key: string]: number;
             };
+            /** @description The cheapest seat, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             priceFrom: number;
             currency: string;
             /** @enum {string} */
@@ -3233,7 +4712,7 @@ export interface components {
             screenId: string;
             /** Format: date-time */
             startTime: string;
-            /** @description Minor units per seat category; exactly the categories of the screen layout */
+            /** @description The price of a seat per category, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00); exactly the categories of the screen layout */
             prices: {
                 [key: string]: number;
             };
@@ -3242,7 +4721,7 @@ export interface components {
             forbidSingleSeatGaps?: boolean;
         };
         ShowPatch: {
-            /** @description Minor units per seat category; exactly the categories of the screen layout */
+            /** @description The price of a seat per category, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00); exactly the categories of the screen layout */
             prices?: {
                 [key: string]: number;
             };
@@ -3260,6 +4739,7 @@ export interface components {
                 /** @description The seat's column on the screen's grid, aisles and staggered rows included */
                 column: number;
                 category: string;
+                /** @description The seat's price in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
                 price: number | null;
                 /** @enum {string} */
                 status: "available" | "held" | "booked" | "blocked";
@@ -3288,9 +4768,11 @@ export interface components {
             createdAt: string;
         };
         /** @description Either explicit seats (all or nothing) or a count for best-available selection. */
-        HoldRequest: {
+        HoldRequest: components["schemas"]["HoldSeats"] | components["schemas"]["HoldBestAvailable"];
+        HoldSeats: {
             seats: string[];
-        } | {
+        };
+        HoldBestAvailable: {
             count: number;
             category?: string;
             allowSplit?: boolean;
@@ -3300,22 +4782,32 @@ export interface components {
             intentId: string;
             clientSecret?: string;
             status: string;
+            /** @description The amount to pay, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             amount: number;
             currency: string;
         };
-        CreateBooking: {
+        /** @description Book a hold you have, or hold and book in one call: named seats, or a count for the best available. */
+        CreateBooking: components["schemas"]["BookingFromHold"] | components["schemas"]["BookingOfSeats"] | components["schemas"]["BookingOfCount"];
+        BookingFromHold: {
             holdId: string;
-            promoCode?: string;
             /** @enum {string} */
             paymentMethod: "card" | "upi" | "wallet";
-        } | {
+            promoCode?: string;
+        };
+        BookingOfSeats: {
             showId: string;
-            seats?: string[];
-            count?: number;
-            category?: string;
-            promoCode?: string;
+            seats: string[];
             /** @enum {string} */
             paymentMethod: "card" | "upi" | "wallet";
+            promoCode?: string;
+        };
+        BookingOfCount: {
+            showId: string;
+            count: number;
+            category?: string;
+            /** @enum {string} */
+            paymentMethod: "card" | "upi" | "wallet";
+            promoCode?: string;
         };
         PaymentProof: {
             bookingId: string;
@@ -3336,8 +4828,11 @@ export interface components {
             description: string;
             /** @enum {string} */
             kind: "percent" | "flat";
+            /** @description A percent (1–100), or a flat amount in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             value: number;
+            /** @description The cap, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             maxDiscount: number | null;
+            /** @description The least subtotal it applies to, in integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
             minAmount: number;
             validFrom: string;
             validUntil: string;
@@ -3353,6 +4848,19 @@ export interface components {
             isPublic: boolean;
             isActive: boolean;
             createdAt: string;
+        };
+        /** @description The code and show, with either the seats to price or an amount. */
+        OfferCheck: components["schemas"]["OfferCheckForSeats"] | components["schemas"]["OfferCheckForAmount"];
+        OfferCheckForSeats: {
+            code: string;
+            showId: string;
+            seats: string[];
+        };
+        OfferCheckForAmount: {
+            code: string;
+            showId: string;
+            /** @description In integer minor units of `currency` (paise for INR: 25000 is ₹250.00) */
+            amount: number;
         };
         Notification: {
             id: string;
