@@ -4,7 +4,7 @@
  * bulk with their tokens, for `npm run load`. Off, it answers 403 before looking at the token, so a
  * production service never mints sessions this way whoever asks.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import {
   createLoadTestUsers,
@@ -15,7 +15,7 @@ import {
 import { requireAdmin } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
-import { bearer, errorResponse, json, jsonBody } from './schemas.js';
+import { bearer, createRoute, errorResponse, json, jsonBody } from './schemas.js';
 
 const LoadTestUsersInput = z
   .object({

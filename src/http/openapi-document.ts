@@ -94,7 +94,12 @@ export function registerDocumentExtras(app: OpenAPIHono<AppEnv>): void {
       path: '/metrics',
       tags: ['Operations'],
       summary: 'Prometheus metrics (text exposition format)',
-      responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: z.string() } } } },
+      description:
+        'Open by default; with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`.',
+      responses: {
+        200: { description: 'Metrics', content: { 'text/plain': { schema: z.string() } } },
+        401: errorResponse('UNAUTHENTICATED: METRICS_TOKEN is set and the request did not carry it'),
+      },
     }),
   );
   registry.registerPath(

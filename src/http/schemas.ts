@@ -72,6 +72,10 @@ function standardResponses(config: Omit<RouteConfig, 'path'>): Responses {
       'UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json',
     );
   }
+  // Any route while the service starts or drains; the allocator's routes also while a shard recovers.
+  out[503] = errorResponse(
+    'NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key)',
+  );
   return out;
 }
 

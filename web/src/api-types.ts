@@ -32,6 +32,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -97,7 +106,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format) */
+        /**
+         * Prometheus metrics (text exposition format)
+         * @description Open by default; with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -114,6 +126,24 @@ export interface paths {
                     };
                     content: {
                         "text/plain": string;
+                    };
+                };
+                /** @description UNAUTHENTICATED: METRICS_TOKEN is set and the request did not carry it */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -154,6 +184,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -188,6 +227,15 @@ export interface paths {
                     };
                     content: {
                         "text/html": string;
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -507,6 +555,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -545,6 +602,15 @@ export interface paths {
                 };
                 /** @description No or bad token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -702,6 +768,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -742,6 +817,15 @@ export interface paths {
                                 movies: number;
                             }[];
                         };
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -807,6 +891,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -858,6 +951,15 @@ export interface paths {
                 };
                 /** @description MOVIE_NOT_FOUND */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -931,6 +1033,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -974,6 +1085,15 @@ export interface paths {
                 };
                 /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
                 400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1032,6 +1152,15 @@ export interface paths {
                 };
                 /** @description SHOW_NOT_FOUND */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1142,6 +1271,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1238,6 +1376,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1313,6 +1460,15 @@ export interface paths {
                 };
                 /** @description CONFLICT: it has upcoming shows */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1417,6 +1573,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         trace?: never;
@@ -1502,6 +1667,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1620,6 +1794,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         trace?: never;
@@ -1719,6 +1902,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1934,6 +2126,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         options?: never;
@@ -2021,6 +2222,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2127,6 +2337,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2244,6 +2463,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2291,6 +2519,15 @@ export interface paths {
                 };
                 /** @description Unknown show */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2409,6 +2646,15 @@ export interface paths {
                 };
                 /** @description RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2535,6 +2781,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2618,6 +2873,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2679,6 +2943,15 @@ export interface paths {
                 };
                 /** @description Expired */
                 410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2763,6 +3036,15 @@ export interface paths {
                 };
                 /** @description Expired */
                 410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2903,6 +3185,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3034,6 +3325,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3101,6 +3401,15 @@ export interface paths {
                 };
                 /** @description BOOKING_NOT_FOUND */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3197,6 +3506,15 @@ export interface paths {
                 };
                 /** @description CANCELLATION_CLOSED: after the cancellation cut-off */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3346,6 +3664,15 @@ export interface paths {
                 };
                 /** @description OFFER_INVALID (details.reason): a lapsed booking paid late whose promo code no longer grants the use; nothing is charged */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3508,6 +3835,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3578,6 +3914,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3695,6 +4040,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3733,6 +4087,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3769,6 +4132,15 @@ export interface paths {
                         "application/json": {
                             offers: components["schemas"]["Offer"][];
                         };
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -3874,6 +4246,15 @@ export interface paths {
                 };
                 /** @description RATE_LIMITED (OFFER_VALIDATE_MAX_PER_MINUTE per user and per address), with retry-after */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4004,6 +4385,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -4070,6 +4460,15 @@ export interface paths {
                 };
                 /** @description Unknown offer */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4174,6 +4573,15 @@ export interface paths {
                 };
                 /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4294,6 +4702,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -4347,6 +4764,15 @@ export interface paths {
                 };
                 /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4428,6 +4854,33 @@ export interface paths {
                 };
                 /** @description EMAIL_TAKEN: this run already has users in this index range */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PAYLOAD_TOO_LARGE: the body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNSUPPORTED_MEDIA_TYPE: send the body as JSON with Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY, WORKER_FAILED or OVERLOADED: temporarily unable to answer; retry after Retry-After (with the same Idempotency-Key) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
