@@ -144,8 +144,11 @@ describe('npm run load', () => {
     expect(report.steps.ticket!.statuses[200]).toBeGreaterThan(0);
     expect(report.steps.ticket!.statuses[200]).toBeLessThanOrEqual(paid);
     expect(report.check).toMatchObject({ isOk: true, bookingsConfirmed: paid, bookingsChecked: paid });
+    // A payment still in flight when the duration ends may confirm on the server after the kit stopped
+    // listening: at most one per connection (2) is booked without the kit having counted it.
     const map = await server.api('GET', `/api/shows/${shows[2]}/seats`);
-    expect(map.body.counts.booked).toBe(paid);
+    expect(map.body.counts.booked).toBeGreaterThanOrEqual(paid);
+    expect(map.body.counts.booked).toBeLessThanOrEqual(paid + 2);
   });
 
   it('mixed: blends seat-map reads, holds and bookings by weight', async () => {
