@@ -6,9 +6,13 @@ WORKDIR /app
 # better-sqlite3 builds its native module when no prebuilt binary matches.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci runs the `prepare` script, which skips the web build while web/ is not copied yet.
+COPY scripts/build-web.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+# The service and the web app (Vite builds it into dist/web, which the run stage copies with dist).
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS run

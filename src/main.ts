@@ -4,8 +4,10 @@
  */
 import './threadpool.js';
 import { ConfigError, loadConfig } from './config.js';
+import { installCrashPolicy } from './crash-policy.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
+import { StartupError } from './startup-preflight.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -19,6 +21,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.LOG_LEVEL);
+  installCrashPolicy(logger);
   const running = await startServer(config, { logger });
   let signals = 0;
   const stop = (signal: string) => {
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  // A StartupError is one line naming the variable to change; anything else is a bug, with its stack.
+  console.error(err instanceof StartupError ? err.message : err);
   process.exit(1);
 });

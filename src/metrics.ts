@@ -72,6 +72,21 @@ export function createMetrics() {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers: [registry],
     }),
+    passwordHashesRunning: new client.Gauge({
+      name: 'boxoffice_password_hashes_running',
+      help: 'Password hashes (scrypt) running on the thread pool now; at most HASH_CONCURRENCY',
+      registers: [registry],
+    }),
+    passwordHashesQueued: new client.Gauge({
+      name: 'boxoffice_password_hashes_queued',
+      help: 'Password hashes waiting for a slot; at most HASH_QUEUE_MAX (503 OVERLOADED past it)',
+      registers: [registry],
+    }),
+    passwordHashesPeak: new client.Gauge({
+      name: 'boxoffice_password_hashes_peak_running',
+      help: 'Most password hashes that ran at once since start',
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -3,7 +3,6 @@
  * Builds and starts the whole service from a validated config: app database, shard workers (recovered
  * before the first request is served), the Hono app, the seat feed, and an orderly close.
  */
-import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -21,6 +20,7 @@ import { ShowInfoCache } from './domain/show-info.js';
 import { TicketDesk } from './domain/ticket-desk.js';
 import { UserService } from './domain/users.js';
 import { createApp } from './http/app.js';
+import { handleConnectionErrors } from './http/connection-errors.js';
 import type { AppDeps } from './http/context.js';
 import { attachSeatFeed } from './http/seat-feed.js';
 import { startNotifier } from './jobs/notifier.js';
@@ -31,6 +31,7 @@ import { openAppDb } from './persistence/app-db.js';
 import { startCheckpointer } from './persistence/checkpointer.js';
 import { GroupCommit } from './persistence/group-commit.js';
 import { WalFlusher } from './persistence/wal-flush.js';
+import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
@@ -62,7 +63,13 @@ export interface StartOptions {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const now = options.now ?? Date.now;
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  // Before anything touches the directory or seeds: a second process, or a port that cannot be listened
+  // on, stops the start here with one line naming the variable.
+  const dataDirLock = claimDataDir(config.dataDir);
+  await probeListen(config).catch((err) => {
+    dataDirLock.release();
+    throw err;
+  });
   const dbFile = path.join(config.dataDir, 'app.db');
   const db = openAppDb(dbFile);
   const checkpointer = startCheckpointer(db, logger);
@@ -110,6 +117,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new UserService(db, tokens, {
     loginMaxFailures: config.LOGIN_MAX_FAILURES,
     loginWindowSeconds: config.LOGIN_WINDOW_SECONDS,
+    loginMaxBackoffSeconds: config.LOGIN_MAX_BACKOFF_SECONDS,
+    loginAccountSlowdownAfter: config.LOGIN_ACCOUNT_SLOWDOWN_AFTER,
+    loginAccountMaxDelaySeconds: config.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+    loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+    hashConcurrency: config.HASH_CONCURRENCY,
+    hashQueueMax: config.HASH_QUEUE_MAX,
+    onHashLoad: (load) => {
+      metrics.passwordHashesRunning.set(load.running);
+      metrics.passwordHashesQueued.set(load.queued);
+      metrics.passwordHashesPeak.set(load.peakRunning);
+    },
     now,
   });
   const catalog = new CatalogService({
@@ -140,6 +158,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     now,
+    withdrawRatings: (userId, showId) => catalog.withdrawUnbackedRating(userId, showId),
     afterActorConfirm: options.afterActorConfirm,
   });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.
@@ -178,13 +197,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(config, err)));
   });
+  handleConnectionErrors(server as Server, logger);
   const feed = attachSeatFeed(server as Server, deps);
   deps.lifecycle.isReady = true;
   const port = (server.address() as AddressInfo).port;
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  logger.info({ port, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
+  const host = urlHost(config.HOST);
+  const docs = `http://${host}:${port}/docs`;
+  logger.info({ port, docs, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -208,9 +229,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await checkpointer.stop();
       wal.close();
       db.close();
+      dataDirLock.release();
       logger.info('BoxOffice stopped');
     })();
     return closing;
   };
   return { url: `http://${host}:${port}`, port, deps, close };
+}
+
+/** The host of a URL that reaches HOST: loopback for a wildcard address, brackets around IPv6. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }

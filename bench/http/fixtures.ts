@@ -95,7 +95,11 @@ export async function prepareTemplate(
 }
 
 /** One movie, a theater per 20 shows with one 300-seat screen, and `count` shows starting tomorrow. */
-export async function createShows(client: JsonClient, token: string, count: number): Promise<string[]> {
+export async function createShows(
+  client: Pick<JsonClient, 'request'>,
+  token: string,
+  count: number,
+): Promise<string[]> {
   const post = async (path: string, body: unknown) =>
     ok(`POST ${path}`, 201, await client.request('POST', path, { body, token }));
   const { movie } = await post('/api/admin/movies', {

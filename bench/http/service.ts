@@ -61,6 +61,10 @@ function serviceEnv(port: number, options: ServiceOptions): NodeJS.ProcessEnv {
     JWT_SECRET: options.jwtSecret,
     // Tokens are registered once per bench run and reused by every scenario's service.
     JWT_TTL_SECONDS: String(6 * 3600),
+    // The fan-out scenario's thousands of subscribers all dial from loopback: one client address.
+    WS_MAX_FEEDS_PER_ADDRESS: '100000',
+    // Thousands of users are registered from one loopback address: the per-address limit is for people.
+    REGISTER_MAX_PER_ADDRESS: '1000000',
     ...options.env,
   };
 }

@@ -134,7 +134,7 @@ function readMeta(dataDir: string): DataDirMeta | undefined {
  */
 function writeMeta(dataDir: string, meta: DataDirMeta): void {
   const file = metaFile(dataDir);
-  const fd = fs.openSync(`${file}.tmp`, 'w');
+  const fd = fs.openSync(`${file}.tmp`, 'w', 0o600);
   try {
     fs.writeFileSync(fd, `${JSON.stringify(meta)}\n`);
     fs.fsyncSync(fd);

@@ -69,6 +69,11 @@ export type ExtendCommand = Timed & {
   ownerId: string;
   extendByMs: number;
   maxLifetimeMs: number;
+  /**
+   * 'expiry' adds `extendByMs` to the hold's current expiry (the contract). Commands journaled before
+   * this field existed extended from `nowMs`, and replay must give them the expiry they gave then.
+   */
+  extendFrom?: 'expiry';
 };
 export type ReleaseCommand = Timed & { type: 'release'; holdId: string; ownerId: string };
 export type ExpireCommand = Timed & { type: 'expire' };
@@ -403,7 +408,8 @@ function extend(state: ShowState, command: ExtendCommand, tx: Change): ShowReply
   const found = ownLiveHold(state, command, tx);
   if (!found.ok) return found;
   const { hold: live } = found;
-  const expiresAtMs = Math.min(command.nowMs + command.extendByMs, live.createdAtMs + command.maxLifetimeMs);
+  const fromMs = command.extendFrom === 'expiry' ? live.expiresAtMs : command.nowMs;
+  const expiresAtMs = Math.min(fromMs + command.extendByMs, live.createdAtMs + command.maxLifetimeMs);
   if (expiresAtMs > live.expiresAtMs) {
     live.expiresAtMs = expiresAtMs;
     tx.touch();

@@ -6,7 +6,7 @@
  * session generation (`gen`); a password change moves it on, voiding every other session of the user
  * but the one that made the change (`endOtherSessions`).
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
@@ -123,6 +123,15 @@ export class TokenService {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * HMAC-SHA256 of `text` under the signing key, for what must be compared later but not read back
+   * (the idempotency store's request digests): without the key it cannot be guessed back offline.
+   * Callers prefix `text` with their purpose so no two uses share a digest.
+   */
+  keyedDigest(text: string): string {
+    return createHmac('sha256', this.#key).update(text).digest('base64url');
   }
 
   revoke(user: AuthUser): void {

@@ -36,7 +36,8 @@ export interface Booking {
   confirmedAt: string | null;
   cancelledAt: string | null;
   holdExpiresAt: string;
-  ticket?: { code: string; qrUrl: string };
+  /** The signed code only: its QR image is drawn on request by GET /api/bookings/:id/ticket. */
+  ticket?: { code: string };
 }
 
 export interface BookingRow {
@@ -112,7 +113,7 @@ export function toBooking(row: BookingRow, ticketCode?: string): Booking {
     confirmedAt: row.confirmed_at,
     cancelledAt: row.cancelled_at,
     holdExpiresAt: row.hold_expires_at,
-    ...(ticketCode ? { ticket: { code: ticketCode, qrUrl: `/api/bookings/${row.id}/ticket` } } : {}),
+    ...(ticketCode ? { ticket: { code: ticketCode } } : {}),
   };
 }
 
@@ -128,6 +129,8 @@ export interface BookingDeps {
   logger: Logger;
   metrics: Metrics;
   now: () => number;
+  /** Called in the cancel transaction: withdraws the rating the booking qualified (CatalogService). */
+  withdrawRatings: (userId: string, showId: string) => void;
   /** Test-only fault injection: called right after the actor confirmed, before the app db is updated. */
   afterActorConfirm?: () => void;
 }
@@ -366,6 +369,13 @@ export class BookingService {
       return failure('VALIDATION_FAILED', `this booking is paid by ${row.payment_method}`, {
         fields: { method: `must be ${row.payment_method}` },
       });
+    // A lapsed booking gave its promo use back. Paid late, it keeps its discount only if the offer still
+    // grants that use now; otherwise nothing is charged and the booking stays as it is.
+    const isLate = row.status !== 'pending_payment';
+    if (isLate && row.offer_id) {
+      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      if (refused) return refused;
+    }
     const outcome = await this.d.payments.confirm({
       intentId: payment.intent_id,
       ...proof,
@@ -376,6 +386,7 @@ export class BookingService {
         await this.fail(bookingId, outcome.message);
         return failure('PAYMENT_FAILED', outcome.message, outcome.details);
       }
+      if (isLate) this.d.offers.giveBackUse(bookingId);
       return outcome;
     }
     if (outcome.status === 'failed') {
@@ -384,8 +395,10 @@ export class BookingService {
         reason: outcome.failureReason,
       });
     }
-    if (outcome.status === 'refunded' || outcome.status === 'canceled')
+    if (outcome.status === 'refunded' || outcome.status === 'canceled') {
+      if (isLate) this.d.offers.giveBackUse(bookingId);
       return failure('INVALID_STATE', `the payment of booking ${bookingId} was ${outcome.status}`);
+    }
     if (outcome.status !== 'succeeded') {
       // Processing (a UPI collect request, a pending wallet): the provider's webhook settles it.
       this.#recordPayment(bookingId, outcome.status, outcome);
@@ -404,7 +417,13 @@ export class BookingService {
     const row = this.row(bookingId);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
     if (row.status === 'confirmed') return { ok: true, booking: this.view(row) };
-    if (row.status === 'cancelled') return failure('INVALID_STATE', 'this booking was cancelled');
+    if (row.status === 'cancelled') {
+      // Cancelled before payment, then captured anyway (a UPI collect approved late): give it back.
+      const late = this.#payment.get(bookingId) as { status: string } | undefined;
+      if (row.confirmed_at === null && late?.status === 'succeeded')
+        await this.refund(bookingId, 'cancelled before payment');
+      return failure('INVALID_STATE', 'this booking was cancelled');
+    }
     const seats = JSON.parse(row.seats) as string[];
     // Only captured money books seats: a replayed success webhook after a refund must not.
     const payment = this.#payment.get(bookingId) as { status: string } | undefined;
@@ -420,7 +439,17 @@ export class BookingService {
     if (this.d.shows.get(row.show_id)?.status === 'cancelled') {
       await this.refund(bookingId, SHOW_CANCELLED);
       if (row.status === 'pending_payment') this.#finish(bookingId, 'failed', SHOW_CANCELLED);
+      else this.d.offers.giveBackUse(bookingId);
       return failure('RULE_VIOLATION', 'the show was cancelled; your payment has been refunded');
+    }
+    // Money captured for a lapsed booking (a late webhook, reconciliation): its discount stands only if
+    // the offer grants the use again, as POST /api/payments checks before charging; else it is refunded.
+    if (row.status !== 'pending_payment' && row.offer_id) {
+      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      if (refused) {
+        await this.refund(bookingId, 'the promo code no longer applied when the payment arrived');
+        return { ...refused, message: `${refused.message}; your payment has been refunded` };
+      }
     }
     const reply = await this.d.router.send(row.show_id, {
       type: 'confirm',
@@ -439,6 +468,8 @@ export class BookingService {
       ) {
         await this.refund(bookingId, 'the seats were lost before payment completed');
         this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
+        // A late payment took its promo use again; with the seats gone it goes back.
+        this.d.offers.giveBackUse(bookingId);
         return seatsLost(reply.seats ?? seats);
       }
       return refusal(reply);
@@ -475,14 +506,7 @@ export class BookingService {
         .run(now, now, bookingId).changes;
       if (changed === 0) return;
       this.#event.run(bookingId, 'confirmed', now, null);
-      if (row.status !== 'pending_payment' && row.offer_id) {
-        // An expired booking gave its promo use back; a late success takes it again. The customer paid
-        // the discounted price already, so it is honoured even if that takes the count past the limit.
-        db.prepare('UPDATE offers SET used_count = used_count + 1 WHERE id = ?').run(row.offer_id);
-        db.prepare(
-          'INSERT OR IGNORE INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
-        ).run(bookingId, row.offer_id, row.user_id, now);
-      }
+      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
       db.prepare(
         'INSERT OR REPLACE INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)',
       ).run(bookingId, code.code, code.kid, now);
@@ -524,11 +548,13 @@ export class BookingService {
   }
 
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
-  async fail(bookingId: string, reason: string): Promise<void> {
+  async fail(bookingId: string, reason: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
     const row = this.row(bookingId);
+    // A late payment of a lapsed booking that failed: the promo use it took again goes back.
+    if (row?.status === 'expired' || row?.status === 'failed') this.d.offers.giveBackUse(bookingId);
     if (row?.status !== 'pending_payment') return;
     this.#recordPayment(bookingId, 'failed', { failureReason: reason });
-    this.#finish(bookingId, 'failed', reason);
+    this.#finish(bookingId, status, reason);
     await this.#releaseHold(row);
   }
 
@@ -539,17 +565,20 @@ export class BookingService {
         this.d.logger.warn({ err, bookingId: row.id }, 'could not release hold; it will expire');
         return undefined;
       });
+    if (reply?.ok) this.d.holds.forget(row.hold_id);
     if (reply && !reply.ok && reply.code !== 'HOLD_NOT_FOUND' && reply.code !== 'HOLD_EXPIRED')
       this.d.logger.warn({ bookingId: row.id, code: reply.code }, 'hold release refused');
   }
 
   /** Moves a pending booking to a final state and gives its promo use back; any other status stays. */
-  #finish(bookingId: string, status: 'failed' | 'expired', detail: string): void {
+  #finish(bookingId: string, status: 'failed' | 'expired' | 'cancelled', detail: string): void {
     const now = this.#iso();
     const isChanged = this.d.db.transaction(() => {
       const row = this.row(bookingId);
       if (row?.status !== 'pending_payment') return false;
       this.#setStatus.run(status, now, bookingId, row.status);
+      if (status === 'cancelled')
+        this.d.db.prepare('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, bookingId);
       this.#event.run(bookingId, status, now, detail);
       this.d.offers.giveBackUse(bookingId);
       return true;
@@ -608,7 +637,9 @@ export class BookingService {
     const { row } = found;
     if (row.status === 'cancelled') return { ok: true, booking: found.booking };
     if (row.status === 'pending_payment') {
-      await this.fail(bookingId, 'cancelled before payment');
+      // API.md's cancel row answers `cancelled` whether or not the booking was paid: the customer
+      // ended it, which a `failed` booking (the provider or the rules ended it) would not say.
+      await this.fail(bookingId, 'cancelled before payment', 'cancelled');
       return { ok: true, booking: this.view(this.row(bookingId)!) };
     }
     if (row.status !== 'confirmed') return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
@@ -712,6 +743,7 @@ export class BookingService {
       this.#event.run(row.id, 'cancelled', now, null);
       db.prepare('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
       this.d.offers.giveBackUse(row.id);
+      this.d.withdrawRatings(row.user_id, row.show_id);
       cancelBookingReminders(db, row.id, this.d.now());
       const user = db.prepare('SELECT email, phone FROM users WHERE id = ?').get(row.user_id) as {
         email: string;

@@ -65,6 +65,8 @@ export interface Theater {
   name: string;
   city: string;
   address: string;
+  /** IANA zone (`Asia/Kolkata`): show times in texts people read are given in it. */
+  timeZone: string;
   screens: ScreenSummary[];
 }
 
@@ -72,12 +74,37 @@ export interface TheaterInput {
   name: string;
   city: string;
   address?: string;
+  /** An IANA zone; `DEFAULT_TIME_ZONE` when omitted. Callers check it with `canonicalTimeZone`. */
+  timeZone?: string;
 }
+
+/** Every theater so far is in India; migration 009 gave existing theaters the same zone. */
+export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
+
+/**
+ * The zone as stored (`europe/berlin` → `Europe/Berlin`), or undefined unless it is an IANA name
+ * (Area/Location, or UTC) that Intl knows. Intl alone is too lenient: it takes abbreviations (`IST`,
+ * which it reads as India, though Ireland uses it too) and, in newer runtimes, fixed offsets, which
+ * lose daylight-saving rules. Intl's own spelling is taken only when it differs in case alone: this
+ * ICU answers `Asia/Calcutta` for `Asia/Kolkata`, and nobody should see the old name come back.
+ */
+export function canonicalTimeZone(zone: string): string | undefined {
+  if (!IANA_NAME.test(zone) && zone.toUpperCase() !== 'UTC') return undefined;
+  try {
+    const resolved = new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
+    return resolved.toLowerCase() === zone.toLowerCase() ? resolved : zone;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Asia/Kolkata`, `America/Argentina/Buenos_Aires`, `Etc/GMT+5`. */
+const IANA_NAME = /^[A-Za-z]+(\/[A-Za-z0-9_+-]+)+$/;
 
 export interface ShowListing {
   id: string;
   movieId: string;
-  theater: { id: string; name: string; city: string };
+  theater: { id: string; name: string; city: string; timeZone: string };
   screen: { id: string; name: string };
   startTime: string;
   format: string;
@@ -91,7 +118,7 @@ export interface Show {
   id: string;
   movieId: string;
   movie: Movie;
-  theater: { id: string; name: string; city: string; address: string };
+  theater: { id: string; name: string; city: string; address: string; timeZone: string };
   screen: ScreenSummary;
   startTime: string;
   endTime: string;
@@ -253,7 +280,9 @@ export class CatalogService {
 
   constructor(private readonly d: CatalogDeps) {
     this.#movie = d.db.prepare('SELECT * FROM movies WHERE id = ? AND archived_at IS NULL');
-    this.#theater = d.db.prepare('SELECT id, name, city, address FROM theaters WHERE id = ?');
+    this.#theater = d.db.prepare(
+      'SELECT id, name, city, address, time_zone AS timeZone FROM theaters WHERE id = ?',
+    );
     this.#screen = d.db.prepare('SELECT * FROM screens WHERE id = ?');
     this.#show = d.db.prepare('SELECT * FROM shows WHERE id = ?');
   }
@@ -349,7 +378,8 @@ export class CatalogService {
     }
     const rows = this.d.db
       .prepare(
-        `SELECT s.id, s.movie_id, s.theater_id, t.name AS theater_name, t.city AS theater_city, s.screen_id,
+        `SELECT s.id, s.movie_id, s.theater_id, t.name AS theater_name, t.city AS theater_city,
+                t.time_zone AS theater_time_zone, s.screen_id,
                 sc.name AS screen_name, sc.seat_count, s.start_time, s.format, s.language, s.prices, s.currency
          FROM shows s JOIN theaters t ON t.id = s.theater_id JOIN screens sc ON sc.id = s.screen_id
          WHERE ${where} ORDER BY s.start_time, s.id LIMIT @limit`,
@@ -369,10 +399,15 @@ export class CatalogService {
     const rows = (
       city === undefined
         ? this.d.db
-            .prepare('SELECT id, name, city, address FROM theaters ORDER BY city, name, id LIMIT ?')
+            .prepare(
+              'SELECT id, name, city, address, time_zone AS timeZone FROM theaters ORDER BY city, name, id LIMIT ?',
+            )
             .all(MAX_LISTED_THEATERS)
         : this.d.db
-            .prepare('SELECT id, name, city, address FROM theaters WHERE city = ? ORDER BY name, id LIMIT ?')
+            .prepare(
+              `SELECT id, name, city, address, time_zone AS timeZone FROM theaters WHERE city = ?
+               ORDER BY name, id LIMIT ?`,
+            )
             .all(canonicalName(city), MAX_LISTED_THEATERS)
     ) as Omit<Theater, 'screens'>[];
     const screens = this.d.db
@@ -422,13 +457,7 @@ export class CatalogService {
   rate(userId: string, movieId: string, score: number): { ok: true; movie: Movie; score: number } | Failure {
     const found = this.movie(movieId);
     if (!found.ok) return found;
-    const isEligible = this.d.db
-      .prepare(
-        `SELECT 1 FROM bookings b JOIN shows s ON s.id = b.show_id
-         WHERE b.user_id = ? AND s.movie_id = ? AND b.status = 'confirmed' LIMIT 1`,
-      )
-      .get(userId, movieId);
-    if (!isEligible)
+    if (!this.#hasConfirmedBooking(userId, movieId))
       return failure('NOT_ELIGIBLE', 'only someone with a confirmed booking of this movie can rate it');
     this.d.db.transaction(() => {
       this.d.db
@@ -440,6 +469,36 @@ export class CatalogService {
       this.#recomputeRating(movieId);
     })();
     return { ok: true, movie: (this.movie(movieId) as { movie: Movie }).movie, score };
+  }
+
+  #hasConfirmedBooking(userId: string, movieId: string): boolean {
+    return (
+      this.d.db
+        .prepare(
+          `SELECT 1 FROM bookings b JOIN shows s ON s.id = b.show_id
+           WHERE b.user_id = ? AND s.movie_id = ? AND b.status = 'confirmed' LIMIT 1`,
+        )
+        .get(userId, movieId) !== undefined
+    );
+  }
+
+  /**
+   * A rating stands only while its author has a confirmed booking of the movie: the booking saga calls
+   * this inside the transaction that cancels a booking, so the rating that booking qualified goes with
+   * it, unless another confirmed booking of the same movie still qualifies it. Returns whether one went.
+   */
+  withdrawUnbackedRating(userId: string, showId: string): boolean {
+    const movieId = this.d.db.prepare('SELECT movie_id FROM shows WHERE id = ?').pluck().get(showId) as
+      | string
+      | undefined;
+    if (movieId === undefined || this.#hasConfirmedBooking(userId, movieId)) return false;
+    return this.d.db.transaction(() => {
+      const removed = this.d.db
+        .prepare('DELETE FROM ratings WHERE user_id = ? AND movie_id = ?')
+        .run(userId, movieId).changes;
+      if (removed > 0) this.#recomputeRating(movieId);
+      return removed > 0;
+    })();
   }
 
   #recomputeRating(movieId: string): void {
@@ -556,14 +615,25 @@ export class CatalogService {
     return { ok: true, theater: { ...row, screens: screens.map(toScreenSummary) } };
   }
 
-  createTheater(input: TheaterInput): { ok: true; theater: Theater } {
+  createTheater(input: TheaterInput): { ok: true; theater: Theater } | Failure {
+    const timeZone = canonicalTimeZone(input.timeZone ?? DEFAULT_TIME_ZONE);
+    if (timeZone === undefined) return unknownZone(input.timeZone ?? '');
     const id = newId('thr');
     const now = this.#nowIso();
     this.d.db
       .prepare(
-        'INSERT INTO theaters (id, name, city, address, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+        `INSERT INTO theaters (id, name, city, address, time_zone, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(id, canonicalName(input.name), canonicalName(input.city), input.address?.trim() ?? '', now, now);
+      .run(
+        id,
+        canonicalName(input.name),
+        canonicalName(input.city),
+        input.address?.trim() ?? '',
+        timeZone,
+        now,
+        now,
+      );
     return this.theater(id) as { ok: true; theater: Theater };
   }
 
@@ -574,10 +644,14 @@ export class CatalogService {
     const name = canonicalName(patch.name ?? found.theater.name);
     const city = canonicalName(patch.city ?? found.theater.city);
     const address = patch.address?.trim() ?? found.theater.address;
+    const timeZone = canonicalTimeZone(patch.timeZone ?? found.theater.timeZone);
+    if (timeZone === undefined) return unknownZone(patch.timeZone ?? '');
     this.d.db.transaction(() => {
       this.d.db
-        .prepare('UPDATE theaters SET name = ?, city = ?, address = ?, updated_at = ? WHERE id = ?')
-        .run(name, city, address, this.#nowIso(), id);
+        .prepare(
+          'UPDATE theaters SET name = ?, city = ?, address = ?, time_zone = ?, updated_at = ? WHERE id = ?',
+        )
+        .run(name, city, address, timeZone, this.#nowIso(), id);
       this.d.db
         .prepare('UPDATE shows SET city = ?, updated_at = ? WHERE theater_id = ?')
         .run(city, this.#nowIso(), id);
@@ -789,6 +863,7 @@ interface ListingRow {
   theater_id: string;
   theater_name: string;
   theater_city: string;
+  theater_time_zone: string;
   screen_id: string;
   screen_name: string;
   seat_count: number;
@@ -803,7 +878,7 @@ function toListing(r: ListingRow, seatsAvailable: number): ShowListing {
   return {
     id: r.id,
     movieId: r.movie_id,
-    theater: { id: r.theater_id, name: r.theater_name, city: r.theater_city },
+    theater: { id: r.theater_id, name: r.theater_name, city: r.theater_city, timeZone: r.theater_time_zone },
     screen: { id: r.screen_id, name: r.screen_name },
     startTime: r.start_time,
     format: r.format,
@@ -831,6 +906,12 @@ export function checkPrices(prices: Record<string, number>, categories: string[]
   );
 }
 
+function unknownZone(zone: string): Failure {
+  return failure('VALIDATION_FAILED', `timeZone ${zone} is not an IANA time zone such as Asia/Kolkata`, {
+    fields: { timeZone: 'not an IANA time zone' },
+  });
+}
+
 function definedOnly<T extends object>(patch: T): Partial<T> {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -847,7 +928,10 @@ export function liveAvailability(seatMaps: {
     if (!view) return undefined;
     const at = view.json.lastIndexOf('"counts":');
     if (at < 0) return undefined;
-    const counts = JSON.parse(view.json.slice(at + '"counts":'.length, -1)) as { available?: unknown };
+    // `counts` is a flat object: it ends at its first closing brace, wherever it sits in the answer.
+    const end = view.json.indexOf('}', at);
+    if (end < 0) return undefined;
+    const counts = JSON.parse(view.json.slice(at + '"counts":'.length, end + 1)) as { available?: unknown };
     return typeof counts.available === 'number' ? counts.available : undefined;
   };
 }

@@ -177,11 +177,15 @@ function writeCatalog(deps: DemoSeedDeps, rand: Random): { summary: SeedSummary;
     );
     for (const [t, locality] of city.localities.entries()) {
       const chain = CHAINS[t % CHAINS.length]!;
-      const theater = catalog.createTheater({
+      // Every demo city is in India: named rather than left to the default, so the seed says so.
+      const added = catalog.createTheater({
         name: `${chain} ${locality}`,
         city: city.name,
         address: `${between(rand, 1, 220)}, ${locality}, ${city.name}`,
-      }).theater;
+        timeZone: 'Asia/Kolkata',
+      });
+      if (!added.ok) throw new Error(`demo theater refused: ${added.message}`);
+      const { theater } = added;
       theaters++;
       const screenCount = rand() < 0.4 ? 3 : 2;
       for (let s = 0; s < screenCount; s++) {

@@ -9,6 +9,7 @@ import type { ShardRouter } from '../actors/shard-router.js';
 import type { HoldView, ShowCommand, ShowReply } from '../actors/show-actor.js';
 import type { Config } from '../config.js';
 import { type Failure, failure } from './failure.js';
+import { HeldSeatLedger } from './held-seat-ledger.js';
 import type { ShowInfoCache } from './show-info.js';
 
 export interface PublicHold {
@@ -71,13 +72,17 @@ export class HoldService {
    * holds are forgotten; a restart forgets all (those then answer 404).
    */
   readonly #remembered = new Map<string, RememberedHold>();
+  /** Seats each customer holds across every show, for MAX_HELD_SEATS_PER_USER. */
+  readonly #held: HeldSeatLedger;
 
   constructor(
     private readonly router: ShardRouter,
     private readonly shows: ShowInfoCache,
     private readonly config: Config,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.#held = new HeldSeatLedger(config.MAX_HELD_SEATS_PER_USER);
+  }
 
   async create(
     userId: string,
@@ -94,6 +99,18 @@ export class HoldService {
       expiresAtMs: nowMs + this.config.HOLD_TTL_SECONDS * 1000,
       maxSeatsPerOwner: this.config.MAX_SEATS_PER_USER,
     };
+    const requested = request.seats !== undefined ? request.seats.length : request.count;
+    // Reserved before the actor is asked, released if it refuses: holds for other shows run on other
+    // threads at the same time, and each must see the seats the others are about to take.
+    const reserved = this.#held.reserve(userId, common.holdId, requested, common.expiresAtMs, nowMs);
+    if (!reserved.ok) {
+      const limit = this.#held.maxSeatsPerOwner;
+      return failure(
+        'SEAT_LIMIT_EXCEEDED',
+        `you can hold at most ${limit} seats at once across all shows; you hold ${reserved.held}`,
+        { limit, held: reserved.held, requested, scope: 'all_shows' },
+      );
+    }
     const command: ShowCommand =
       request.seats !== undefined
         ? { type: 'hold', seats: request.seats, ...common }
@@ -104,16 +121,26 @@ export class HoldService {
             allowSplit: request.allowSplit,
             ...common,
           };
-    const reply = await this.router.send(showId, command);
-    if (!reply.ok) return refusal(reply);
-    if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    const reply = await this.router.send(showId, command).catch((err: unknown) => {
+      this.#held.drop(common.holdId);
+      throw err;
+    });
+    if (!reply.ok || !('hold' in reply)) {
+      this.#held.drop(common.holdId);
+      return reply.ok ? failure('INTERNAL', 'the allocator gave no hold') : refusal(reply);
+    }
+    this.#held.update(reply.hold.id, reply.hold.seats.length, reply.hold.expiresAtMs);
     this.#remember(reply.hold);
     return { ok: true, hold: publicHold(reply.hold), view: reply.hold };
   }
 
-  /** A hold that became a booking (or was otherwise ended) is no longer reported as expired. */
+  /**
+   * A hold that became a booking (or was otherwise ended) is no longer reported as expired, and its
+   * seats no longer count towards its owner's cap.
+   */
   forget(holdId: string): void {
     this.#remembered.delete(holdId);
+    this.#held.drop(holdId);
   }
 
   #remember(hold: HoldView): void {
@@ -161,10 +188,12 @@ export class HoldService {
       nowMs: this.now(),
       extendByMs: this.config.HOLD_TTL_SECONDS * 1000,
       maxLifetimeMs: this.config.HOLD_MAX_SECONDS * 1000,
+      extendFrom: 'expiry',
     });
     if (!reply.ok)
       return reply.code === 'HOLD_NOT_FOUND' ? this.#gone(userId, holdId, refusal(reply)) : refusal(reply);
     if (!('hold' in reply)) return failure('INTERNAL', 'the allocator gave no hold');
+    this.#held.update(reply.hold.id, reply.hold.seats.length, reply.hold.expiresAtMs);
     this.#remember(reply.hold);
     return { ok: true, hold: publicHold(reply.hold) };
   }
@@ -216,6 +245,10 @@ export function refusal(
       return failure('VALIDATION_FAILED', reply.message, details);
     case 'OVERLOADED':
       return failure('OVERLOADED', reply.message);
+    // A shard restarting or recovering: the client may retry (503), it is not our bug (500).
+    case 'WORKER_FAILED':
+    case 'NOT_READY':
+      return failure(reply.code, reply.message);
     default:
       return failure('INTERNAL', `unexpected allocator refusal ${reply.code}`);
   }

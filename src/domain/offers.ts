@@ -153,7 +153,10 @@ export class OfferService {
   ): { ok: true; offer: Offer; discount: number } | Failure {
     const row = this.#byCode.get(code) as OfferRow | undefined;
     const invalid = (reason: string, message: string) => failure('OFFER_INVALID', message, { reason, code });
-    if (row?.is_active !== 1) return invalid('unknown_code', `${code} is not a valid promo code`);
+    // A private code exists only for a signed-in customer: anonymously it answers exactly as an unknown
+    // code does, so guessing codes without an account cannot even tell that one exists.
+    if (row?.is_active !== 1 || (row.is_public !== 1 && !userId))
+      return invalid('unknown_code', `${code} is not a valid promo code`);
     const offer = toOffer(row);
     const nowIso = new Date(this.now()).toISOString();
     if (nowIso < offer.validFrom) return invalid('not_started', `${code} is valid from ${offer.validFrom}`);
@@ -198,6 +201,33 @@ export class OfferService {
       });
     this.#insertUse.run(bookingId, offer.id, userId, new Date(this.now()).toISOString());
     return undefined;
+  }
+
+  /**
+   * Takes the use again for a booking that gave it back (it lapsed) and is now being paid late: the
+   * discount it was priced with stands only if the offer would still grant that use now (active, within
+   * its dates, per-user and total limits). Inside one transaction, so racing payments cannot both take
+   * the last use. Idempotent: a booking that holds its use already is left as it is.
+   */
+  retakeUse(bookingId: string, offerId: string, userId: string): Failure | undefined {
+    return this.db.transaction((): Failure | undefined => {
+      if (this.#findUse.get(bookingId) !== undefined) return undefined;
+      const row = this.db.prepare('SELECT * FROM offers WHERE id = ?').get(offerId) as OfferRow | undefined;
+      const code = row?.code ?? offerId;
+      const invalid = (reason: string, why: string) =>
+        failure('OFFER_INVALID', `the booking lapsed and ${code} no longer applies: ${why}`, {
+          reason,
+          code,
+        });
+      if (row?.is_active !== 1) return invalid('withdrawn', 'the offer was withdrawn');
+      const nowIso = new Date(this.now()).toISOString();
+      if (nowIso < row.valid_from) return invalid('not_started', `it is valid from ${row.valid_from}`);
+      if (nowIso >= row.valid_until) return invalid('expired', `it expired at ${row.valid_until}`);
+      const offer = toOffer(row);
+      const refused = this.takeUse(offer, userId, bookingId);
+      if (refused) return invalid(String(refused.details?.reason), refused.message);
+      return undefined;
+    })();
   }
 
   /** Gives a booking's use back (failed, expired or cancelled). Idempotent. */

@@ -270,7 +270,7 @@ export class SeatMaps {
         const category = layout.categories[layout.categoryOf[i]!]!;
         const price = info?.prices[category] ?? null;
         const row = layout.rowLabels[layout.rowOf[i]!]!;
-        return `{"id":${JSON.stringify(id)},"row":${JSON.stringify(row)},"number":${layout.numbers[i]},"category":${JSON.stringify(category)},"price":${price},"status":"`;
+        return `{"id":${JSON.stringify(id)},"row":${JSON.stringify(row)},"number":${layout.numbers[i]},"column":${layout.column[i]},"category":${JSON.stringify(category)},"price":${price},"status":"`;
       });
     }
     const counts = [0, 0, 0, 0];
@@ -281,6 +281,16 @@ export class SeatMaps {
       parts[i] = `${mirror.seatPrefixes[i]}${SEAT_STATUSES[s]}"}`;
     }
     const info = this.shows.get(mirror.showId);
-    return `{"showId":${JSON.stringify(mirror.showId)},"version":${mirror.version},"currency":${JSON.stringify(info?.currency ?? null)},"seats":[${parts.join(',')}],"counts":{"available":${counts[0]},"held":${counts[1]},"booked":${counts[2]},"blocked":${counts[3]}}}`;
+    return `{"showId":${JSON.stringify(mirror.showId)},"version":${mirror.version},"currency":${JSON.stringify(info?.currency ?? null)},"seats":[${parts.join(',')}],"counts":{"available":${counts[0]},"held":${counts[1]},"booked":${counts[2]},"blocked":${counts[3]}},"layout":${layoutJson(layout)}}`;
   }
+}
+
+/**
+ * The screen's geometry for drawing the map: rows from the screen backwards, and the width in columns.
+ * A seat's `column` places it on that grid, so aisles and staggered rows show as empty columns.
+ */
+function layoutJson(layout: CompiledLayout): string {
+  let columns = 0;
+  for (const column of layout.column) columns = Math.max(columns, column + 1);
+  return JSON.stringify({ rows: layout.rowLabels, columns, centreColumn: layout.centreColumn });
 }

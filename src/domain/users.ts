@@ -1,8 +1,8 @@
 /**
  * @module users
- * Accounts: registration, login (scrypt password hashes, failed-login limits per account and per
- * address), profile changes, the admin account from the environment, and the booking history read.
- * Tokens come from TokenService; this module never sees HTTP.
+ * Accounts: registration, login (scrypt password hashes, at most `hashConcurrency` at once; failed-login
+ * limits from login-throttle.ts), profile changes, the admin account from the environment, and the
+ * booking history read. Tokens come from TokenService; this module never sees HTTP.
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { newId } from '../ids.js';
@@ -10,6 +10,9 @@ import type { AppDb } from '../persistence/app-db.js';
 import type { AuthUser, Role, TokenService } from './auth-tokens.js';
 import type { BookingRow, BookingStatus } from './bookings.js';
 import { type Failure, failure } from './failure.js';
+import { HashGate, type HashLoad } from './hash-gate.js';
+import { LoginThrottle } from './login-throttle.js';
+import { passwordProblem } from './password-policy.js';
 
 export interface PublicUser {
   id: string;
@@ -128,92 +131,6 @@ export function isHashCurrent(stored: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Failed-login limits.
-
-/** Keys tracked at once; past it expired entries are purged, then the oldest dropped. */
-export const MAX_TRACKED_LOGIN_KEYS = 100_000;
-/**
- * An address may fail this many times the per-account limit: many people share one address (an office,
- * a mobile carrier's NAT, a reverse proxy in front of the service), while one account has one owner.
- * 20 × 5 = 100 failures per window still stops a credential-stuffing run from one address.
- */
-export const ADDRESS_FAILURE_FACTOR = 20;
-
-interface Window {
-  count: number;
-  endsAtMs: number;
-}
-
-export interface LimitKey {
-  key: string;
-  max: number;
-}
-
-/**
- * Fixed-window failure counters. An attempt is counted before the password is checked and forgiven on
- * success, so a burst of concurrent guesses cannot all slip past the check while scrypt runs.
- */
-export class LoginLimiter {
-  readonly #windows = new Map<string, Window>();
-
-  constructor(
-    private readonly windowMs: number,
-    private readonly now: () => number,
-  ) {}
-
-  /** Counts an attempt against every key, or answers the seconds to wait when any key is spent. */
-  take(keys: LimitKey[]): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const nowMs = this.now();
-    let waitMs = 0;
-    for (const { key, max } of keys) {
-      const window = this.#live(key, nowMs);
-      if (window && window.count >= max) waitMs = Math.max(waitMs, window.endsAtMs - nowMs);
-    }
-    if (waitMs > 0) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
-    for (const { key } of keys) {
-      const window = this.#live(key, nowMs) ?? this.#open(key, nowMs);
-      window.count++;
-    }
-    return { ok: true };
-  }
-
-  /** Takes back one counted attempt (the login succeeded). */
-  forgive(key: string): void {
-    const window = this.#windows.get(key);
-    if (window && --window.count <= 0) this.#windows.delete(key);
-  }
-
-  clear(key: string): void {
-    this.#windows.delete(key);
-  }
-
-  #live(key: string, nowMs: number): Window | undefined {
-    const window = this.#windows.get(key);
-    if (window && window.endsAtMs <= nowMs) {
-      this.#windows.delete(key);
-      return undefined;
-    }
-    return window;
-  }
-
-  #open(key: string, nowMs: number): Window {
-    if (this.#windows.size >= MAX_TRACKED_LOGIN_KEYS) this.#makeRoom(nowMs);
-    const window = { count: 0, endsAtMs: nowMs + this.windowMs };
-    this.#windows.set(key, window);
-    return window;
-  }
-
-  #makeRoom(nowMs: number): void {
-    for (const [key, window] of this.#windows) if (window.endsAtMs <= nowMs) this.#windows.delete(key);
-    // Insertion order is window-opening order: the oldest windows go first.
-    for (const key of this.#windows.keys()) {
-      if (this.#windows.size < MAX_TRACKED_LOGIN_KEYS) break;
-      this.#windows.delete(key);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Booking history cursor: `(created_at, id)` of the last booking on the page, base64url JSON.
 
 export const DEFAULT_HISTORY_PAGE = 20;
@@ -238,8 +155,17 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
 // ---------------------------------------------------------------------------------------------------
 
 export interface UserServiceOptions {
+  /** Misses per (account, address) before back-off starts. */
   loginMaxFailures: number;
+  /** Counters are forgotten this long after their last failure; the per-address window. */
   loginWindowSeconds: number;
+  loginMaxBackoffSeconds: number;
+  loginAccountSlowdownAfter: number;
+  loginAccountMaxDelaySeconds: number;
+  loginMaxFailuresPerAddress: number;
+  hashConcurrency: number;
+  hashQueueMax: number;
+  onHashLoad?: (load: HashLoad) => void;
   now: () => number;
 }
 
@@ -254,10 +180,20 @@ export interface ProfilePatch {
   name?: string;
   phone?: string | null;
   password?: string;
+  /** Required with `password`: a stolen token alone must not be enough to take the account over. */
+  currentPassword?: string;
+}
+
+function weakPassword(password: string, email: string): Failure | undefined {
+  const problem = passwordProblem(password, email);
+  return problem === undefined
+    ? undefined
+    : failure('VALIDATION_FAILED', `the password ${problem}`, { fields: { password: problem } });
 }
 
 export class UserService {
-  readonly limiter: LoginLimiter;
+  readonly throttle: LoginThrottle;
+  readonly hashGate: HashGate;
   readonly #byId;
   readonly #byEmail;
   readonly #insert;
@@ -270,7 +206,16 @@ export class UserService {
     private readonly tokens: TokenService,
     private readonly options: UserServiceOptions,
   ) {
-    this.limiter = new LoginLimiter(options.loginWindowSeconds * 1000, options.now);
+    this.throttle = new LoginThrottle({
+      freeFailures: options.loginMaxFailures,
+      maxBackoffMs: options.loginMaxBackoffSeconds * 1000,
+      accountSlowdownAfter: options.loginAccountSlowdownAfter,
+      accountMaxDelayMs: options.loginAccountMaxDelaySeconds * 1000,
+      addressMaxFailures: options.loginMaxFailuresPerAddress,
+      windowMs: options.loginWindowSeconds * 1000,
+      now: options.now,
+    });
+    this.hashGate = new HashGate(options.hashConcurrency, options.hashQueueMax, options.onHashLoad);
     this.#byId = db.prepare('SELECT * FROM users WHERE id = ?');
     this.#byEmail = db.prepare('SELECT * FROM users WHERE email = ?');
     this.#insert = db.prepare(
@@ -290,8 +235,11 @@ export class UserService {
 
   async register(input: Registration): Promise<Session | Failure> {
     const email = normaliseEmail(input.email);
+    const weak = weakPassword(input.password, email);
+    if (weak) return weak;
     if (this.#byEmail.get(email)) return failure('EMAIL_TAKEN', 'an account with this email already exists');
-    const hash = await hashPassword(input.password);
+    const hashed = await this.hashGate.run(() => hashPassword(input.password));
+    if (!hashed.ok) return hashed;
     const id = newId('usr');
     try {
       this.#insert.run({
@@ -299,7 +247,7 @@ export class UserService {
         name: input.name,
         email,
         phone: input.phone ?? null,
-        hash,
+        hash: hashed.value,
         role: 'user',
         now: this.#iso(),
       });
@@ -318,25 +266,41 @@ export class UserService {
    */
   async login(emailInput: string, password: string, address: string): Promise<Session | Failure> {
     const email = normaliseEmail(emailInput);
-    const accountKey = `account:${email}`;
-    const limit = this.options.loginMaxFailures;
-    const taken = this.limiter.take([
-      { key: accountKey, max: limit },
-      { key: `address:${address}`, max: limit * ADDRESS_FAILURE_FACTOR },
-    ]);
+    const checked = await this.#checkPassword(email, password, address);
+    if (!checked.ok) return checked;
+    const row = checked.row;
+    if (!isHashCurrent(row.password_hash)) {
+      // An upgrade the gate has no room for now waits for the next login.
+      const rehashed = await this.hashGate.run(() => hashPassword(password));
+      if (rehashed.ok) this.#setHash.run(rehashed.value, this.#iso(), row.id, row.password_hash);
+    }
+    return this.#session(row);
+  }
+
+  /**
+   * The password check behind a login and a password change, through the failed-login throttle: a
+   * stolen token cannot guess the current password any faster than a login could.
+   */
+  async #checkPassword(
+    email: string,
+    password: string,
+    address: string,
+  ): Promise<{ ok: true; row: UserRow } | Failure> {
+    const taken = this.throttle.take(email, address);
     if (!taken.ok)
-      return failure('RATE_LIMITED', 'too many failed logins; try again later', {
+      return failure('RATE_LIMITED', 'too many failed attempts; try again later', {
         retryAfterSeconds: taken.retryAfterSeconds,
       });
     const row = this.#byEmail.get(email) as UserRow | undefined;
-    const isMatch = await verifyPassword(password, row?.password_hash ?? (await this.#dummyHash));
-    if (!row || !isMatch) return failure('INVALID_CREDENTIALS', 'the email or password is wrong');
-    // The owner got in: their account's count starts again; the address keeps its other failures.
-    this.limiter.clear(accountKey);
-    this.limiter.forgive(`address:${address}`);
-    if (!isHashCurrent(row.password_hash))
-      this.#setHash.run(await hashPassword(password), this.#iso(), row.id, row.password_hash);
-    return this.#session(row);
+    const stored = row?.password_hash ?? (await this.#dummyHash);
+    const verified = await this.hashGate.run(() => verifyPassword(password, stored));
+    if (!verified.ok) {
+      this.throttle.refund(email, address);
+      return verified;
+    }
+    if (!row || !verified.value) return failure('INVALID_CREDENTIALS', 'the email or password is wrong');
+    this.throttle.succeeded(email, address);
+    return { ok: true, row };
   }
 
   /**
@@ -357,15 +321,38 @@ export class UserService {
     return row ? { ok: true, user: toUser(row) } : failure('USER_NOT_FOUND', 'this account no longer exists');
   }
 
-  /** A new password ends every other session of the user; `session` (the caller's) is kept. */
+  /**
+   * A new password needs the current one (checked as a login from `address` would be) and ends every
+   * other session of the user; `session` (the caller's) is kept.
+   */
   async update(
     userId: string,
     patch: ProfilePatch,
     session?: AuthUser,
+    address = 'unknown',
   ): Promise<{ ok: true; user: PublicUser } | Failure> {
     const found = this.get(userId);
     if (!found.ok) return found;
-    const hash = patch.password === undefined ? undefined : await hashPassword(patch.password);
+    let hash: string | undefined;
+    if (patch.password !== undefined) {
+      const weak = weakPassword(patch.password, found.user.email);
+      if (weak) return weak;
+      if (patch.currentPassword === undefined)
+        return failure('INVALID_CREDENTIALS', 'changing the password needs currentPassword', {
+          fields: { currentPassword: 'required with password' },
+        });
+      const checked = await this.#checkPassword(found.user.email, patch.currentPassword, address);
+      if (!checked.ok) {
+        if (checked.code !== 'INVALID_CREDENTIALS') return checked;
+        return failure('INVALID_CREDENTIALS', 'the current password is wrong', {
+          fields: { currentPassword: 'wrong' },
+        });
+      }
+      const newPassword = patch.password;
+      const hashed = await this.hashGate.run(() => hashPassword(newPassword));
+      if (!hashed.ok) return hashed;
+      hash = hashed.value;
+    }
     // The new password and the end of the other sessions commit together.
     this.db.transaction(() => {
       this.db

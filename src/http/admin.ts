@@ -3,14 +3,24 @@
  * Catalog administration (role admin): movies, theaters, screens with seat layouts, shows, and taking
  * seats off sale. Creates accept Idempotency-Key. Offers have their own module (http/offers).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import { MAX_ROWS, MAX_SEATS_PER_SHOW, type SeatLayout } from '../actors/seat-layout.js';
+import { canonicalTimeZone, DEFAULT_TIME_ZONE } from '../domain/catalog.js';
 import { requireAdmin } from './auth.js';
 import { MovieSchema, ScreenSummarySchema, ShowSchema, TheaterSchema } from './catalog.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  SeatLabel,
+} from './schemas.js';
 
 const MovieInput = z
   .object({
@@ -31,6 +41,15 @@ const TheaterInput = z
     name: z.string().trim().min(1).max(120),
     city: z.string().trim().min(1).max(80),
     address: z.string().trim().max(300).optional(),
+    timeZone: z
+      .string()
+      .max(64)
+      .refine((zone) => canonicalTimeZone(zone) !== undefined, 'not an IANA time zone such as Asia/Kolkata')
+      .optional()
+      .openapi({
+        description: `IANA time zone of the theater; show times in emails and texts are given in it. Default ${DEFAULT_TIME_ZONE}.`,
+        example: 'Asia/Kolkata',
+      }),
   })
   .strict()
   .openapi('TheaterInput');
@@ -66,7 +85,9 @@ const Prices = z
     z.string().regex(/^[A-Z][A-Z0-9_]{0,19}$/, 'a category code'),
     z.number().int().min(1).max(100_000_000),
   )
-  .openapi({ description: 'Minor units per seat category; exactly the categories of the screen layout' });
+  .openapi({
+    description: `The price of a seat per category, in ${MINOR_UNITS}; exactly the categories of the screen layout`,
+  });
 
 const ShowInput = z
   .object({
@@ -164,9 +185,13 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       summary: 'Add a theater',
       middleware: [admin, once] as const,
       request: { ...jsonBody(TheaterInput) },
-      responses: { 201: json(z.object({ theater: TheaterSchema }), 'Created'), ...adminErrors },
+      responses: {
+        201: json(z.object({ theater: TheaterSchema }), 'Created'),
+        400: errorResponse('Bad input, such as a timeZone that is not an IANA zone'),
+        ...adminErrors,
+      },
     }),
-    (c) => c.json({ theater: catalog.createTheater(c.req.valid('json')).theater }, 201),
+    (c) => c.json({ theater: unwrap(catalog.createTheater(c.req.valid('json'))).theater }, 201),
   );
 
   app.openapi(
@@ -180,6 +205,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       request: { params: IdParam, ...jsonBody(TheaterInput.partial().strict()) },
       responses: {
         200: json(z.object({ theater: TheaterSchema }), 'Changed'),
+        400: errorResponse('Bad input, such as a timeZone that is not an IANA zone'),
         404: errorResponse('THEATER_NOT_FOUND'),
         ...adminErrors,
       },

@@ -11,19 +11,45 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
-import { requestContext, requestHeader } from './request-context.js';
+import { requestContext, requestHeader, setResponseHeader } from './request-context.js';
 import { registerRouteModules } from './routes.js';
+import { registerWebApp } from './web-app.js';
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestContext(deps));
+  app.use('*', securityHeaders());
   app.use('/api/*', limitBody(deps.config.BODY_LIMIT_BYTES));
   app.use('/api/*', answerWhenDurable(deps.durable));
   registerOpsRoutes(app, deps);
   registerRouteModules(app, deps);
+  registerWebApp(app);
   app.notFound((c) => notFound(app, c));
   app.onError((err, c) => onError(err, c));
   return app;
+}
+
+/** Routes whose replies carry a bearer token to an anonymous caller. */
+const ISSUES_TOKENS = new Set(['/api/register', '/api/login']);
+/** A 503 is a shard restarting, recovery or a full queue: over within a second or two. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Headers every reply gets: no content sniffing, no framing (the HTML pages; harmless on JSON), no
+ * caching of replies to a caller with a credential or that hand one out (tokens, tickets, bookings),
+ * and retry-after on a 503. Set on Node's response, which merges them into whatever the app writes
+ * (a route's own cache-control or retry-after wins), so the adapter keeps its lightweight response.
+ */
+function securityHeaders(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    setResponseHeader(c, 'x-content-type-options', 'nosniff');
+    setResponseHeader(c, 'x-frame-options', 'DENY');
+    setResponseHeader(c, 'content-security-policy', "frame-ancestors 'none'");
+    if (requestHeader(c, 'authorization') !== undefined || ISSUES_TOKENS.has(c.req.path))
+      setResponseHeader(c, 'cache-control', 'no-store');
+    await next();
+    if (c.res.status === 503) setResponseHeader(c, 'retry-after', String(RETRY_AFTER_SECONDS));
+  };
 }
 
 /**
@@ -60,32 +86,97 @@ function answerWhenDurable(durable: () => Promise<void>): MiddlewareHandler<AppE
   };
 }
 
-/** zod failures become 400 VALIDATION_FAILED naming each bad field. */
+interface Issue {
+  code?: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  errors?: Issue[][];
+}
+
+/** What the client sent, as a person calls it: zod's validator targets are Hono's names. */
+const TARGET_NAMES: Record<string, string> = {
+  json: 'request body',
+  query: 'query string',
+  param: 'path',
+  header: 'request headers',
+};
+
+/**
+ * zod failures become 400 VALIDATION_FAILED, naming each missing or bad field in `details.fields` and
+ * saying in the message what is wrong with it. An either/or body is judged against the alternative it
+ * comes closest to, so `{holdId}` without `paymentMethod` names `paymentMethod`, not the whole body.
+ */
 function validationHook(
-  result: {
-    success: boolean;
-    error?: { issues: { path: PropertyKey[]; message: string }[] };
-    target?: string;
-  },
+  result: { success: boolean; error?: { issues: Issue[] }; target?: string; data?: unknown },
   c: Context<AppEnv>,
 ) {
   if (result.success) return;
+  const where = TARGET_NAMES[result.target ?? ''] ?? 'request';
+  const sent = { input: result.data, where };
   const fields: Record<string, string> = {};
+  const alternatives: string[] = [];
   for (const issue of result.error?.issues ?? []) {
-    const key = issue.path.map(String).join('.') || (result.target ?? 'body');
-    fields[key] ??= issue.message;
+    if (issue.code === 'invalid_union' && issue.errors?.length) {
+      const closest = closestAlternatives(issue.errors);
+      for (const branch of closest) addFields(fields, branch, issue.path, sent);
+      if (closest.length > 1)
+        alternatives.push(
+          closest.map((branch) => describe(fieldsOf(branch, issue.path, sent))).join('; or '),
+        );
+    } else addFields(fields, [issue], [], sent);
   }
-  return c.json(
-    errorBody(
-      'VALIDATION_FAILED',
-      `invalid ${result.target ?? 'request'}: ${Object.keys(fields).join(', ')}`,
-      {
-        fields,
-      },
-    ),
-    400,
-  );
+  const message =
+    alternatives.length > 0
+      ? `the ${where} fits none of its accepted forms; fix one of: ${alternatives.join('; ')}`
+      : `bad fields in the ${where}: ${describe(fields)}`;
+  return c.json(errorBody('VALIDATION_FAILED', message, { fields }), 400);
 }
+
+/** The alternatives with the fewest problems: the ones the client most likely meant. */
+function closestAlternatives(branches: Issue[][]): Issue[][] {
+  const cost = (branch: Issue[]) =>
+    branch.reduce((n, issue) => n + (issue.code === 'unrecognized_keys' ? (issue.keys?.length ?? 1) : 1), 0);
+  const least = Math.min(...branches.map(cost));
+  return branches.filter((branch) => cost(branch) === least);
+}
+
+interface Sent {
+  input: unknown;
+  where: string;
+}
+
+function fieldsOf(issues: Issue[], prefix: PropertyKey[], sent: Sent): Record<string, string> {
+  const fields: Record<string, string> = {};
+  addFields(fields, issues, prefix, sent);
+  return fields;
+}
+
+function addFields(fields: Record<string, string>, issues: Issue[], prefix: PropertyKey[], sent: Sent) {
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys ?? []) fields[[...path, key].map(String).join('.')] ??= 'not allowed here';
+      continue;
+    }
+    const key = path.map(String).join('.') || sent.where;
+    fields[key] ??= path.length > 0 && valueAt(sent.input, path) === undefined ? 'required' : issue.message;
+  }
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+const describe = (fields: Record<string, string>) =>
+  Object.entries(fields)
+    .map(([field, problem]) => (problem === 'required' ? `${field} is required` : `${field}: ${problem}`))
+    .join(', ');
 
 /** A path that exists under another method is 405 with `allow`; anything else is 404. */
 function notFound(app: OpenAPIHono<AppEnv>, c: Context<AppEnv>) {
@@ -121,6 +212,15 @@ function onError(err: Error, c: Context<AppEnv>) {
   if (err instanceof HTTPException) {
     if (err.status === 400)
       return c.json(errorBody('INVALID_JSON', 'the request body is not valid JSON'), 400);
+    if (err.status === 415)
+      return c.json(
+        errorBody(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'send the body as JSON with the header Content-Type: application/json',
+          { contentType: c.req.header('content-type') ?? null },
+        ),
+        415,
+      );
     if (err.status === 413)
       return c.json(errorBody('PAYLOAD_TOO_LARGE', 'the request body is too large'), 413);
     if (err.status === 401)

@@ -22,9 +22,16 @@ export function requireUser(deps: AppDeps): MiddlewareHandler<AppEnv> {
 
 export function requireAdmin(deps: AppDeps): MiddlewareHandler<AppEnv> {
   const user = requireUser(deps);
-  return (c, next) =>
+  const admin: MiddlewareHandler<AppEnv> = (c, next) =>
     user(c, async () => {
       if (c.get('user').role !== 'admin') throw new ApiError('FORBIDDEN', 'this needs the admin role');
       await next();
     });
+  ADMIN_ONLY.add(admin);
+  return admin;
 }
+
+/** Lets a route definition document the 403 that this middleware can answer. */
+const ADMIN_ONLY = new WeakSet<object>();
+export const isAdminOnly = (middleware: unknown): boolean =>
+  typeof middleware === 'function' && ADMIN_ONLY.has(middleware);

@@ -4,19 +4,23 @@
  * POST /api/payments, POST /api/payments/webhook, GET /api/bookings/:id/ticket, POST /api/tickets/verify,
  * POST /api/tickets/checkin (admin), GET /.well-known/jwks.json, and the seed design's book-seat.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute as createPlainRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { qrPng, qrSvgDataUrl } from '../tickets/qr.js';
 import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
+import { admitHoldCreation } from './holds.js';
 import { idempotent } from './idempotency.js';
 import {
   BookingSchema,
   bearer,
+  createRoute,
   errorResponse,
   IdParam,
   json,
   jsonBody,
+  MoneyMinor,
+  oneOf,
   PaymentMethodSchema,
   SeatLabel,
 } from './schemas.js';
@@ -32,36 +36,38 @@ const PaymentSchema = z
     intentId: z.string(),
     clientSecret: z.string().optional(),
     status: z.string(),
-    amount: z.number(),
+    amount: MoneyMinor('The amount to pay'),
     currency: z.string(),
   })
   .openapi('PaymentIntent');
 
-const CreateBookingBody = z
-  .union([
-    z
-      .object({
-        holdId: z.string().min(1).max(200),
-        promoCode: PromoCode.optional(),
-        paymentMethod: PaymentMethodSchema,
-      })
-      .strict(),
-    z
+const BookingChoices = {
+  paymentMethod: PaymentMethodSchema,
+  promoCode: PromoCode.optional(),
+};
+
+const CreateBookingBody = oneOf(
+  'CreateBooking',
+  {
+    BookingFromHold: z.object({ holdId: z.string().min(1).max(200), ...BookingChoices }).strict(),
+    BookingOfSeats: z
       .object({
         showId: z.string().min(1).max(200),
-        seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_BOOKING).optional(),
-        count: z.number().int().min(1).max(MAX_SEATS_PER_BOOKING).optional(),
-        category: z.string().min(1).max(20).optional(),
-        promoCode: PromoCode.optional(),
-        paymentMethod: PaymentMethodSchema,
+        seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_BOOKING),
+        ...BookingChoices,
       })
-      .strict()
-      .refine((b) => (b.seats === undefined) !== (b.count === undefined), {
-        message: 'give either seats or count',
-        path: ['seats'],
-      }),
-  ])
-  .openapi('CreateBooking');
+      .strict(),
+    BookingOfCount: z
+      .object({
+        showId: z.string().min(1).max(200),
+        count: z.number().int().min(1).max(MAX_SEATS_PER_BOOKING),
+        category: z.string().min(1).max(20).optional(),
+        ...BookingChoices,
+      })
+      .strict(),
+  },
+  'Book a hold you have, or hold and book in one call: named seats, or a count for the best available.',
+);
 
 const PayBody = z
   .object({
@@ -100,13 +106,20 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       responses: {
         201: json(BookingAndPayment, 'Booking pending payment, and how to pay'),
         400: errorResponse('Bad input'),
+        403: errorResponse('HOLD_NOT_OWNED: the hold is someone else’s'),
         404: errorResponse('Unknown show or hold'),
         409: errorResponse('Seats taken, or the hold is already booked'),
-        422: errorResponse('Promo code refused, or the show is not on sale'),
+        410: errorResponse('HOLD_EXPIRED: the hold lapsed'),
+        422: errorResponse('Promo code refused, SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
+        429: errorResponse(
+          'RATE_LIMITED: the hold-and-book form counts against HOLDS_PER_ADDRESS_PER_MINUTE',
+        ),
       },
     }),
     async (c) => {
-      const result = unwrap(await bookings.create(c.get('user').id, c.req.valid('json')));
+      const body = c.req.valid('json');
+      if ('showId' in body) await admitHoldCreation(c, deps);
+      const result = unwrap(await bookings.create(c.get('user').id, body));
       return c.json({ booking: result.booking, payment: result.payment }, 201);
     },
   );
@@ -131,7 +144,11 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       },
       responses: {
         201: json(BookingAndPayment, 'Booking pending payment'),
-        404: errorResponse('You hold no such seat on this show'),
+        403: errorResponse('HOLD_NOT_OWNED'),
+        404: errorResponse('HOLD_NOT_FOUND: you hold no such seat on this show'),
+        409: errorResponse('The hold is already booked'),
+        410: errorResponse('HOLD_EXPIRED: the hold lapsed'),
+        422: errorResponse('Promo code refused, or the show is not on sale'),
       },
     }),
     async (c) => {
@@ -159,6 +176,7 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       responses: {
         200: json(z.object({ booking: BookingSchema }), 'The booking'),
         403: errorResponse('Not yours'),
+        404: errorResponse('BOOKING_NOT_FOUND'),
       },
     }),
     (c) => c.json({ booking: unwrap(bookings.get(c.get('user'), c.req.valid('param').id)).booking }, 200),
@@ -174,8 +192,14 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       middleware: [auth, once] as const,
       request: { params: IdParam },
       responses: {
-        200: json(z.object({ booking: BookingSchema }), 'Cancelled'),
-        422: errorResponse('After the cancellation cut-off'),
+        200: json(
+          z.object({ booking: BookingSchema }),
+          'Cancelled (status `cancelled`): a paid booking is refunded, an unpaid one just ends; seats back on sale',
+        ),
+        403: errorResponse('Not yours'),
+        404: errorResponse('BOOKING_NOT_FOUND'),
+        409: errorResponse('INVALID_STATE: the booking already failed or expired'),
+        422: errorResponse('CANCELLATION_CLOSED: after the cancellation cut-off'),
       },
     }),
     async (c) =>
@@ -202,9 +226,14 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         400: errorResponse(
           'Bad input, or invalid card details (INVALID_CARD names the fields); nothing changed',
         ),
+        403: errorResponse('Not your booking'),
+        404: errorResponse('BOOKING_NOT_FOUND'),
         402: errorResponse('PAYMENT_FAILED: the seats are released'),
         409: errorResponse('The booking can no longer be paid (failed, cancelled, refunded)'),
         410: errorResponse('HOLD_EXPIRED: the seats were lost; any capture is refunded'),
+        422: errorResponse(
+          'OFFER_INVALID (details.reason): a lapsed booking paid late whose promo code no longer grants the use; nothing is charged',
+        ),
       },
     }),
     async (c) => {
@@ -216,6 +245,28 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     },
   );
 
+  // Plain createRoute: the webhook reads the raw body whatever its Content-Type, so it never answers 415.
+  app.openAPIRegistry.registerPath(
+    createPlainRoute({
+      method: 'post',
+      path: '/api/payments/webhook',
+      tags: ['Payments'],
+      summary: "The payment provider's events, signature checked",
+      description:
+        'Drives the same transitions as POST /api/payments, idempotently. Signed with `Stripe-Signature` (Stripe) or `BoxOffice-Signature` (the simulated provider).',
+      request: {
+        body: {
+          content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+          required: true,
+        },
+      },
+      responses: {
+        200: json(z.object({ received: z.literal(true) }), 'Applied, or already applied'),
+        400: errorResponse('INVALID_SIGNATURE: missing or wrong signature, or not an event'),
+        413: errorResponse(`PAYLOAD_TOO_LARGE: over ${MAX_WEBHOOK_BYTES} bytes`),
+      },
+    }),
+  );
   app.post('/api/payments/webhook', async (c) => {
     const raw = await c.req.text();
     if (raw.length > MAX_WEBHOOK_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', 'webhook body too large');
@@ -236,8 +287,23 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       middleware: [auth] as const,
       request: { params: IdParam },
       responses: {
-        200: json(z.object({ ticket: z.object({ code: z.string(), qr: z.string() }) }), 'The ticket'),
-        409: errorResponse('The booking is not confirmed'),
+        200: {
+          description: 'The ticket; with `Accept: image/png`, the QR image itself',
+          content: {
+            'application/json': {
+              schema: z.object({
+                ticket: z.object({
+                  code: z.string().openapi({ description: 'A signed token a gate verifies offline (JWKS)' }),
+                  qr: z.string().openapi({ description: 'The code as a QR image: an SVG data URL' }),
+                }),
+              }),
+            },
+            'image/png': { schema: z.string().openapi({ format: 'binary' }) },
+          },
+        },
+        403: errorResponse('Not yours'),
+        404: errorResponse('BOOKING_NOT_FOUND'),
+        409: errorResponse('INVALID_STATE: the booking is not confirmed'),
       },
     }),
     async (c) => {
@@ -300,6 +366,20 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     },
   );
 
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['Tickets'],
+      summary: 'The public keys that verify ticket codes offline',
+      responses: {
+        200: json(
+          z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+          'A JSON Web Key Set; a ticket code names its key in `kid`',
+        ),
+      },
+    }),
+  );
   app.get('/.well-known/jwks.json', (c) =>
     c.json(deps.tickets.jwks(), 200, { 'cache-control': 'public, max-age=300' }),
   );

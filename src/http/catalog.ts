@@ -3,12 +3,21 @@
  * The public catalog: GET /api/cities, /api/movies (filters), /api/movies/:id, /api/movies/:id/shows,
  * /api/theaters, /api/shows/:id, and POST /api/movies/:id/ratings. The seat map route lives with holds.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import { MAX_LIVE_COUNTED_SHOWS } from '../domain/catalog.js';
 import { requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { unwrap } from './errors.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, queryParam } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  queryParam,
+} from './schemas.js';
 
 export const MovieSchema = z
   .object({
@@ -30,12 +39,18 @@ export const ScreenSummarySchema = z
   .object({ id: z.string(), name: z.string(), seatCount: z.number(), categories: z.array(z.string()) })
   .openapi('ScreenSummary');
 
+const TimeZoneSchema = z.string().openapi({
+  description: 'IANA time zone of the theater; texts give show times in it',
+  example: 'Asia/Kolkata',
+});
+
 export const TheaterSchema = z
   .object({
     id: z.string(),
     name: z.string(),
     city: z.string(),
     address: z.string(),
+    timeZone: TimeZoneSchema,
     screens: z.array(ScreenSummarySchema),
   })
   .openapi('Theater');
@@ -45,14 +60,25 @@ export const ShowSchema = z
     id: z.string(),
     movieId: z.string(),
     movie: MovieSchema,
-    theater: z.object({ id: z.string(), name: z.string(), city: z.string(), address: z.string() }),
+    theater: z.object({
+      id: z.string(),
+      name: z.string(),
+      city: z.string(),
+      address: z.string(),
+      timeZone: TimeZoneSchema,
+    }),
     screen: ScreenSummarySchema,
     startTime: z.string(),
     endTime: z.string(),
     format: z.string(),
     language: z.string(),
-    prices: z.record(z.string(), z.number()).openapi({ description: 'Minor units per seat category' }),
-    priceFrom: z.number(),
+    prices: z
+      .record(z.string(), z.number().int())
+      .openapi({ description: `The price of a seat per category, in ${MINOR_UNITS}` }),
+    priceFrom: z
+      .number()
+      .int()
+      .openapi({ description: `The cheapest seat, in ${MINOR_UNITS}` }),
     currency: z.string(),
     status: z.enum(['scheduled', 'cancelled']),
     forbidSingleSeatGaps: z.boolean(),
@@ -63,13 +89,16 @@ const ShowListingSchema = z
   .object({
     id: z.string(),
     movieId: z.string(),
-    theater: z.object({ id: z.string(), name: z.string(), city: z.string() }),
+    theater: z.object({ id: z.string(), name: z.string(), city: z.string(), timeZone: TimeZoneSchema }),
     screen: z.object({ id: z.string(), name: z.string() }),
     startTime: z.string(),
     format: z.string(),
     language: z.string(),
     seatsAvailable: z.number(),
-    priceFrom: z.number(),
+    priceFrom: z
+      .number()
+      .int()
+      .openapi({ description: `The cheapest seat, in ${MINOR_UNITS}` }),
     currency: z.string(),
   })
   .openapi('ShowListing');

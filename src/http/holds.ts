@@ -3,18 +3,41 @@
  * Seat maps and holds: GET /api/shows/:id/seats, POST /api/shows/:id/holds, GET/DELETE /api/holds/:id,
  * POST /api/holds/:id/extend, and the seed design's POST /api/shows/:id/lock-seat.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { requireUser } from './auth.js';
+import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
+import { sharedPerMinuteLimit } from './per-minute-limit.js';
 import { setResponseHeader } from './request-context.js';
-import { bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import {
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  oneOf,
+  SeatLabel,
+} from './schemas.js';
 
 /** Most seats one request may name; the per-user limit (config) usually bites first. */
 export const MAX_SEATS_PER_REQUEST = 50;
 /** IdParam's bound on an id, checked by hand on the seat-map route. */
 const MAX_ID_LENGTH = 200;
+
+/**
+ * Spends one of the client address's hold creations (HOLDS_PER_ADDRESS_PER_MINUTE), or throws 429.
+ * Shared by every route that creates a hold: POST /api/shows/:id/holds, lock-seat, and the
+ * hold-and-book form of POST /api/bookings. Refused attempts count too: they are what a hoarder repeats.
+ */
+export async function admitHoldCreation(c: Context, deps: AppDeps): Promise<void> {
+  const limit = sharedPerMinuteLimit(deps, 'holds-by-address', deps.config.HOLDS_PER_ADDRESS_PER_MINUTE);
+  await limit.take(clientAddressOf(c, deps.config.trustedProxies), 'holds from this address');
+}
 
 const HoldSchema = z
   .object({
@@ -26,20 +49,20 @@ const HoldSchema = z
   })
   .openapi('Hold');
 
-const HoldBody = z
-  .union([
-    z.object({ seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_REQUEST) }).strict(),
-    z
+const HoldBody = oneOf(
+  'HoldRequest',
+  {
+    HoldSeats: z.object({ seats: z.array(SeatLabel).min(1).max(MAX_SEATS_PER_REQUEST) }).strict(),
+    HoldBestAvailable: z
       .object({
         count: z.number().int().min(1).max(MAX_SEATS_PER_REQUEST),
         category: z.string().min(1).max(20).optional(),
         allowSplit: z.boolean().optional(),
       })
       .strict(),
-  ])
-  .openapi('HoldRequest', {
-    description: 'Either explicit seats (all or nothing) or a count for best-available selection.',
-  });
+  },
+  'Either explicit seats (all or nothing) or a count for best-available selection.',
+);
 
 const SeatMapSchema = z
   .object({
@@ -51,12 +74,26 @@ const SeatMapSchema = z
         id: z.string(),
         row: z.string(),
         number: z.number(),
+        column: z.number().openapi({
+          description: "The seat's column on the screen's grid, aisles and staggered rows included",
+        }),
         category: z.string(),
-        price: z.number().nullable(),
+        price: z
+          .number()
+          .int()
+          .nullable()
+          .openapi({ description: `The seat's price in ${MINOR_UNITS}` }),
         status: z.enum(['available', 'held', 'booked', 'blocked']),
       }),
     ),
     counts: z.object({ available: z.number(), held: z.number(), booked: z.number(), blocked: z.number() }),
+    layout: z
+      .object({
+        rows: z.array(z.string()).openapi({ description: 'Row labels from the screen backwards' }),
+        columns: z.number().openapi({ description: 'Width of the grid in seat columns' }),
+        centreColumn: z.number().openapi({ description: "The screen's centre line, in columns" }),
+      })
+      .openapi({ description: 'Geometry for drawing the map; a column with no seat is an aisle or gap' }),
   })
   .openapi('SeatMap');
 
@@ -110,10 +147,14 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         400: errorResponse('Bad input or unknown seat label'),
         404: errorResponse('Unknown show'),
         409: errorResponse('SEATS_UNAVAILABLE (details.seats) or SINGLE_SEAT_STRANDED'),
-        422: errorResponse('SEAT_LIMIT_EXCEEDED or the show is not on sale'),
+        422: errorResponse(
+          'SEAT_LIMIT_EXCEEDED (MAX_SEATS_PER_USER on this show, or MAX_HELD_SEATS_PER_USER across all shows) or the show is not on sale',
+        ),
+        429: errorResponse('RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after'),
       },
     }),
     async (c) => {
+      await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
       const result = await holds.create(c.get('user').id, id, c.req.valid('json'));
       deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });
@@ -132,10 +173,14 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       request: { params: IdParam, ...jsonBody(z.object({ seatNumber: SeatLabel })) },
       responses: {
         200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),
-        409: errorResponse('The seat is taken'),
+        404: errorResponse('SHOW_NOT_FOUND'),
+        409: errorResponse('The seat is taken (SEATS_UNAVAILABLE or SINGLE_SEAT_STRANDED)'),
+        422: errorResponse('SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
+        429: errorResponse('RATE_LIMITED: HOLDS_PER_ADDRESS_PER_MINUTE, with retry-after'),
       },
     }),
     async (c) => {
+      await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
       const { seatNumber } = c.req.valid('json');
       const result = await holds.create(c.get('user').id, id, { seats: [seatNumber] });

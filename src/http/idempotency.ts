@@ -2,14 +2,18 @@
  * @module idempotency
  * `Idempotency-Key` for POSTs that create or pay: the same key and body within 24 h answers the first
  * response again; the same key with another body is 409 IDEMPOTENCY_KEY_REUSED; a retry that arrives
- * while the first is still running is 409 IDEMPOTENCY_KEY_IN_USE. Keys are per user (one shared space for
- * anonymous callers: registration), stored in the app db; bodies are compared as canonical JSON.
+ * while the first is still running is 409 IDEMPOTENCY_KEY_IN_USE. Keys are per user, stored in the app db;
+ * bodies are compared as canonical JSON, by a digest keyed with the server's secret (a body may hold a
+ * password or a card number, and a plain hash of it could be guessed back offline from the database).
+ * Anonymous keys (registration) are scoped by that digest too: a stranger who sends the same key with
+ * another body lands in another scope, so one caller can neither take nor probe another's key; only the
+ * very same request (which already holds the password) replays. A route may keep less of its reply than
+ * it sent (`toStored`: a registration's token never reaches the store) and rebuild a replay (`replay`).
  * Server errors are not stored, so a request that failed on our side can be retried with the same key;
  * nor is a 400 (bad input changed nothing), so a client that fixes a typo, say in a card's expiry, may
  * resend with the same key, as Stripe allows after a validation failure.
  */
-import { createHash } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
 import { requestHeader } from './request-context.js';
@@ -24,7 +28,17 @@ interface KeyRow {
   created_at: string;
 }
 
-export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
+export interface IdempotencyOptions {
+  /** What is kept of a completed reply's body (the reply itself goes out whole). */
+  toStored?: (status: number, body: string) => string;
+  /** Answers a replay from what was kept; undefined answers the kept reply as it is. */
+  replay?: (
+    c: Context<AppEnv>,
+    stored: { status: number; body: string; requestBody: string },
+  ) => Promise<Response | undefined>;
+}
+
+export function idempotent(deps: AppDeps, options: IdempotencyOptions = {}): MiddlewareHandler<AppEnv> {
   const { db } = deps;
   const find = db.prepare(
     'SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?',
@@ -38,7 +52,7 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
   );
   let lastPurgeMs = 0;
 
-  return async (c, next) => {
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const key = requestHeader(c, 'idempotency-key');
     if (key === undefined) return next();
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
@@ -49,7 +63,6 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
           fields: { 'Idempotency-Key': 'bad length' },
         },
       );
-    const userId = c.get('user')?.id ?? 'anonymous';
     const nowMs = deps.now();
     if (nowMs - lastPurgeMs > 60_000) {
       lastPurgeMs = nowMs;
@@ -58,9 +71,10 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
       );
     }
     const raw = await c.req.raw.clone().text();
-    const bodyHash = createHash('sha256')
-      .update(`${c.req.method} ${c.req.path}\n${canonicalBody(raw)}`)
-      .digest('base64url');
+    const bodyHash = deps.tokens.keyedDigest(
+      `idempotency\n${c.req.method} ${c.req.path}\n${canonicalBody(raw)}`,
+    );
+    const userId = c.get('user')?.id ?? `anonymous:${bodyHash}`;
     const seen = find.get(userId, key) as KeyRow | undefined;
     if (seen && Date.parse(seen.created_at) > nowMs - IDEMPOTENCY_TTL_MS) {
       if (seen.body_hash !== bodyHash)
@@ -73,6 +87,12 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
           'IDEMPOTENCY_KEY_IN_USE',
           'a request with this Idempotency-Key is still in progress',
         );
+      const rebuilt = await options.replay?.(c, {
+        status: seen.status,
+        body: seen.response ?? '',
+        requestBody: raw,
+      });
+      if (rebuilt) return rebuilt;
       return new Response(seen.response, {
         status: seen.status,
         headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' },
@@ -91,9 +111,16 @@ export function idempotent(deps: AppDeps): MiddlewareHandler<AppEnv> {
       return;
     }
     const text = await c.res.clone().text();
-    complete.run(c.res.status, text, userId, key);
+    complete.run(c.res.status, options.toStored?.(c.res.status, text) ?? text, userId, key);
   };
+  IDEMPOTENT.add(middleware);
+  return middleware;
 }
+
+/** Lets a route definition document the 409s that this middleware can answer. */
+const IDEMPOTENT = new WeakSet<object>();
+export const isIdempotent = (middleware: unknown): boolean =>
+  typeof middleware === 'function' && IDEMPOTENT.has(middleware);
 
 /**
  * The body as compared between a request and its retry: JSON with its object keys sorted and no

@@ -3,10 +3,11 @@
  * POST /api/notifications (admin: queue one through the outbox) and GET /api/me/notifications (a user's
  * notifications with their delivery status and every delivery attempt).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import {
   enqueueNotification,
   getNotification,
+  isNotificationCursor,
   listNotifications,
   MAX_LIST_LIMIT,
   NOTIFICATION_TEMPLATES,
@@ -17,7 +18,7 @@ import { requireAdmin, requireUser } from './auth.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { bearer, errorResponse, json, jsonBody, queryParam } from './schemas.js';
+import { bearer, createRoute, errorResponse, json, jsonBody, queryParam } from './schemas.js';
 
 export const MAX_NOTIFICATION_DATA_BYTES = 8 * 1024;
 export const MAX_SUBJECT_CHARS = 200;
@@ -167,7 +168,12 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       middleware: [requireUser(deps)] as const,
       request: {
         query: z.object({
-          cursor: queryParam(z.string().max(200)),
+          cursor: queryParam(
+            z
+              .string()
+              .max(200)
+              .refine(isNotificationCursor, 'not a cursor this API gave out: pass nextCursor back unchanged'),
+          ),
           limit: queryParam(z.coerce.number().int().min(1).max(MAX_LIST_LIMIT)),
         }),
       },

@@ -3,13 +3,26 @@
  * Promo codes: GET /api/offers (public ones), POST /api/offers/validate (preview or 422 with the reason),
  * and admin POST/PATCH/DELETE /api/admin/offers.
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Offer } from '../domain/offers.js';
 import { requireAdmin } from './auth.js';
+import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { AmountSchema, bearer, errorResponse, IdParam, json, jsonBody, SeatLabel } from './schemas.js';
+import { PerMinuteLimit } from './per-minute-limit.js';
+import {
+  AmountSchema,
+  bearer,
+  createRoute,
+  errorResponse,
+  IdParam,
+  json,
+  jsonBody,
+  MINOR_UNITS,
+  oneOf,
+  SeatLabel,
+} from './schemas.js';
 
 const OfferSchema = z
   .object({
@@ -17,9 +30,12 @@ const OfferSchema = z
     code: z.string(),
     description: z.string(),
     kind: z.enum(['percent', 'flat']),
-    value: z.number(),
-    maxDiscount: z.number().nullable(),
-    minAmount: z.number(),
+    value: z.number().openapi({ description: `A percent (1–100), or a flat amount in ${MINOR_UNITS}` }),
+    maxDiscount: z
+      .number()
+      .nullable()
+      .openapi({ description: `The cap, in ${MINOR_UNITS}` }),
+    minAmount: z.number().openapi({ description: `The least subtotal it applies to, in ${MINOR_UNITS}` }),
     validFrom: z.string(),
     validUntil: z.string(),
     totalLimit: z.number().nullable(),
@@ -82,24 +98,27 @@ const OfferInput = OfferFields.extend({
 // a PATCH leaves out.
 const OfferPatch = OfferFields.omit({ code: true, kind: true }).partial().strict();
 
-const ValidateBody = z
-  .object({
-    code: z.string().trim().min(1).max(40),
-    showId: z.string().min(1).max(200),
-    seats: z.array(SeatLabel).min(1).max(50).optional(),
-    amount: Money.optional(),
-  })
-  .strict()
-  .refine((b) => (b.seats === undefined) !== (b.amount === undefined), {
-    message: 'give either seats or amount',
-    path: ['seats'],
-  });
+const ValidateTarget = { code: z.string().trim().min(1).max(40), showId: z.string().min(1).max(200) };
+const ValidateBody = oneOf(
+  'OfferCheck',
+  {
+    OfferCheckForSeats: z.object({ ...ValidateTarget, seats: z.array(SeatLabel).min(1).max(50) }).strict(),
+    OfferCheckForAmount: z
+      .object({ ...ValidateTarget, amount: Money.openapi({ description: `In ${MINOR_UNITS}` }) })
+      .strict(),
+  },
+  'The code and show, with either the seats to price or an amount.',
+  // One shape for the handler, which branches on which of the two it got.
+) as unknown as z.ZodType<{ code: string; showId: string; seats?: string[]; amount?: number }>;
 
 const iso = (s: string) => new Date(s).toISOString();
 
 export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const admin = requireAdmin(deps);
   const { offers } = deps;
+  const perMinute = deps.config.OFFER_VALIDATE_MAX_PER_MINUTE;
+  const validationsByAddress = new PerMinuteLimit('offer-validate-address', perMinute);
+  const validationsByUser = new PerMinuteLimit('offer-validate-user', perMinute);
 
   app.openapi(
     createRoute({
@@ -131,10 +150,20 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         400: errorResponse('Bad input or unknown seat'),
         401: errorResponse('A bearer token was given but is invalid'),
         404: errorResponse('Unknown show'),
-        422: errorResponse('OFFER_INVALID with details.reason'),
+        422: errorResponse(
+          'OFFER_INVALID with details.reason (a private code given without a token answers unknown_code)',
+        ),
+        429: errorResponse(
+          'RATE_LIMITED (OFFER_VALIDATE_MAX_PER_MINUTE per user and per address), with retry-after',
+        ),
       },
     }),
     async (c) => {
+      // Budgets per address and per user: codes cannot be enumerated fast from one place or one account.
+      await validationsByAddress.take(
+        clientAddressOf(c, deps.config.trustedProxies),
+        'promo code checks from this address',
+      );
       const body = c.req.valid('json');
       const show = deps.shows.get(body.showId);
       if (!show) throw new ApiError('SHOW_NOT_FOUND', `no show ${body.showId}`);
@@ -143,6 +172,7 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       // not quietly previewed as anonymous (which would hide that limit).
       const user = header ? await deps.tokens.verify(header.replace(/^Bearer\s+/i, '')) : undefined;
       if (header && !user) throw new ApiError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
+      if (user) await validationsByUser.take(user.id, 'promo code checks');
       if (body.seats) {
         const priced = unwrap(deps.bookings.price(show, body.seats, body.code, user?.id));
         return c.json({ valid: true as const, offer: priced.offer!, amount: priced.amount }, 200);

@@ -8,6 +8,7 @@ import { registerBookingRoutes } from './bookings.js';
 import { registerCatalogRoutes } from './catalog.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { registerHoldRoutes } from './holds.js';
+import { registerLoadTestRoutes } from './load-test.js';
 import { registerNotificationRoutes } from './notifications.js';
 import { registerOfferRoutes } from './offers.js';
 import { registerUserRoutes } from './users.js';
@@ -22,6 +23,7 @@ const MODULES: Register[] = [
   registerBookingRoutes,
   registerOfferRoutes,
   registerNotificationRoutes,
+  registerLoadTestRoutes,
 ];
 
 export function registerRouteModules(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {

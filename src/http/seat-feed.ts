@@ -6,18 +6,104 @@
  * the limit is dropped (close code 1013) instead of growing our memory. Compression is off: deltas are
  * small and serialized once for every subscriber.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { ErrorCode } from '../domain/failure.js';
+import { readOpenFilesSoftLimit } from '../process-limits.js';
+import { clientAddressOfRequest } from './client-address.js';
 import type { AppDeps } from './context.js';
+import { errorBody, statusOf } from './errors.js';
 
+/** The most feeds one process serves, whatever its file-descriptor limit allows. */
 export const MAX_FEED_SUBSCRIBERS = 50_000;
+/**
+ * Descriptors kept out of the feeds' reach: the app database and shard journals (with their WAL files),
+ * worker threads, outgoing HTTP/SMTP/Redis clients and plain HTTP requests still need theirs.
+ */
+export const RESERVED_FILE_DESCRIPTORS = 256;
+/** What a client refused for having too many feeds open is told to wait before trying again. */
+export const FEED_RETRY_AFTER_SECONDS = 5;
+/** The longest path a refusal echoes back; the rest of a huge path only costs bytes. */
+const MAX_ECHOED_PATH = 200;
 export const MAX_CLIENT_MESSAGE_BYTES = 1024;
 export const FEED_PING_INTERVAL_MS = 30_000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 const FEED_PATH = /^\/ws\/shows\/([^/?#]{1,200})$/;
+
+/**
+ * How many feeds may be open at once: each holds a socket, so the bound stays below the process's
+ * file-descriptor soft limit (minus the reserve) to leave plain requests theirs when feeds pile up.
+ */
+export function globalFeedBound(openFilesSoftLimit: number | undefined): number {
+  if (openFilesSoftLimit === undefined) return MAX_FEED_SUBSCRIBERS;
+  return Math.max(1, Math.min(MAX_FEED_SUBSCRIBERS, openFilesSoftLimit - RESERVED_FILE_DESCRIPTORS));
+}
+
+interface Refusal {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export type FeedTarget = { ok: true; showId: string; resumeFrom: number | undefined } | Refusal;
+type Admission = { ok: true; showId: string; resumeFrom: number | undefined; address: string } | Refusal;
+
+/** Reads `/ws/shows/:id[?version=N]` from a raw request target; anything a client can send is an answer. */
+export function parseFeedTarget(rawUrl: string | undefined): FeedTarget {
+  let url: URL;
+  try {
+    url = new URL(rawUrl ?? '/', 'http://localhost');
+  } catch {
+    return { ok: false, code: 'VALIDATION_FAILED', message: 'the request target is not a valid URL path' };
+  }
+  const match = FEED_PATH.exec(url.pathname);
+  if (!match)
+    return {
+      ok: false,
+      code: 'ROUTE_NOT_FOUND',
+      message: `no WebSocket route ${url.pathname.slice(0, MAX_ECHOED_PATH)}`,
+    };
+  let showId: string;
+  try {
+    showId = decodeURIComponent(match[1]!);
+  } catch {
+    return { ok: false, code: 'VALIDATION_FAILED', message: 'the show id is not valid percent-encoding' };
+  }
+  const version = url.searchParams.has('version') ? Number(url.searchParams.get('version')) : undefined;
+  return { ok: true, showId, resumeFrom: Number.isInteger(version) ? version : undefined };
+}
+
+/**
+ * Answers an upgrade we will not take with a plain HTTP reply in the contract's error shape, then closes.
+ * A socket the client already reset is only destroyed; its 'error' listener (set first) absorbs the rest.
+ */
+function rejectUpgrade(
+  socket: Duplex,
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = statusOf(code);
+  const body = JSON.stringify(errorBody(code, message, details));
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  // Upgrade sockets allow half-open: without this a client that never closes its side keeps the socket.
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
+}
 
 export interface SeatFeed {
   subscriberCount(): number;
@@ -31,31 +117,87 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
     perMessageDeflate: false,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
   });
+  // ws reports its own failures (a handshake on a socket that already died) here; never fatal.
+  wss.on('error', (err) => deps.logger.debug({ err: err.message }, 'seat feed server error'));
   const alive = new WeakSet<WebSocket>();
   const { metrics, seatMaps } = deps;
 
+  const feedBound = globalFeedBound(readOpenFilesSoftLimit());
+  deps.logger.info(
+    { maxFeeds: feedBound, maxFeedsPerAddress: deps.config.WS_MAX_FEEDS_PER_ADDRESS },
+    'seat feed bounds',
+  );
+  // Counted from the accepted upgrade to the socket's close, so a handshake in flight holds its place too.
+  let openFeeds = 0;
+  const feedsByAddress = new Map<string, number>();
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = FEED_PATH.exec(url.pathname);
-    const reject = (status: number, code: string, message: string) => {
-      const body = JSON.stringify({ error: { code, message, details: {} } });
-      socket.end(
-        `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    };
-    if (!match) return reject(404, 'ROUTE_NOT_FOUND', `no WebSocket route ${url.pathname}`);
-    if (deps.lifecycle.isDraining) return reject(503, 'NOT_READY', 'shutting down');
-    if (wss.clients.size >= MAX_FEED_SUBSCRIBERS)
-      return reject(503, 'OVERLOADED', 'too many feed subscribers');
-    const showId = decodeURIComponent(match[1]!);
-    if (!deps.shows.get(showId)) return reject(404, 'SHOW_NOT_FOUND', `no show ${showId}`);
-    const resumeFrom = url.searchParams.has('version') ? Number(url.searchParams.get('version')) : undefined;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      void follow(ws, showId, Number.isInteger(resumeFrom) ? resumeFrom : undefined);
+    // The HTTP server takes its own error listener off a socket it hands over: without ours, a client's
+    // reset (ECONNRESET, EPIPE on our reply) would be an unhandled 'error' event and end the process.
+    socket.on('error', (err) => {
+      deps.logger.debug({ err: (err as Error).message }, 'seat feed socket error');
+      socket.destroy();
     });
+    try {
+      routeUpgrade(req, socket, head);
+    } catch (err) {
+      // Like the app's onError for plain requests: one connection fails, loudly, and the rest carry on.
+      deps.logger.error({ err, url: req.url }, 'seat feed upgrade failed');
+      rejectUpgrade(socket, 'INTERNAL', 'internal error');
+    }
   });
 
+  /** Whether to take this upgrade: the show and version to follow and who asks, or why not. */
+  function admit(req: IncomingMessage): Admission {
+    const target = parseFeedTarget(req.url);
+    if (!target.ok) return target;
+    if (deps.lifecycle.isDraining) return { ok: false, code: 'NOT_READY', message: 'shutting down' };
+    if (openFeeds >= feedBound)
+      return { ok: false, code: 'OVERLOADED', message: 'too many feed subscribers' };
+    const address = clientAddressOfRequest(req, deps.config.trustedProxies);
+    const limit = deps.config.WS_MAX_FEEDS_PER_ADDRESS;
+    if ((feedsByAddress.get(address) ?? 0) >= limit)
+      return {
+        ok: false,
+        code: 'RATE_LIMITED',
+        message: 'too many feeds from one address: close one first',
+        details: { limit, retryAfterSeconds: FEED_RETRY_AFTER_SECONDS },
+        headers: { 'retry-after': String(FEED_RETRY_AFTER_SECONDS) },
+      };
+    if (!deps.shows.get(target.showId))
+      return { ok: false, code: 'SHOW_NOT_FOUND', message: `no show ${target.showId}` };
+    return { ...target, address };
+  }
+
+  function routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Already reset by the client: its 'close' may have passed, so it must not take a place in the counts.
+    if (socket.destroyed) return;
+    const admission = admit(req);
+    if (!admission.ok) {
+      rejectUpgrade(socket, admission.code, admission.message, admission.details, admission.headers);
+      return;
+    }
+    const { showId, resumeFrom, address } = admission;
+    openFeeds++;
+    feedsByAddress.set(address, (feedsByAddress.get(address) ?? 0) + 1);
+    socket.once('close', () => {
+      openFeeds--;
+      const left = (feedsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) feedsByAddress.set(address, left);
+      else feedsByAddress.delete(address);
+    });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      void follow(ws, showId, resumeFrom);
+    });
+  }
+
   async function follow(ws: WebSocket, showId: string, resumeFrom: number | undefined): Promise<void> {
+    // A malformed frame (over maxPayload, a reserved opcode, an unmasked frame, invalid UTF-8) arrives
+    // here as an 'error' and ws closes the connection itself (1002/1007/1009): one client's mistake ends
+    // that client's feed, never the process.
+    ws.on('error', (err) => {
+      deps.logger.debug({ err: err.message, showId }, 'seat feed client sent a malformed frame');
+    });
     alive.add(ws);
     metrics.wsSubscribers.inc();
     ws.on('pong', () => alive.add(ws));

@@ -1,19 +1,23 @@
 /**
  * @module http/users
  * Accounts: POST /api/register, /api/login, /api/logout; GET and PATCH /api/me; GET /api/me/bookings.
+ * Registration is limited per client address; its idempotent replies are stored without the token, and
+ * a replay signs the caller in again with the request's own credentials (see `registrationReplies`).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
 import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
-import { idempotent } from './idempotency.js';
+import { type IdempotencyOptions, idempotent } from './idempotency.js';
 import {
   BookingSchema,
   BookingStatusSchema,
   bearer,
+  createRoute,
   errorResponse,
   json,
   jsonBody,
@@ -24,7 +28,7 @@ export const UserSchema = z
   .object({
     id: z.string(),
     name: z.string(),
-    email: z.string(),
+    email: z.email(),
     phone: z.string().nullable(),
     role: z.enum(['user', 'admin']),
     createdAt: z.string(),
@@ -36,7 +40,7 @@ const SessionSchema = z
   .openapi('Session');
 
 const Name = z.string().trim().min(1).max(100);
-const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
+const Email = z.string().trim().toLowerCase().max(254).pipe(z.email()).openapi({ format: 'email' });
 /** Long enough to resist guessing; bounded so hashing a huge body costs nothing extra. */
 const Password = z.string().min(8, 'at least 8 characters').max(200);
 const Phone = z
@@ -49,7 +53,12 @@ const RegisterBody = z
   .openapi('Registration');
 const LoginBody = z.object({ email: Email, password: z.string().min(1).max(200) }).openapi('Login');
 const ProfilePatch = z
-  .object({ name: Name.optional(), phone: Phone.nullable().optional(), password: Password.optional() })
+  .object({
+    name: Name.optional(),
+    phone: Phone.nullable().optional(),
+    password: Password.optional(),
+    currentPassword: z.string().min(1).max(200).optional(),
+  })
   .strict()
   .openapi('ProfilePatch');
 
@@ -59,14 +68,72 @@ const HistoryQuery = z.object({
   limit: queryParam(z.coerce.number().int().min(1).max(MAX_HISTORY_PAGE)),
 });
 
+/** A failure as the edge answers it: a wait the use case asked for goes out as retry-after too. */
+function failureError(result: Failure): ApiError {
+  const retry = result.details?.retryAfterSeconds;
+  if (typeof retry === 'number')
+    return new ApiError(result.code, result.message, result.details, { 'retry-after': String(retry) });
+  return ApiError.from(result);
+}
+
+function okOrThrow<T extends { ok: true }>(result: T | Failure): T {
+  if (!result.ok) throw failureError(result);
+  return result;
+}
+
 function sessionOrThrow(result: Session | Failure) {
-  if (!result.ok) {
-    const retry = result.details?.retryAfterSeconds;
-    if (typeof retry === 'number')
-      throw new ApiError(result.code, result.message, result.details, { 'retry-after': String(retry) });
-    throw ApiError.from(result);
-  }
-  return { user: result.user, token: result.token, expiresAt: new Date(result.expiresAtMs).toISOString() };
+  const session = okOrThrow(result);
+  return { user: session.user, token: session.token, expiresAt: new Date(session.expiresAtMs).toISOString() };
+}
+
+/**
+ * Registrations per client address per window. A shared NAT (an office, a carrier) puts many people
+ * behind one address, so the default (20 per 10 minutes) is generous for people and tight for a script.
+ */
+function registrationLimit(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  const limiter = new RateLimiterMemory({
+    points: deps.config.REGISTER_MAX_PER_ADDRESS,
+    duration: deps.config.REGISTER_WINDOW_SECONDS,
+  });
+  return async (c, next) => {
+    try {
+      await limiter.consume(clientAddressOf(c, deps.config.trustedProxies));
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+      throw new ApiError(
+        'RATE_LIMITED',
+        'too many registrations from this address; try again later',
+        { retryAfterSeconds },
+        { 'retry-after': String(retryAfterSeconds) },
+      );
+    }
+    return next();
+  };
+}
+
+/**
+ * A registration reply holds a bearer token, which must not sit in the idempotency store (nor its
+ * WAL). The reply is kept without it; a replay signs the caller in again with the request's own email
+ * and password, through the same throttle as a login, and answers the registration's 201 with a fresh
+ * token: what a client retrying a lost reply expects. Should the password have changed since, the
+ * replay is 401 INVALID_CREDENTIALS, as a login with it would be.
+ */
+function registrationReplies(deps: AppDeps): IdempotencyOptions {
+  return {
+    toStored: (status, body) => {
+      if (status !== 201) return body;
+      const { token: _token, expiresAt: _expiresAt, ...kept } = JSON.parse(body) as Record<string, unknown>;
+      return JSON.stringify(kept);
+    },
+    replay: async (c, stored) => {
+      if (stored.status !== 201) return undefined;
+      const { email, password } = JSON.parse(stored.requestBody) as { email: string; password: string };
+      const address = clientAddressOf(c, deps.config.trustedProxies);
+      const session = sessionOrThrow(await deps.users.login(email, password, address));
+      return c.json(session, 201, { 'idempotent-replayed': 'true' });
+    },
+  };
 }
 
 export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
@@ -79,12 +146,20 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       path: '/api/register',
       tags: ['Users'],
       summary: 'Create an account and get a token',
-      middleware: [idempotent(deps)] as const,
+      description:
+        'Passwords on a list of the most common ones, or equal to the email, are refused (400, details.fields.password says why). ' +
+        'Limited per client address (REGISTER_MAX_PER_ADDRESS per REGISTER_WINDOW_SECONDS): past it, 429 with retry-after. ' +
+        'An anonymous Idempotency-Key is scoped by the request body: only the same request replays. ' +
+        'A replay answers the same account with a fresh token (the stored reply keeps none).',
+      middleware: [idempotent(deps, registrationReplies(deps)), registrationLimit(deps)] as const,
       request: { ...jsonBody(RegisterBody) },
       responses: {
         201: json(SessionSchema, 'The new account and an access token'),
         400: errorResponse('Bad input (details.fields)'),
+        401: errorResponse('INVALID_CREDENTIALS: a replay whose password no longer signs in'),
         409: errorResponse('EMAIL_TAKEN'),
+        429: errorResponse('RATE_LIMITED, with a retry-after header'),
+        503: errorResponse('OVERLOADED: too many password hashes waiting, with a retry-after header'),
       },
     }),
     async (c) => c.json(sessionOrThrow(await users.register(c.req.valid('json'))), 201),
@@ -97,13 +172,17 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       tags: ['Users'],
       summary: 'Exchange email and password for a token',
       description:
-        'Unknown email and wrong password get the same 401. Failed logins are limited per account and per address ' +
-        '(LOGIN_MAX_FAILURES within LOGIN_WINDOW_SECONDS; an address gets twenty times the account limit): past it, 429 with retry-after.',
+        'Unknown email and wrong password get the same 401. Failed logins back off per (account, client address): ' +
+        'LOGIN_MAX_FAILURES free, then 1 s, 2 s, 4 s … up to LOGIN_MAX_BACKOFF_SECONDS. Past LOGIN_ACCOUNT_SLOWDOWN_AFTER ' +
+        'failures from all addresses, an account is slowed (at most LOGIN_ACCOUNT_MAX_DELAY_SECONDS) for addresses it never ' +
+        'signed in from; an address may fail LOGIN_MAX_FAILURES_PER_ADDRESS times per LOGIN_WINDOW_SECONDS. ' +
+        'While waiting: 429 with retry-after.',
       request: { ...jsonBody(LoginBody) },
       responses: {
         200: json(SessionSchema, 'The account and an access token'),
         401: errorResponse('INVALID_CREDENTIALS'),
         429: errorResponse('RATE_LIMITED, with a retry-after header'),
+        503: errorResponse('OVERLOADED: too many password hashes waiting, with a retry-after header'),
       },
     }),
     async (c) => {
@@ -157,21 +236,25 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       tags: ['Users'],
       summary: 'Change your name, phone (null clears it) or password',
       description:
-        'A new password ends every other session: tokens issued before it stop working, except this one.',
+        'A new `password` needs `currentPassword` (401 INVALID_CREDENTIALS when missing or wrong; wrong guesses back off ' +
+        'as logins do, 429) and ends every other session: tokens issued before it stop working, except this one. ' +
+        'The most common passwords and your email are refused (400, details.fields.password says why).',
       security: bearer,
       middleware: [auth] as const,
       request: { ...jsonBody(ProfilePatch) },
       responses: {
         200: json(z.object({ user: UserSchema }), 'Your profile'),
-        400: errorResponse('Bad input'),
-        401: errorResponse('No or bad token'),
+        400: errorResponse('Bad input, or a password that is too common or is your email'),
+        401: errorResponse('No or bad token; INVALID_CREDENTIALS: currentPassword missing or wrong'),
+        429: errorResponse('RATE_LIMITED: too many wrong currentPassword guesses, with a retry-after header'),
+        503: errorResponse('OVERLOADED: too many password hashes waiting, with a retry-after header'),
       },
     }),
-    async (c) =>
-      c.json(
-        { user: unwrap(await users.update(c.get('user').id, c.req.valid('json'), c.get('user'))).user },
-        200,
-      ),
+    async (c) => {
+      const address = clientAddressOf(c, deps.config.trustedProxies);
+      const updated = await users.update(c.get('user').id, c.req.valid('json'), c.get('user'), address);
+      return c.json({ user: okOrThrow(updated).user }, 200);
+    },
   );
 
   app.openapi(

@@ -7,7 +7,13 @@
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
 import { qrPng } from '../tickets/qr.js';
-import { formatAmount, formatStartTime, type NotificationData, type NotificationTemplate } from './outbox.js';
+import {
+  formatAmount,
+  formatStartTime,
+  maskRecipient,
+  type NotificationData,
+  type NotificationTemplate,
+} from './outbox.js';
 
 /** One notification as delivery sees it: the row's fields, `data` parsed. */
 export interface OutgoingNotification {
@@ -46,7 +52,7 @@ function detailLines(data: NotificationData): [string, string][] {
     ['Booking', data.bookingId ?? ''],
     ['Movie', data.movieTitle ?? ''],
     ['Theater', [data.theaterName, data.screenName, data.city].filter(Boolean).join(', ')],
-    ['Starts', formatStartTime(data.startTime)],
+    ['Starts', formatStartTime(data.startTime, data.timeZone)],
     ['Seats', (data.seats ?? []).join(', ')],
     ['Amount', formatAmount(data.amount)],
   ];
@@ -109,7 +115,7 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
     }
     case 'show_reminder': {
       const { text, html } = renderBodies(
-        `${greeting} a reminder that ${movie} starts at ${formatStartTime(d.startTime)}.`,
+        `${greeting} a reminder that ${movie} starts at ${formatStartTime(d.startTime, d.timeZone)}.`,
         detailLines(d),
         'Please arrive a few minutes early.',
       );
@@ -123,6 +129,15 @@ export async function renderEmail(notification: OutgoingNotification): Promise<R
       return { subject: d.subject || 'A message from BoxOffice', text: body, html, attachments: [] };
     }
   }
+}
+
+/** The first four and last three characters: enough to tell tickets apart in a log, too little to pass the gate. */
+export function maskTicketCode(code: string): string {
+  return code.length <= 12 ? '…' : `${code.slice(0, 4)}…${code.slice(-3)}`;
+}
+
+function withoutTicketCode(text: string, code: string | undefined): string {
+  return code ? text.split(code).join(maskTicketCode(code)) : text;
 }
 
 export interface EmailSenderOptions {
@@ -162,12 +177,13 @@ export function createEmailSender(options: EmailSenderOptions): EmailSender {
         headers: { [NOTIFICATION_ID_HEADER]: notification.id },
       });
       if (isLogOnly) {
+        // Logs outlive mail and reach more people: a full ticket code there is a ticket anyone can use.
         options.logger.info(
           {
             notificationId: notification.id,
-            to: notification.recipient,
+            to: maskRecipient(notification.recipient),
             subject: rendered.subject,
-            text: rendered.text,
+            text: withoutTicketCode(rendered.text, notification.data.ticketCode),
           },
           'email (log transport, SMTP_URL unset)',
         );

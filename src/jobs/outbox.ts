@@ -39,6 +39,11 @@ export interface NotificationData {
   screenName?: string;
   city?: string;
   startTime?: string;
+  /**
+   * The theater's IANA zone, in which texts give `startTime`. Filled in by enqueueNotification from the
+   * booking's theater; rows without it (queued before migration 009, or with no booking) read in UTC.
+   */
+  timeZone?: string;
   seats?: string[];
   amount?: { total: number; currency: string };
   ticketCode?: string;
@@ -136,7 +141,7 @@ export function enqueueNotification(db: AppDb, input: NotificationInput): string
     input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
     'recipient must be 1..320 characters',
   );
-  const data = JSON.stringify(input.data ?? {});
+  const data = JSON.stringify(withTheaterZone(db, input.data ?? {}, input.bookingId ?? null, input.template));
   assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
   const nowMs = input.now ?? Date.now();
   const sendAtMs = toMs(input.sendAt);
@@ -171,6 +176,28 @@ export function enqueueNotification(db: AppDb, input: NotificationInput): string
   }
   writeOutbox(db, { kind: 'notify', notificationId: id, sendAtMs }, nowMs);
   return id;
+}
+
+/**
+ * A booking's texts read in its theater's local time. The zone is looked up here, in the caller's
+ * transaction, rather than by each caller, so that no booking template can go out in UTC by omission;
+ * a zone the caller gave wins.
+ */
+function withTheaterZone(
+  db: AppDb,
+  data: NotificationInput['data'],
+  bookingId: string | null,
+  template: string,
+): NotificationInput['data'] {
+  if (bookingId === null || template === 'custom' || 'timeZone' in data) return data;
+  const timeZone = db
+    .prepare(
+      `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
+       WHERE b.id = ?`,
+    )
+    .pluck()
+    .get(bookingId) as string | undefined;
+  return timeZone === undefined ? data : { ...data, timeZone };
 }
 
 /**
@@ -253,6 +280,12 @@ function encodeCursor(row: ListRow): string {
 function decodeCursor(cursor: string): { createdAt: string; id: string } | null {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   return createdAt && id ? { createdAt, id } : null;
+}
+
+/** Whether a cursor is one `listNotifications` gave out; the route refuses any other with 400. */
+export function isNotificationCursor(cursor: string): boolean {
+  const after = /^[A-Za-z0-9_-]+$/.test(cursor) ? decodeCursor(cursor) : null;
+  return after !== null && !Number.isNaN(Date.parse(after.createdAt));
 }
 
 /**
@@ -351,19 +384,51 @@ export function formatAmount(amount: NotificationData['amount']): string {
   }
 }
 
-/** `Sat, 14 Jun 2025, 18:30 UTC`; the raw text when it is not a time. */
-export function formatStartTime(iso: string | undefined): string {
+/**
+ * `Sat 5 Dec 2026, 6:30 pm IST`: the local time in the theater's zone, named so that nobody has to
+ * guess it. UTC when no zone is known (or one Intl does not know); the raw text when it is not a time.
+ */
+export function formatStartTime(iso: string | undefined, timeZone = 'UTC'): string {
   if (!iso) return '';
   const ms = Date.parse(iso);
   if (!Number.isFinite(ms)) return iso;
-  const text = new Intl.DateTimeFormat('en-GB', {
-    timeZone: 'UTC',
+  const zone = isKnownZone(timeZone) ? timeZone : 'UTC';
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: zone,
     weekday: 'short',
     day: 'numeric',
     month: 'short',
     year: 'numeric',
-    hour: '2-digit',
+    hour: 'numeric',
     minute: '2-digit',
-  }).format(ms);
-  return `${text} UTC`;
+    hourCycle: 'h12',
+  }).formatToParts(ms);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
+  const date = `${part('weekday')} ${part('day')} ${part('month')} ${part('year')}`;
+  return `${date}, ${part('hour')}:${part('minute')} ${part('dayPeriod')} ${zoneLabel(zone, ms)}`;
+}
+
+function isKnownZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The zone's abbreviation where one is in common use (IST, EST, CET), else its offset (GMT+11). Each
+ * locale knows the abbreviations of its own region only, so India's is asked first (IST is also Irish).
+ */
+const LABEL_LOCALES = ['en-IN', 'en-GB', 'en-US'] as const;
+
+function zoneLabel(zone: string, ms: number): string {
+  const labels = LABEL_LOCALES.map(
+    (locale) =>
+      new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' })
+        .formatToParts(ms)
+        .find((p) => p.type === 'timeZoneName')?.value ?? '',
+  );
+  return labels.find((label) => label !== '' && !/^GMT[+-]/.test(label)) ?? labels[1] ?? zone;
 }

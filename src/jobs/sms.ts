@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { OutgoingNotification } from './email.js';
-import { formatAmount, formatStartTime } from './outbox.js';
+import { formatAmount, formatStartTime, maskRecipient } from './outbox.js';
 
 export interface SmsMessage {
   /** E.164 phone number. */
@@ -32,7 +32,7 @@ export const SMS_TIMEOUT_MS = 10_000;
 export function renderSms(notification: OutgoingNotification): string {
   const d = notification.data;
   const movie = d.movieTitle || 'your show';
-  const when = formatStartTime(d.startTime);
+  const when = formatStartTime(d.startTime, d.timeZone);
   const seats = d.seats?.length ? ` Seats ${d.seats.join(', ')}.` : '';
   let text: string;
   switch (notification.template) {
@@ -88,7 +88,11 @@ export class HttpSmsSender implements SmsSender {
 export class LogSmsSender implements SmsSender {
   constructor(private readonly logger: Logger) {}
 
+  /** The recipient is masked: a log is read by more people than the phone's owner. */
   async send({ to, body, notificationId }: SmsMessage): Promise<void> {
-    this.logger.info({ notificationId, to, body }, 'sms (log transport, SMS_WEBHOOK_URL unset)');
+    this.logger.info(
+      { notificationId, to: maskRecipient(to), body },
+      'sms (log transport, SMS_WEBHOOK_URL unset)',
+    );
   }
 }

@@ -6,15 +6,18 @@
  * process crash at once, and power loss once the owner's group commit (`group-commit.ts`) has flushed
  * the WAL, which it does off the JavaScript thread before anything reports them.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { createPrivateFile, makePrivateDirectory } from './data-dir.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 export type AppDb = Database.Database;
 
 export function openAppDb(file: string): AppDb {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    makePrivateDirectory(path.dirname(file));
+    createPrivateFile(file);
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { createPrivateFile, makePrivateDirectory } from './data-dir.js';
 
 /** 'full' survives power loss (the WAL is flushed before anyone is told); 'normal' a process crash. */
 export type JournalSync = 'full' | 'normal';
@@ -25,6 +26,7 @@ export function openWalDatabase(
   options: { pageSize?: number } = {},
 ): { db: Database.Database; wal: WalFlusher } {
   makeDirectoryDurably(path.dirname(file));
+  createPrivateFile(file);
   const db = new Database(file);
   if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma('journal_mode = WAL');
@@ -81,9 +83,12 @@ export function syncDirectorySync(dir: string): void {
   }
 }
 
-/** `mkdir -p` whose new directories' names are durable (their parent flushed) before it returns. */
+/**
+ * `mkdir -p` whose new directories are owner-only and whose names are durable (their parent flushed)
+ * before it returns.
+ */
 export function makeDirectoryDurably(dir: string): void {
-  const first = fs.mkdirSync(dir, { recursive: true });
+  const first = makePrivateDirectory(dir);
   if (first === undefined) return;
   // Each new level's name lives in its parent: flush the parent of every level created.
   const target = path.resolve(dir);

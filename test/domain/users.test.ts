@@ -1,5 +1,5 @@
 /**
- * Password hashing, the failed-login limiter and the booking-history cursor, in isolation.
+ * Password hashing and the booking-history cursor, in isolation.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,8 +7,6 @@ import {
   encodeCursor,
   hashPassword,
   isHashCurrent,
-  LoginLimiter,
-  MAX_TRACKED_LOGIN_KEYS,
   SCRYPT_LOG_N,
   verifyPassword,
 } from '../../src/domain/users.js';
@@ -44,55 +42,6 @@ describe('password hashes', () => {
     const old = ['scrypt', 10, 8, 1, salt.toString('base64url'), key.toString('base64url')].join('$');
     expect(await verifyPassword('old-password', old)).toBe(true);
     expect(isHashCurrent(old)).toBe(false);
-  });
-});
-
-describe('login limiter', () => {
-  const setup = (windowMs = 60_000) => {
-    let nowMs = 1_000_000;
-    const limiter = new LoginLimiter(windowMs, () => nowMs);
-    return { limiter, advance: (ms: number) => (nowMs += ms) };
-  };
-
-  it('refuses once a key has used its attempts, with the seconds left in the window', () => {
-    const { limiter, advance } = setup();
-    const keys = [{ key: 'account:a', max: 3 }];
-    for (let i = 0; i < 3; i++) expect(limiter.take(keys).ok).toBe(true);
-    advance(20_000);
-    expect(limiter.take(keys)).toEqual({ ok: false, retryAfterSeconds: 40 });
-    advance(40_000);
-    expect(limiter.take(keys).ok).toBe(true);
-  });
-
-  it('refuses when any one of the keys is spent, and then counts against none', () => {
-    const { limiter } = setup();
-    for (let i = 0; i < 2; i++) limiter.take([{ key: 'address:x', max: 2 }]);
-    expect(
-      limiter.take([
-        { key: 'account:b', max: 5 },
-        { key: 'address:x', max: 2 },
-      ]).ok,
-    ).toBe(false);
-    for (let i = 0; i < 5; i++) expect(limiter.take([{ key: 'account:b', max: 5 }]).ok).toBe(true);
-  });
-
-  it('gives back a forgiven attempt and forgets a cleared key', () => {
-    const { limiter } = setup();
-    const keys = [{ key: 'k', max: 1 }];
-    expect(limiter.take(keys).ok).toBe(true);
-    limiter.forgive('k');
-    expect(limiter.take(keys).ok).toBe(true);
-    expect(limiter.take(keys).ok).toBe(false);
-    limiter.clear('k');
-    expect(limiter.take(keys).ok).toBe(true);
-  });
-
-  it('stays within its bound on tracked keys', () => {
-    const { limiter } = setup();
-    for (let i = 0; i < MAX_TRACKED_LOGIN_KEYS + 10; i++) limiter.take([{ key: `k${i}`, max: 1 }]);
-    // The newest key is still tracked (refused); the very oldest was dropped to make room.
-    expect(limiter.take([{ key: `k${MAX_TRACKED_LOGIN_KEYS + 9}`, max: 1 }]).ok).toBe(false);
-    expect(limiter.take([{ key: 'k0', max: 1 }]).ok).toBe(true);
   });
 });
 

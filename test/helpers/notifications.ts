@@ -11,3 +11,14 @@ export const BOOKING_DATA: NotificationData = {
   amount: { total: 70_000, currency: 'INR' },
   ticketCode: 'TKT.eyJiIjoiYmtnXzEifQ.sig',
 };
+
+/** `6:30 pm IST`: how the texts give a time in a theater in India (every fixture theater is). */
+export function indianClockTime(iso: string): string {
+  const time = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Asia/Kolkata',
+    hour: 'numeric',
+    minute: '2-digit',
+    hourCycle: 'h12',
+  }).format(Date.parse(iso));
+  return `${time} IST`;
+}

@@ -23,13 +23,25 @@ export interface SpawnOptions {
   cwd?: string;
   /** How long to wait for "BoxOffice is serving". */
   timeoutMs?: number;
+  /** A program that runs node with the given arguments, e.g. `['prlimit', '--nofile=300:300', '--']`. */
+  wrapper?: string[];
 }
 
 export async function spawnService(options: SpawnOptions): Promise<ServiceProcess> {
   const command = options.command ?? ['--import', 'tsx', path.join(REPO, 'src/main.ts')];
-  const child = spawn(process.execPath, command, {
+  const [program, ...args] = [...(options.wrapper ?? []), process.execPath, ...command];
+  const child = spawn(program!, args, {
     cwd: options.cwd ?? REPO,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...options.env },
+    env: {
+      PATH: process.env.PATH,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      // Every test client dials from 127.0.0.1: per-address limits are for people and have their own tests.
+      REGISTER_MAX_PER_ADDRESS: '100000',
+      HOLDS_PER_ADDRESS_PER_MINUTE: '100000',
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server.js';
+import { contractOf } from './openapi-contract.js';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
@@ -41,6 +42,10 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     JOURNAL_SYNC: 'normal',
     JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+    // Every test registers its users from 127.0.0.1; the per-address limit has tests of its own.
+    REGISTER_MAX_PER_ADDRESS: '100000',
+    // Likewise their holds; tests/integration/hold-limits.test.ts tests the budget itself.
+    HOLDS_PER_ADDRESS_PER_MINUTE: '100000',
     ...env,
   });
   const running = await startServer(config, options);
@@ -56,6 +61,11 @@ export async function startTestServer(
   };
 }
 
+/**
+ * A JSON client for the service. Every response is checked against the server's own /openapi.json
+ * (status listed for the operation, JSON body matching its schema); a response that breaks the document
+ * fails the call, and with it the test that made it.
+ */
 export function client(baseUrl: string): Api {
   return async (method, urlPath, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
@@ -68,7 +78,12 @@ export function client(baseUrl: string): Api {
     const res = await fetch(baseUrl + urlPath, { method, headers, body });
     const text = await res.text();
     let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
+    const contentType = res.headers.get('content-type') ?? '';
+    if (contentType.includes('json') && text) parsed = JSON.parse(text);
+    if (method !== 'HEAD' && method !== 'OPTIONS') {
+      const broken = (await contractOf(baseUrl)).check(method, urlPath, res.status, contentType, parsed);
+      if (broken) throw new Error(`the response breaks the OpenAPI document: ${broken}`);
+    }
     return { status: res.status, body: parsed as any, headers: res.headers };
   };
 }

@@ -182,6 +182,7 @@ describe('theaters and screens', () => {
       name: 'Grand Palace',
       city: 'Jaipur',
       address: 'MI Road',
+      timeZone: 'Asia/Kolkata',
       screens: [],
     });
     const res = await post(`/api/admin/theaters/${created.body.theater.id}/screens`, {

@@ -111,7 +111,7 @@ async function titles(query: string): Promise<string[]> {
   return res.body.movies.map((m: { title: string }) => m.title.replace(` ${tag}`, '')).sort();
 }
 
-async function confirmedBooking(token: string, showId: string, seat: string): Promise<void> {
+async function confirmedBooking(token: string, showId: string, seat: string): Promise<string> {
   const created = await server.api('POST', '/api/bookings', {
     token,
     body: { showId, seats: [seat], paymentMethod: 'upi' },
@@ -122,6 +122,7 @@ async function confirmedBooking(token: string, showId: string, seat: string): Pr
     body: { bookingId: created.body.booking.id, method: 'upi', upiId: 'success@upi' },
   });
   expect(paid.body.booking?.status).toBe('confirmed');
+  return created.body.booking.id;
 }
 
 describe('cities', () => {
@@ -239,7 +240,7 @@ describe("a movie's shows", () => {
     expect(res.body.shows[0]).toEqual({
       id: world.shows.thunderMumbaiD1,
       movieId: world.thunder,
-      theater: { id: world.mumbai, name: 'Regal', city: 'Mumbai' },
+      theater: { id: world.mumbai, name: 'Regal', city: 'Mumbai', timeZone: 'Asia/Kolkata' },
       screen: { id: expect.any(String), name: 'One' },
       startTime: `${D1}T10:00:00.000Z`,
       format: '2D',
@@ -286,6 +287,7 @@ describe('theaters', () => {
         name: 'Regal',
         city: 'Mumbai',
         address: '1 Road',
+        timeZone: 'Asia/Kolkata',
         screens: [{ id: expect.any(String), name: 'One', seatCount: 30, categories: ['GOLD', 'SILVER'] }],
       },
     ]);
@@ -304,7 +306,13 @@ describe('one show', () => {
       id: world.shows.laughsChennaiD1,
       movieId: world.laughs,
       movie: { id: world.laughs, title: `Laughs Unlimited ${tag}` },
-      theater: { id: world.chennai, name: 'Sathyam', city: 'chennai', address: '1 Road' },
+      theater: {
+        id: world.chennai,
+        name: 'Sathyam',
+        city: 'chennai',
+        address: '1 Road',
+        timeZone: 'Asia/Kolkata',
+      },
       screen: { name: 'One', seatCount: 30, categories: ['GOLD', 'SILVER'] },
       startTime: `${D1}T14:00:00.000Z`,
       endTime: `${D1}T16:00:00.000Z`,
@@ -363,6 +371,34 @@ describe('ratings', () => {
     });
     expect(await titles('minRating=6.5')).toEqual(['Thunder Road']);
     expect(await titles('minRating=6.6')).toEqual([]);
+  });
+
+  it('withdraws a rating once no confirmed booking of the movie is left to qualify it', async () => {
+    const dev = await newUser(server.api);
+    const erin = await newUser(server.api);
+    const first = await confirmedBooking(dev.token, world.shows.laughsChennaiD1, 'B3');
+    const second = await confirmedBooking(dev.token, world.shows.laughsChennaiD1, 'B4');
+    await confirmedBooking(erin.token, world.shows.laughsChennaiD1, 'B5');
+    const rate = (token: string, score: number) =>
+      server.api('POST', `/api/movies/${world.laughs}/ratings`, { token, body: { score } });
+    const cancel = async (bookingId: string) => {
+      const res = await server.api('POST', `/api/bookings/${bookingId}/cancel`, { token: dev.token });
+      expect(res.body.booking?.status).toBe('cancelled');
+    };
+    const movie = async () => (await server.api('GET', `/api/movies/${world.laughs}`)).body.movie;
+    expect((await rate(erin.token, 8)).status).toBe(200);
+    expect((await rate(dev.token, 4)).body.movie).toMatchObject({ rating: 6, votes: 2 });
+
+    // Another confirmed booking of the movie still qualifies the rating.
+    await cancel(first);
+    expect(await movie()).toMatchObject({ rating: 6, votes: 2 });
+
+    await cancel(second);
+    expect(await movie()).toMatchObject({ rating: 8, votes: 1 });
+    const again = await rate(dev.token, 4);
+    expect(again.status).toBe(422);
+    expect(again.body.error.code).toBe('NOT_ELIGIBLE');
+    expect(await movie()).toMatchObject({ rating: 8, votes: 1 });
   });
 
   it('checks the score, the token and the movie', async () => {

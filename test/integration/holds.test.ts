@@ -33,11 +33,21 @@ describe('seat map', () => {
       id: 'A1',
       row: 'A',
       number: 1,
+      column: 0,
       category: 'GOLD',
       price: 30000,
       status: 'available',
     });
     expect(res.body.counts).toEqual({ available: 30, held: 0, booked: 0, blocked: 0 });
+  });
+
+  it('places seats on the screen grid, aisles as empty columns, for drawing the map', async () => {
+    const { showId } = await createShow(server.api);
+    const res = await server.api('GET', `/api/shows/${showId}/seats`);
+    const column = (id: string) => res.body.seats.find((s: { id: string }) => s.id === id)?.column;
+    // Row C has an aisle after seat 5: C6 sits one column further right than A6.
+    expect([column('A5'), column('A6'), column('C5'), column('C6'), column('C10')]).toEqual([4, 5, 4, 6, 10]);
+    expect(res.body.layout).toEqual({ rows: ['A', 'B', 'C'], columns: 11, centreColumn: 5 });
   });
 
   it('answers 404 in the contract shape for an unknown show', async () => {
@@ -123,6 +133,29 @@ describe('holds', () => {
     expect(released.status).toBe(204);
     expect(await seatStatus(showId, 'C1')).toBe('available');
     expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).status).toBe(404);
+  });
+
+  it('extends by HOLD_TTL_SECONDS from the current expiry, capped at HOLD_MAX_SECONDS from creation', async () => {
+    const { showId } = await createShow(server.api);
+    const alice = await newUser(server.api);
+    const { body } = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C2'] },
+      token: alice.token,
+    });
+    const createdAtMs = Date.parse(body.hold.createdAt);
+    expect(Date.parse(body.hold.expiresAt)).toBe(createdAtMs + 60_000);
+    clockOffsetMs += 10_000;
+    const extend = () => server.api('POST', `/api/holds/${body.hold.id}/extend`, { token: alice.token });
+    const first = await extend();
+    expect(first.status).toBe(200);
+    // The current expiry plus the TTL, not now plus the TTL (which would be 10 s earlier).
+    expect(Date.parse(first.body.hold.expiresAt)).toBe(createdAtMs + 120_000);
+    const second = await extend();
+    expect(second.status).toBe(200);
+    expect(Date.parse(second.body.hold.expiresAt)).toBe(createdAtMs + 120_000);
+    expect((await server.api('GET', `/api/holds/${body.hold.id}`, { token: alice.token })).body.hold).toEqual(
+      second.body.hold,
+    );
   });
 
   it('frees an expired hold for the next customer before any sweep has run', async () => {

@@ -4,12 +4,12 @@
  * on cancellation, the admin route, and GET /api/me/notifications. Run embedded (timers in the process)
  * and on BullMQ with a real redis-server, which is also killed while bookings are confirmed.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, ADMIN as ADMIN_LOGIN, createShow, login, newUser } from '../helpers/catalog.js';
+import { indianClockTime } from '../helpers/notifications.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { type ReceivedSms, startSmsWebhook, type TestSms } from '../helpers/sms.js';
 import { type ReceivedMail, startTestSmtp, type TestSmtp } from '../helpers/smtp.js';
 
 const CARD = { number: '4242 4242 4242 4242', expiry: '12/34', cvc: '123' };
@@ -18,52 +18,6 @@ const REMINDER_MINUTES = 1;
 const WAIT_MS = 15_000;
 /** How late after its time a reminder may arrive: timers and BullMQ's delayed jobs are this precise. */
 const ON_TIME_MS = 3_000;
-
-interface ReceivedSms {
-  to: string;
-  body: string;
-  notificationId: string | undefined;
-  receivedAtMs: number;
-}
-
-interface TestSms {
-  url: string;
-  texts: ReceivedSms[];
-  close(): Promise<void>;
-}
-
-/** The SMS gateway: a node:http server that accepts `{to, body}` and keeps what it got. */
-async function startSmsWebhook(): Promise<TestSms> {
-  const texts: ReceivedSms[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const message = JSON.parse(body) as { to: string; body: string };
-      const id = req.headers['x-notification-id'];
-      texts.push({
-        to: message.to,
-        body: message.body,
-        notificationId: typeof id === 'string' ? id : undefined,
-        receivedAtMs: Date.now(),
-      });
-      res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms`,
-    texts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Polls until `check` returns a value (not undefined/false), or fails naming what it waited for. */
 async function waitFor<T>(
@@ -245,7 +199,7 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
       expect(moreMail).toHaveLength(0);
       expect(mail?.to).toEqual([asha.email]);
       expect(mail?.subject).toBe(`Your tickets for ${title}`);
-      const startHhMm = new Date(show.startTime).toISOString().slice(11, 16);
+      const startsAt = indianClockTime(show.startTime);
       // 2 GOLD seats at ₹300.00 plus the 2% convenience fee.
       expect(booking.amount).toMatchObject({ total: 61_200, currency: 'INR' });
       for (const body of [mail?.text ?? '', mail?.html ?? '']) {
@@ -256,7 +210,7 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
         expect(body).toContain('Screen 1');
         expect(body).toContain('B4, B5');
         expect(body).toContain('₹612.00');
-        expect(body).toContain(`${startHhMm} UTC`);
+        expect(body).toContain(startsAt);
         expect(body).toContain(booking.ticket.code);
       }
       expect(mail?.text).toMatch(/^Seats: B4, B5$/m);
@@ -355,7 +309,7 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
       const [mail, ...moreMail] = mailFor(h, reminder.email.id);
       expect(moreMail).toHaveLength(0);
       expect(mail?.subject).toMatch(/^Reminder: .* starts soon$/);
-      expect(mail?.text).toContain(`${show.startTime.slice(11, 16)} UTC`);
+      expect(mail?.text).toContain(indianClockTime(show.startTime));
       expect(mail?.receivedAtMs).toBeGreaterThanOrEqual(remindAtMs);
       expect(mail?.receivedAtMs).toBeLessThan(remindAtMs + ON_TIME_MS);
       const [text] = textsFor(h, reminder.sms.id);

@@ -70,6 +70,29 @@ async function pay(user: User, bookingId: string, card = GOOD_CARD) {
   });
 }
 
+/** Moves the clock past a hold's expiry and its grace, and lets the sweep expire pending bookings. */
+async function lapse() {
+  clockOffsetMs += (HOLD_TTL_SECONDS + 120) * 1000;
+  await server.deps.bookings.expireStale();
+}
+
+async function bookingStatus(user: User, bookingId: string): Promise<string> {
+  return (await server.api('GET', `/api/bookings/${bookingId}`, { token: user.token })).body.booking.status;
+}
+
+/** The provider's side: whether any money was taken (requires_payment: never charged). */
+async function intentStatus(intentId: string): Promise<string | undefined> {
+  const state = await server.deps.payments.retrieve(intentId);
+  return state.ok ? state.status : undefined;
+}
+
+function offerUses(offerId: string): number {
+  return server.deps.db
+    .prepare('SELECT COUNT(*) FROM offer_uses WHERE offer_id = ?')
+    .pluck()
+    .get(offerId) as number;
+}
+
 describe('GET /api/offers', () => {
   it('lists public offers usable now, and hides private, expired, future and withdrawn ones', async () => {
     const listed = await createOffer({ code: uniqueCode('PUB') });
@@ -381,22 +404,165 @@ describe('limits', () => {
     expect(await usedCount(offer.code)).toBe(0);
   });
 
-  it('keeps the discounted price when a booking whose use was given back is paid late', async () => {
+  it('keeps the discount of a booking paid late only while the offer still grants the use', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const offer = await createOffer({ kind: 'flat', value: 5000, totalLimit: 2 });
+    const alice = await newUser(server.api);
+    const first = await book(alice, { showId, seats: ['A1'], promoCode: offer.code });
+    await lapse();
+    expect(await usedCount(offer.code)).toBe(0);
+    // Alice pays late: her seat is still free and the offer has uses left, so she gets the quoted price.
+    const late = await pay(alice, first.body.booking.id);
+    expect(late.status).toBe(200);
+    expect(late.body.booking).toMatchObject({ status: 'confirmed', amount: { discount: 5000 } });
+    expect(await usedCount(offer.code)).toBe(1);
+  });
+
+  it('refuses a late payment before charging when the last use went to someone else', async () => {
     const { showId } = await createShow(server.api, { adminToken });
     const offer = await createOffer({ kind: 'flat', value: 5000, totalLimit: 1 });
     const alice = await newUser(server.api);
     const bob = await newUser(server.api);
     const first = await book(alice, { showId, seats: ['A1'], promoCode: offer.code });
-    clockOffsetMs += (HOLD_TTL_SECONDS + 120) * 1000;
-    await server.deps.bookings.expireStale();
+    await lapse();
     const second = await book(bob, { showId, seats: ['B1'], promoCode: offer.code });
     expect(second.status).toBe(201);
-    // Alice pays late: her seat is still free, so she gets it at the price she was quoted.
     const late = await pay(alice, first.body.booking.id);
-    expect(late.status).toBe(200);
-    expect(late.body.booking).toMatchObject({ status: 'confirmed', amount: { discount: 5000 } });
-    expect(
-      server.deps.db.prepare('SELECT COUNT(*) FROM offer_uses WHERE offer_id = ?').pluck().get(offer.id),
-    ).toBe(2);
+    expect(late.status).toBe(422);
+    expect(late.body.error).toMatchObject({
+      code: 'OFFER_INVALID',
+      details: { reason: 'exhausted', code: offer.code },
+    });
+    expect(await bookingStatus(alice, first.body.booking.id)).toBe('expired');
+    expect(await intentStatus(first.body.payment.intentId)).toBe('requires_payment');
+    expect(offerUses(offer.id)).toBe(1);
+  });
+
+  it('does not let lapsed bookings paid late take a one-use-per-user code three times', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const offer = await createOffer({ kind: 'percent', value: 50, perUserLimit: 1 });
+    const alice = await newUser(server.api);
+    const lapsed: { id: string; intentId: string }[] = [];
+    for (const seat of ['C1', 'C2']) {
+      const res = await book(alice, { showId, seats: [seat], promoCode: offer.code });
+      expect(res.status).toBe(201);
+      lapsed.push({ id: res.body.booking.id, intentId: res.body.payment.intentId });
+      await lapse();
+      expect(await bookingStatus(alice, res.body.booking.id)).toBe('expired');
+    }
+    const third = await book(alice, { showId, seats: ['C3'], promoCode: offer.code });
+    expect(third.status).toBe(201);
+    expect((await pay(alice, third.body.booking.id)).status).toBe(200);
+    for (const { id, intentId } of lapsed) {
+      const late = await pay(alice, id);
+      expect(late.status).toBe(422);
+      expect(late.body.error).toMatchObject({ code: 'OFFER_INVALID', details: { reason: 'user_limit' } });
+      expect(await bookingStatus(alice, id)).toBe('expired');
+      expect(await intentStatus(intentId)).toBe('requires_payment');
+    }
+    expect(offerUses(offer.id)).toBe(1);
+    expect(await usedCount(offer.code)).toBe(1);
+  });
+
+  it('refuses a late payment when the offer was withdrawn meanwhile', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const offer = await createOffer({ kind: 'flat', value: 5000 });
+    const alice = await newUser(server.api);
+    const first = await book(alice, { showId, seats: ['B5'], promoCode: offer.code });
+    await lapse();
+    const withdrawn = await server.api('DELETE', `/api/admin/offers/${offer.id}`, { token: adminToken });
+    expect(withdrawn.status).toBe(204);
+    const late = await pay(alice, first.body.booking.id);
+    expect(late.status).toBe(422);
+    expect(late.body.error.details.reason).toBe('withdrawn');
+    expect(await intentStatus(first.body.payment.intentId)).toBe('requires_payment');
+  });
+
+  it('answers 410 HOLD_EXPIRED to a late payment whose seats are gone, keeps no charge and no use', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const offer = await createOffer({ kind: 'flat', value: 5000 });
+    const alice = await newUser(server.api);
+    const bob = await newUser(server.api);
+    const first = await book(alice, { showId, seats: ['C9'], promoCode: offer.code });
+    await lapse();
+    const taken = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['C9'] },
+      token: bob.token,
+    });
+    expect(taken.status).toBe(201);
+    const late = await pay(alice, first.body.booking.id);
+    expect(late.status).toBe(410);
+    expect(late.body.error.code).toBe('HOLD_EXPIRED');
+    expect(await intentStatus(first.body.payment.intentId)).toBe('refunded');
+    expect(await bookingStatus(alice, first.body.booking.id)).toBe('expired');
+    expect(offerUses(offer.id)).toBe(0);
+    expect(await usedCount(offer.code)).toBe(0);
+  });
+});
+
+describe('guessing promo codes', () => {
+  it('answers an anonymous check of a private code exactly as one of a code that does not exist', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const staff = await createOffer({ code: uniqueCode('STAFF'), value: 100, isPublic: false });
+    const missing = uniqueCode('STAFF');
+    const answer = async (code: string, token?: string) => {
+      const res = await validate({ code, showId, amount: 50000 }, token);
+      const text = JSON.stringify(res.body).replaceAll(code, '<code>');
+      return { status: res.status, body: JSON.parse(text) };
+    };
+    const privateAnswer = await answer(staff.code);
+    expect(privateAnswer.status).toBe(422);
+    expect(privateAnswer.body.error).toMatchObject({
+      code: 'OFFER_INVALID',
+      details: { reason: 'unknown_code' },
+    });
+    expect(privateAnswer).toEqual(await answer(missing));
+    // Signed in, the customer who was given the code can use it.
+    const alice = await newUser(server.api);
+    const signedIn = await validate({ code: staff.code, showId, amount: 50000 }, alice.token);
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.amount.discount).toBe(50000);
+  });
+
+  describe('with OFFER_VALIDATE_MAX_PER_MINUTE=3', () => {
+    const PER_MINUTE = 3;
+    let limited: TestServer;
+    let showId: string;
+    beforeAll(async () => {
+      limited = await startTestServer({
+        ...ADMIN_ENV,
+        OFFER_VALIDATE_MAX_PER_MINUTE: String(PER_MINUTE),
+        TRUSTED_PROXIES: '127.0.0.1,::1',
+      });
+      ({ showId } = await createShow(limited.api));
+    });
+    afterAll(() => limited?.destroy());
+
+    const check = (from: string, token?: string) =>
+      limited.api('POST', '/api/offers/validate', {
+        body: { code: 'STAFF100', showId, amount: 50000 },
+        token,
+        headers: { 'x-forwarded-for': from },
+      });
+
+    it('limits checks per client address, answering 429 RATE_LIMITED with retry-after', async () => {
+      for (let i = 0; i < PER_MINUTE; i++) expect((await check('203.0.113.10')).status).toBe(422);
+      const refused = await check('203.0.113.10');
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // Another address still has its own budget.
+      expect((await check('203.0.113.11')).status).toBe(422);
+    });
+
+    it('limits checks per user whatever address they come from', async () => {
+      const mallory = await newUser(limited.api);
+      for (let i = 0; i < PER_MINUTE; i++)
+        expect((await check(`198.51.100.${i}`, mallory.token)).status).toBe(422);
+      const refused = await check('198.51.100.99', mallory.token);
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('RATE_LIMITED');
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+    });
   });
 });

@@ -215,6 +215,59 @@ describe('a webhook after the hold lapsed', () => {
   });
 });
 
+describe('a webhook for a lapsed booking with a promo code', () => {
+  it('refunds instead of confirming when the last use of the code went to someone else meanwhile', async () => {
+    const { showId } = await createShow(server.api, { adminToken });
+    const offer = await server.api('POST', '/api/admin/offers', {
+      token: adminToken,
+      body: {
+        code: `LAST${Math.random().toString(36).slice(2, 8).toUpperCase()}`,
+        kind: 'flat',
+        value: 5000,
+        totalLimit: 1,
+        validFrom: new Date(now() - 86_400_000).toISOString(),
+        validUntil: new Date(now() + 7 * 86_400_000).toISOString(),
+      },
+    });
+    expect(offer.status).toBe(201);
+    const { code, id: offerId } = offer.body.offer;
+    const alice = await newUser(server.api);
+    const bob = await newUser(server.api);
+    const created = await server.api('POST', '/api/bookings', {
+      body: { showId, seats: ['C5'], paymentMethod: 'upi', promoCode: code },
+      token: alice.token,
+    });
+    expect(created.status).toBe(201);
+    const paying = await server.api('POST', '/api/payments', {
+      body: { bookingId: created.body.booking.id, method: 'upi', upiId: 'pending@upi' },
+      token: alice.token,
+    });
+    expect(paying.status).toBe(202);
+    clockOffsetMs += (HOLD_TTL_SECONDS + 120) * 1000;
+    await server.deps.bookings.expireStale();
+    expect((await getBooking(alice, created.body.booking.id)).status).toBe('expired');
+    const bobs = await server.api('POST', '/api/bookings', {
+      body: { showId, seats: ['C6'], paymentMethod: 'card', promoCode: code },
+      token: bob.token,
+    });
+    expect(bobs.status).toBe(201);
+
+    const { payload, signature } = bank().settle(created.body.payment.intentId, 'succeeded');
+    expect((await postWebhook(payload, signature)).status).toBe(200);
+    expect((await getBooking(alice, created.body.booking.id)).status).toBe('expired');
+    expect(await bank().retrieve(created.body.payment.intentId)).toMatchObject({
+      ok: true,
+      status: 'refunded',
+    });
+    const uses = server.deps.db
+      .prepare('SELECT user_id FROM offer_uses WHERE offer_id = ?')
+      .pluck()
+      .all(offerId);
+    expect(uses).toEqual([bob.user.id]);
+    await expectSeats(showId, ['C5'], 'available');
+  });
+});
+
 describe('webhook signatures', () => {
   it('refuses a forged, tampered, stale or missing signature with 400 and changes nothing', async () => {
     const { showId } = await createShow(server.api, { adminToken });

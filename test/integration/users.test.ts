@@ -1,10 +1,12 @@
 /**
  * Accounts over real HTTP against the real server: register, login, logout (and its revocation
- * surviving a restart), the profile, failed-login limits, and the booking history.
+ * surviving a restart), the profile and password changes, failed-login and registration limits,
+ * idempotent registration, and the booking history.
  */
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDRESS_FAILURE_FACTOR } from '../../src/domain/users.js';
 import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -133,7 +135,7 @@ describe('profile', () => {
     const laptop = await login(server.api, alice.email, alice.password);
     const res = await server.api('PATCH', '/api/me', {
       token: alice.token,
-      body: { password: 'a-new-password' },
+      body: { password: 'a-new-password', currentPassword: alice.password },
     });
     expect(res.status).toBe(200);
     // The session that changed it goes on; every other session of hers ends (verified ones included).
@@ -151,7 +153,7 @@ describe('profile', () => {
     // A second change, from the fresh session, ends the first one.
     const again = await server.api('PATCH', '/api/me', {
       token: fresh,
-      body: { password: 'a-third-password' },
+      body: { password: 'a-third-password', currentPassword: 'a-new-password' },
     });
     expect(again.status).toBe(200);
     expect((await server.api('GET', '/api/me', { token: fresh })).status).toBe(200);
@@ -175,7 +177,10 @@ describe('profile', () => {
       // The login checks the old password (scrypt, tens of ms) while the change commits.
       const [loggedIn, changed] = await Promise.all([
         server.api('POST', '/api/login', { body: { email: alice.email, password: alice.password } }),
-        server.api('PATCH', '/api/me', { token: alice.token, body: { password: `changed-${round}-pw` } }),
+        server.api('PATCH', '/api/me', {
+          token: alice.token,
+          body: { password: `changed-${round}-pw`, currentPassword: alice.password },
+        }),
       ]);
       expect(changed.status).toBe(200);
       if (loggedIn.status === 200) {
@@ -281,72 +286,250 @@ describe('booking history', () => {
   });
 });
 
+describe('password change', () => {
+  it('needs the current password: missing or wrong is 401 and changes nothing', async () => {
+    const alice = await newUser(server.api);
+    const other = await login(server.api, alice.email, alice.password);
+    const missing = await server.api('PATCH', '/api/me', {
+      token: alice.token,
+      body: { password: 'stolen-token-pw' },
+    });
+    expect(missing.status).toBe(401);
+    expect(missing.body.error.code).toBe('INVALID_CREDENTIALS');
+    expect(missing.body.error.details.fields).toHaveProperty('currentPassword');
+    const wrong = await server.api('PATCH', '/api/me', {
+      token: alice.token,
+      body: { password: 'stolen-token-pw', currentPassword: 'a-guess-1234' },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('INVALID_CREDENTIALS');
+    // Nothing changed: the old password still signs in and no session ended.
+    expect((await server.api('GET', '/api/me', { token: other })).status).toBe(200);
+    expect(await login(server.api, alice.email, alice.password)).toEqual(expect.any(String));
+    // A name or phone change needs no password.
+    expect((await server.api('PATCH', '/api/me', { token: alice.token, body: { name: 'A' } })).status).toBe(
+      200,
+    );
+  });
+
+  it('refuses the most common passwords and the email, at registration and on change, saying why', async () => {
+    const email = uniqueEmail('weak');
+    for (const password of ['password123', 'Qwerty123', email.toUpperCase()]) {
+      const res = await server.api('POST', '/api/register', { body: { name: 'W', email, password } });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.details.fields.password).toMatch(/common|email/);
+    }
+    const alice = await newUser(server.api);
+    for (const password of ['iloveyou', alice.email]) {
+      const res = await server.api('PATCH', '/api/me', {
+        token: alice.token,
+        body: { password, currentPassword: alice.password },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.message).toMatch(/common|email/);
+      expect(res.body.error.details.fields).toHaveProperty('password');
+    }
+  });
+});
+
+/** Requests as a trusted proxy (the test's own 127.0.0.1) forwarding for `client`. */
+const from = (client: string) => ({ 'x-forwarded-for': client });
+
 describe('failed-login limits', () => {
   let limited: TestServer;
   let offsetMs = 0;
   beforeAll(async () => {
     limited = await startTestServer(
-      { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '60' },
+      {
+        LOGIN_MAX_FAILURES: '3',
+        LOGIN_WINDOW_SECONDS: '60',
+        LOGIN_ACCOUNT_SLOWDOWN_AFTER: '10',
+        LOGIN_ACCOUNT_MAX_DELAY_SECONDS: '30',
+        LOGIN_MAX_FAILURES_PER_ADDRESS: '20',
+        TRUSTED_PROXIES: '127.0.0.1',
+      },
       { now: () => Date.now() + offsetMs },
     );
   });
   afterAll(() => limited?.destroy());
+  const attempt = (email: string, password: string, client: string) =>
+    limited.api('POST', '/api/login', { body: { email, password }, headers: from(client) });
 
-  it('locks an account after the configured failures, with retry-after, until the window ends', async () => {
+  it('backs off an address that keeps guessing one account, longer each time', async () => {
     const alice = await newUser(limited.api);
-    for (let i = 0; i < 3; i++) {
-      const res = await limited.api('POST', '/api/login', {
-        body: { email: alice.email, password: 'wrong-password' },
-      });
-      expect(res.status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await attempt(alice.email, 'wrong-password', '203.0.113.1')).status).toBe(401);
+    const waits: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const refused = await attempt(alice.email, 'wrong-password', '203.0.113.1');
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('RATE_LIMITED');
+      const wait = Number(refused.headers.get('retry-after'));
+      waits.push(wait);
+      offsetMs += wait * 1000;
+      expect((await attempt(alice.email, 'wrong-password', '203.0.113.1')).status).toBe(401);
     }
-    const locked = await limited.api('POST', '/api/login', {
-      body: { email: alice.email, password: alice.password },
-    });
-    expect(locked.status).toBe(429);
-    expect(locked.body.error.code).toBe('RATE_LIMITED');
-    const retryAfter = Number(locked.headers.get('retry-after'));
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(60);
-    offsetMs += 61_000;
-    const after = await limited.api('POST', '/api/login', {
-      body: { email: alice.email, password: alice.password },
-    });
-    expect(after.status).toBe(200);
-  });
-
-  it('a successful login starts the account count again', async () => {
-    const bob = await newUser(limited.api);
-    const attempt = (password: string) =>
-      limited.api('POST', '/api/login', { body: { email: bob.email, password } });
-    expect((await attempt('wrong-password')).status).toBe(401);
-    expect((await attempt('wrong-password')).status).toBe(401);
-    expect((await attempt(bob.password)).status).toBe(200);
-    expect((await attempt('wrong-password')).status).toBe(401);
-    expect((await attempt('wrong-password')).status).toBe(401);
-    expect((await attempt(bob.password)).status).toBe(200);
+    expect(waits).toEqual([1, 2, 4]);
     offsetMs += 61_000;
   });
 
-  it('locks an address that fails across many accounts', async () => {
-    // The address limit is a multiple of the account limit (3 here), each failure on a fresh account.
-    for (let i = 0; i < 3 * ADDRESS_FAILURE_FACTOR; i++) {
-      const res = await limited.api('POST', '/api/login', {
-        body: { email: uniqueEmail(`spray${i}`), password: 'guess-123' },
-      });
-      expect(res.status).toBe(401);
-    }
+  it('lets the owner sign in from their own address while an attacker hammers the account from another', async () => {
+    const alice = await newUser(limited.api);
+    expect((await attempt(alice.email, alice.password, '198.51.100.10')).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++)
+      statuses.push((await attempt(alice.email, `guess-${i}-pw`, '203.0.113.66')).status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(22);
+    expect((await attempt(alice.email, alice.password, '198.51.100.10')).status).toBe(200);
+    // Even from an address she never used: one attacker address cannot slow her account.
+    expect((await attempt(alice.email, alice.password, '198.51.100.11')).status).toBe(200);
+    offsetMs += 61_000;
+  });
+
+  it('slows, never locks, an account guessed from many addresses; an address it knows is not slowed', async () => {
+    const alice = await newUser(limited.api);
+    expect((await attempt(alice.email, alice.password, '198.51.100.20')).status).toBe(200);
+    for (let i = 0; i < 15; i++) await attempt(alice.email, 'wrong-password', `203.0.113.${100 + i}`);
+    const fresh = await attempt(alice.email, alice.password, '198.51.100.21');
+    expect(fresh.status).toBe(429);
+    const wait = Number(fresh.headers.get('retry-after'));
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(30);
+    expect((await attempt(alice.email, alice.password, '198.51.100.20')).status).toBe(200);
+    offsetMs += wait * 1000;
+    expect((await attempt(alice.email, alice.password, '198.51.100.21')).status).toBe(200);
+    offsetMs += 61_000;
+  });
+
+  it('limits an address failing across many accounts, but not for an account known at it', async () => {
+    const dave = await newUser(limited.api);
     const carol = await newUser(limited.api);
-    const res = await limited.api('POST', '/api/login', {
-      body: { email: carol.email, password: carol.password },
-    });
-    expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBeTruthy();
+    expect((await attempt(dave.email, dave.password, '192.0.2.50')).status).toBe(200);
+    for (let i = 0; i < 20; i++)
+      expect((await attempt(uniqueEmail(`spray${i}`), 'guess-123', '192.0.2.50')).status).toBe(401);
+    const refused = await attempt(carol.email, carol.password, '192.0.2.50');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect((await attempt(dave.email, dave.password, '192.0.2.50')).status).toBe(200);
+    expect((await attempt(carol.email, carol.password, '192.0.2.51')).status).toBe(200);
     offsetMs += 61_000;
-    expect(
-      (await limited.api('POST', '/api/login', { body: { email: carol.email, password: carol.password } }))
-        .status,
-    ).toBe(200);
+    expect((await attempt(carol.email, carol.password, '192.0.2.50')).status).toBe(200);
+  });
+
+  it('behind a trusted proxy, limits two clients separately', async () => {
+    const bob = await newUser(limited.api);
+    for (let i = 0; i < 3; i++)
+      expect((await attempt(bob.email, 'wrong-password', '198.51.100.1')).status).toBe(401);
+    expect((await attempt(bob.email, 'wrong-password', '198.51.100.1')).status).toBe(429);
+    expect((await attempt(bob.email, 'wrong-password', '198.51.100.2')).status).toBe(401);
+    offsetMs += 61_000;
+  });
+
+  it('backs off guesses of the current password made with a stolen token', async () => {
+    const erin = await newUser(limited.api);
+    const change = (currentPassword: string) =>
+      limited.api('PATCH', '/api/me', {
+        token: erin.token,
+        body: { password: 'taken-over-pw', currentPassword },
+        headers: from('203.0.113.9'),
+      });
+    for (let i = 0; i < 3; i++) expect((await change(`guess-${i}-pw`)).status).toBe(401);
+    const refused = await change(erin.password);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    offsetMs += 61_000;
+  });
+});
+
+describe('X-Forwarded-For from an untrusted peer', () => {
+  it('is ignored: a client cannot dodge the limit by naming a fresh address each time', async () => {
+    // The shared server trusts no proxy; its limit is LOGIN_MAX_FAILURES=5 per (account, address).
+    const alice = await newUser(server.api);
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await server.api('POST', '/api/login', {
+        body: { email: alice.email, password: 'wrong-password' },
+        headers: from(`198.51.100.${i + 1}`),
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+  });
+});
+
+describe('registration limits', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startTestServer({ REGISTER_MAX_PER_ADDRESS: '3', TRUSTED_PROXIES: '127.0.0.1' });
+  });
+  afterAll(() => limited?.destroy());
+  const register = (client: string) =>
+    limited.api('POST', '/api/register', {
+      body: { name: 'R', email: uniqueEmail('rl'), password: 'password-123' },
+      headers: from(client),
+    });
+
+  it('limits registrations per client address, with retry-after', async () => {
+    for (let i = 0; i < 3; i++) expect((await register('203.0.113.30')).status).toBe(201);
+    const refused = await register('203.0.113.30');
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await register('203.0.113.31')).status).toBe(201);
+  });
+});
+
+describe('idempotent registration', () => {
+  it('keeps no token in the database; a replay signs in afresh, and stops once the password changed', async () => {
+    const body = { name: 'Idem', email: uniqueEmail('idem'), password: 'password-123' };
+    const headers = { 'idempotency-key': `reg-${Math.random()}` };
+    const first = await server.api('POST', '/api/register', { body, headers });
+    expect(first.status).toBe(201);
+    const replay = await server.api('POST', '/api/register', { body, headers });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body.user).toEqual(first.body.user);
+    expect(replay.body.token).not.toBe(first.body.token);
+    expect((await server.api('GET', '/api/me', { token: replay.body.token })).status).toBe(200);
+    // Neither token is anywhere in the app database's files (the WAL included).
+    const files = fs.readdirSync(server.dataDir).filter((f) => f.startsWith('app.db'));
+    expect(files).toContain('app.db');
+    for (const file of files) {
+      const bytes = fs.readFileSync(path.join(server.dataDir, file));
+      for (const token of [first.body.token, replay.body.token]) {
+        const signature = token.split('.')[2];
+        expect(bytes.includes(Buffer.from(signature))).toBe(false);
+      }
+      expect(bytes.includes(Buffer.from(body.password))).toBe(false);
+    }
+    const changed = await server.api('PATCH', '/api/me', {
+      token: first.body.token,
+      body: { password: 'moved-on-pw-9', currentPassword: body.password },
+    });
+    expect(changed.status).toBe(200);
+    const stale = await server.api('POST', '/api/register', { body, headers });
+    expect(stale.status).toBe(401);
+    expect(stale.body.error.code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('scopes an anonymous key to its own request: another caller can neither take nor probe it', async () => {
+    const key = { 'idempotency-key': 'a-key-anyone-might-pick' };
+    const asha = { name: 'Asha', email: uniqueEmail('asha'), password: 'password-123' };
+    const ravi = { name: 'Ravi', email: uniqueEmail('ravi'), password: 'password-456' };
+    const first = await server.api('POST', '/api/register', { body: asha, headers: key });
+    expect(first.status).toBe(201);
+    // Ravi's request with the same key is his own: no 409 telling him the key is taken, no reply of Asha's.
+    const second = await server.api('POST', '/api/register', { body: ravi, headers: key });
+    expect(second.status).toBe(201);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+    expect(second.body.user.email).toBe(ravi.email);
+    const again = await server.api('POST', '/api/register', { body: ravi, headers: key });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.user.id).toBe(second.body.user.id);
   });
 });
 
@@ -363,7 +546,7 @@ describe('restart', () => {
       const bobsOther = await login(first.api, bob.email, bob.password);
       const changed = await first.api('PATCH', '/api/me', {
         token: bob.token,
-        body: { password: 'bobs-new-pass' },
+        body: { password: 'bobs-new-pass', currentPassword: bob.password },
       });
       expect(changed.status).toBe(200);
       await first.close();

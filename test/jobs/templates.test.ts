@@ -32,3 +32,30 @@ describe('booking_cancelled', () => {
     expect(renderSms(cancelled(BOOKING_DATA))).toContain('Any refund goes to your original payment method.');
   });
 });
+
+describe('show times', () => {
+  const at13utc = { ...BOOKING_DATA, startTime: '2030-12-07T13:00:00.000Z' };
+  const reminder = (data: NotificationData) => ({
+    id: 'ntf_2',
+    template: 'show_reminder' as const,
+    recipient: '+919876543210',
+    data,
+  });
+
+  it('gives the reminder in the theater’s zone, named by its abbreviation or offset', async () => {
+    const kolkata = { ...at13utc, timeZone: 'Asia/Kolkata' };
+    expect((await renderEmail(reminder(kolkata))).text).toContain(
+      'The Long Night starts at Sat 7 Dec 2030, 6:30 pm IST.',
+    );
+    expect(renderSms(reminder(kolkata))).toContain('starts Sat 7 Dec 2030, 6:30 pm IST.');
+    // No abbreviation in common use: the offset, and the local date, which is already the next day.
+    expect(renderSms(reminder({ ...at13utc, timeZone: 'Pacific/Kiritimati' }))).toContain(
+      'starts Sun 8 Dec 2030, 3:00 am GMT+14.',
+    );
+  });
+
+  it('says UTC when the row has no zone (queued before theaters had one) or one it does not know', () => {
+    expect(renderSms(reminder(at13utc))).toContain('Sat 7 Dec 2030, 1:00 pm UTC');
+    expect(renderSms(reminder({ ...at13utc, timeZone: 'Mars/Olympus_Mons' }))).toContain('1:00 pm UTC');
+  });
+});

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureWebBuild } from '../e2e/browser.js';
 import { ADMIN_ENV, createShow, GOOD_CARD, newUser } from '../helpers/catalog.js';
 import { REPO, spawnService } from '../helpers/process.js';
 import { client } from '../helpers/server.js';
@@ -56,6 +57,9 @@ describe('production build', () => {
         stdio: 'inherit',
       },
     );
+    // `npm run build` also builds the web app into dist/web, which the image ships with dist.
+    ensureWebBuild();
+    fs.cpSync(path.join(REPO, 'dist/web'), path.join(root, 'dist/web'), { recursive: true });
     fs.copyFileSync(path.join(REPO, 'package.json'), path.join(root, 'package.json'));
     const packages = linkProductionDependencies(root);
     expect(packages).toContain('node_modules/better-sqlite3');
@@ -76,6 +80,9 @@ describe('production build', () => {
     try {
       const api = client(service.url);
       expect((await api('GET', '/readyz')).status).toBe(200);
+      const page = await api('GET', '/shows/any', { headers: { accept: 'text/html' } });
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<div id="app"></div>');
       const { showId } = await createShow(api);
       const user = await newUser(api);
       const hold = await api('POST', `/api/shows/${showId}/holds`, {

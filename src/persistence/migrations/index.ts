@@ -10,6 +10,7 @@ import { m005 } from './005-catalog-admin.js';
 import { m006 } from './006-simulated-payments.js';
 import { m007 } from './007-seat-release.js';
 import { m008 } from './008-session-generations.js';
+import { m009 } from './009-theater-time-zones.js';
 
 export interface Migration {
   id: number;
@@ -17,4 +18,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009];

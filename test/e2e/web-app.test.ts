@@ -1,0 +1,229 @@
+/**
+ * The web app in a real browser over the real server: the whole journey from registration to a ticket
+ * and its cancellation, a seat taken live by another browser, a declined card, keyboard-only selection
+ * and best available. Seats are found the way a screen reader user finds them: by their button names.
+ */
+import type { Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import {
+  CHROMIUM_SKIP_REASON,
+  type Chromium,
+  ensureWebBuild,
+  hasChromium,
+  launchChromium,
+} from './browser.js';
+
+if (!hasChromium) console.warn(CHROMIUM_SKIP_REASON);
+
+/** Playwright's waiting, through vitest: poll until the assertion holds, failing after a generous bound. */
+const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 10_000, interval: 50 });
+const shown = (locator: Locator) => locator.first().waitFor({ state: 'visible', timeout: 10_000 });
+const nameOf = (locator: Locator) => locator.getAttribute('aria-label');
+const isFocused = (locator: Locator) => locator.evaluate((el) => el === document.activeElement);
+
+describe.skipIf(!hasChromium)('web app in chromium', () => {
+  let server: TestServer;
+  let browser: Chromium;
+  const city = `Testpur${Math.random().toString(36).slice(2, 6)}`;
+
+  beforeAll(async () => {
+    ensureWebBuild();
+    server = await startTestServer({ ...ADMIN_ENV });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.destroy();
+  });
+
+  const layout = {
+    rows: [
+      { label: 'A', category: 'CLASSIC', seats: 8, aislesAfter: [4] },
+      { label: 'B', category: 'CLASSIC', seats: 8, aislesAfter: [4] },
+      { label: 'C', category: 'PRIME', seats: 10, aislesAfter: [5] },
+    ],
+  };
+  const prices = { CLASSIC: 24000, PRIME: 35000 };
+  const seat = (page: Page, label: string) => page.getByRole('button', { name: new RegExp(`^${label},`) });
+
+  it('takes a new user from the city to a paid ticket with its QR code, then cancels it', async () => {
+    const fixture = await createShow(server.api, { city, layout, prices });
+    const movie = (await server.api('GET', `/api/movies/${fixture.movieId}`)).body.movie;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.url}/register`);
+      await page.getByLabel('Name').fill('Asha Rao');
+      await page.getByLabel('Email').fill(`asha-${Date.now()}@example.com`);
+      await page.getByLabel('Password').fill('password-123');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await shown(page.getByRole('link', { name: 'My bookings' }));
+
+      await page.getByLabel('City').selectOption(city);
+      await page.getByRole('link', { name: movie.title }).click();
+      await shown(page.getByRole('heading', { level: 1, name: movie.title }));
+      await page
+        .getByRole('link', { name: /IMAX|2D|3D/ })
+        .first()
+        .click();
+
+      await eventually(() => nameOf(seat(page, 'A7'))).toBe('A7, Classic, ₹240, available');
+      await seat(page, 'C5').click();
+      await seat(page, 'C6').click();
+      await eventually(() => seat(page, 'C5').getAttribute('aria-pressed')).toBe('true');
+      await shown(page.getByText('C5 and C6: ₹700'));
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await shown(page.getByRole('heading', { name: 'Seats held: C5 and C6' }));
+      await eventually(() => page.getByRole('timer').first().textContent()).toContain('Held for');
+      await eventually(() => nameOf(seat(page, 'C5'))).toMatch(/held by you$/);
+
+      await page.getByRole('link', { name: 'Continue to checkout' }).click();
+      await page.getByRole('button', { name: 'Continue to payment' }).click();
+      await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+      await page.getByLabel('Expiry (MM/YY)').fill('12/34');
+      await page.getByLabel('CVC').fill('123');
+      await page.getByRole('button', { name: /^Pay ₹/ }).click();
+
+      await shown(page.getByRole('heading', { name: 'Your ticket' }));
+      await shown(page.getByText('C5 and C6').first());
+      await shown(page.getByText(/Fixture Cinema/));
+      const qr = page.getByRole('img', { name: /Ticket QR code/ });
+      await shown(qr);
+      expect(await qr.getAttribute('src')).toMatch(/^data:image\/(svg\+xml|png)/);
+
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My bookings' }).click();
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.getByRole('button', { name: 'Cancel booking' }).click();
+      await shown(page.getByText(/Booking cancelled\. A refund of ₹/));
+      await shown(page.getByText('Cancelled', { exact: true }));
+      const map = await server.api('GET', `/api/shows/${fixture.showId}/seats`);
+      expect(map.body.seats.filter((s: { status: string }) => s.status !== 'available')).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('drops a selected seat another browser takes, live, and says so', async () => {
+    const { showId } = await createShow(server.api, { city, layout, prices });
+    const [first, second] = [await newUser(server.api), await newUser(server.api)];
+    const contextA = await browser.newContext({ token: first.token });
+    const contextB = await browser.newContext({ token: second.token });
+    try {
+      const pageA = await contextA.newPage();
+      const pageB = await contextB.newPage();
+      await pageA.goto(`${server.url}/shows/${showId}`);
+      await pageB.goto(`${server.url}/shows/${showId}`);
+      await shown(pageA.getByText('Seats update live.'));
+      await seat(pageA, 'B3').click();
+      await seat(pageA, 'B4').click();
+      await eventually(() => seat(pageA, 'B3').getAttribute('aria-pressed')).toBe('true');
+
+      await seat(pageB, 'B3').click();
+      await pageB.getByRole('button', { name: 'Hold seats' }).click();
+      await shown(pageB.getByRole('heading', { name: 'Seats held: B3' }));
+
+      await eventually(() => pageA.getByRole('alert').first().textContent()).toContain(
+        'B3 was just taken by someone else',
+      );
+      await eventually(() => nameOf(seat(pageA, 'B3'))).toBe('B3, Classic, ₹240, held');
+      await eventually(() => seat(pageA, 'B3').getAttribute('aria-pressed')).toBe('false');
+      await eventually(() => seat(pageA, 'B4').getAttribute('aria-pressed')).toBe('true');
+      await shown(pageA.getByText('B4: ₹240'));
+    } finally {
+      await contextA.close();
+      await contextB.close();
+    }
+  });
+
+  it('explains a declined card and sends the user back to choose seats', async () => {
+    const { showId } = await createShow(server.api, { city, layout, prices });
+    const user = await newUser(server.api);
+    const context = await browser.newContext({ token: user.token });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/shows/${showId}`);
+      await seat(page, 'A1').click();
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await page.getByRole('link', { name: 'Continue to checkout' }).click();
+      await page.getByRole('button', { name: 'Continue to payment' }).click();
+      await page.getByLabel('Card number').fill('4000 0000 0000 0002');
+      await page.getByLabel('Expiry (MM/YY)').fill('12/34');
+      await page.getByLabel('CVC').fill('123');
+      await page.getByRole('button', { name: /^Pay ₹/ }).click();
+      await eventually(() => page.getByRole('alert').first().textContent()).toContain(
+        'Your bank declined the card. Try another card',
+      );
+      await page.getByRole('link', { name: 'Choose seats again' }).click();
+      await eventually(() => nameOf(seat(page, 'A1'))).toBe('A1, Classic, ₹240, available');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('selects seats with the keyboard alone, and holds the best available ones by count', async () => {
+    const { showId } = await createShow(server.api, { city, layout, prices });
+    const user = await newUser(server.api);
+    const context = await browser.newContext({ token: user.token, width: 390 });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/shows/${showId}`);
+      await shown(seat(page, 'A1'));
+      // Tab until a seat has focus: the map is one tab stop, arrows move within it.
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        if (await seat(page, 'A1').evaluate((el) => el === document.activeElement)) break;
+      }
+      await eventually(() => isFocused(seat(page, 'A1'))).toBe(true);
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('ArrowRight');
+      await eventually(() => isFocused(seat(page, 'A3'))).toBe(true);
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('ArrowDown');
+      await eventually(() => isFocused(seat(page, 'B3'))).toBe(true);
+      await page.keyboard.press('Space');
+      await eventually(() => seat(page, 'A3').getAttribute('aria-pressed')).toBe('true');
+      await eventually(() => nameOf(seat(page, 'B3'))).toBe('B3, Classic, ₹240, selected');
+      await page.keyboard.press('Space');
+      await eventually(() => seat(page, 'B3').getAttribute('aria-pressed')).toBe('false');
+      await page.getByRole('button', { name: 'Clear selection' }).click();
+
+      await page.getByLabel('Number of seats').fill('3');
+      await page.getByLabel('Category').selectOption('PRIME');
+      await page.getByRole('button', { name: 'Hold best available seats' }).click();
+      const heading = page.getByRole('heading', { name: /^Seats held: / });
+      await shown(heading);
+      const held = (await heading.textContent())!.replace('Seats held: ', '').split(/, | and /);
+      expect(held).toHaveLength(3);
+      expect(held.every((label) => label.startsWith('C'))).toBe(true);
+      for (const label of held) await eventually(() => nameOf(seat(page, label))).toMatch(/held by you$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('tells the user when the hold runs out, with a short HOLD_TTL_SECONDS', async () => {
+    const shortHolds = await startTestServer({ ...ADMIN_ENV, HOLD_TTL_SECONDS: '5' });
+    const context = await browser.newContext({ token: (await newUser(shortHolds.api)).token });
+    try {
+      const { showId } = await createShow(shortHolds.api, { city, layout, prices });
+      const page = await context.newPage();
+      await page.goto(`${shortHolds.url}/shows/${showId}`);
+      await seat(page, 'A2').click();
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await shown(page.getByRole('heading', { name: 'Seats held: A2' }));
+      await eventually(() => page.getByRole('alert').first().textContent()).toContain(
+        'Your hold ran out and the seats were released',
+      );
+      await shown(page.getByRole('button', { name: 'Hold seats' }));
+      // The seat map may show a lapsed hold as held until the allocator's next expiry sweep (≤ 1 s).
+      await eventually(
+        async () => (await shortHolds.api('GET', `/api/shows/${showId}/seats`)).body.counts.held,
+      ).toBe(0);
+    } finally {
+      await context.close();
+      await shortHolds.destroy();
+    }
+  });
+});
