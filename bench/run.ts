@@ -7,6 +7,7 @@ import '../src/threadpool.js';
 const BENCHES: Record<string, string> = {
   actor: './actor.ts',
   http: './http.ts',
+  fsyncs: './fsyncs.ts',
 };
 
 const name = process.argv[2];

@@ -26,13 +26,22 @@ import { attachSeatFeed } from './http/seat-feed.js';
 import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
-import { createPaymentProvider } from './payments/index.js';
+import { afterDurable, createPaymentProvider } from './payments/index.js';
 import { openAppDb } from './persistence/app-db.js';
+import { startCheckpointer } from './persistence/checkpointer.js';
+import { GroupCommit } from './persistence/group-commit.js';
+import { WalFlusher } from './persistence/wal-flush.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
 export const BOOKING_SWEEP_MS = 10_000;
+
+/** SQLite's running count of rows this connection changed: group commit's "anything new?" check. */
+function totalChangesOf(db: ReturnType<typeof openAppDb>): () => number {
+  const statement = db.prepare('SELECT total_changes()').pluck();
+  return () => statement.get() as number;
+}
 
 export interface RunningServer {
   url: string;
@@ -45,6 +54,8 @@ export interface RunningServer {
 export interface StartOptions {
   logger?: Logger;
   now?: () => number;
+  /** Test-only: replaces the app database's WAL flush (a slowed flusher proves nothing leaves early). */
+  appDbFlush?: () => Promise<void>;
   /** Test-only fault injection: runs between the actor's confirm and the booking row's update. */
   afterActorConfirm?: () => void;
 }
@@ -59,7 +70,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     dataDirLock.release();
     throw err;
   });
-  const db = openAppDb(path.join(config.dataDir, 'app.db'), { sync: config.JOURNAL_SYNC });
+  const dbFile = path.join(config.dataDir, 'app.db');
+  const db = openAppDb(dbFile);
+  const checkpointer = startCheckpointer(db, logger);
+  const wal = new WalFlusher(dbFile, config.JOURNAL_SYNC === 'full');
+  const groupCommit = new GroupCommit({
+    flush: options.appDbFlush ?? (() => wal.flush()),
+    changes: totalChangesOf(db),
+    // Ending the process is the conservative answer to a failed flush: a retry could report pages the
+    // kernel already dropped as safe. Restart recovery starts from what is really on disk.
+    onFlushFailed: (err) => {
+      logger.fatal({ err }, 'flushing the app database failed: stopping');
+      process.exit(1);
+    },
+  });
+  const durable = () => groupCommit.whenDurable();
   const metrics = createMetrics();
   const router = await ShardRouter.start({
     dataDir: config.dataDir,
@@ -127,7 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     holds,
     shows,
     offers,
-    payments,
+    payments: afterDurable(payments, durable),
     tickets,
     config,
     logger,
@@ -140,7 +165,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const reconciled = await bookings.reconcile();
   if (Object.values(reconciled).some((n) => n > 0))
     logger.info(reconciled, 'reconciled bookings a crash left unsettled');
-  const notifier = startNotifier({ db, config, logger, metrics, now });
+  const notifier = startNotifier({ db, config, logger, metrics, durable, now });
   const bookingSweep = setInterval(() => {
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();
@@ -165,6 +190,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ticketDesk,
     bookings,
     lifecycle: { isReady: false, isDraining: false },
+    durable,
     now,
   };
   const app = createApp(deps);
@@ -200,6 +226,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearInterval(bookingSweep);
       await notifier.stop();
       await router.stop();
+      await checkpointer.stop();
+      wal.close();
       db.close();
       dataDirLock.release();
       logger.info('BoxOffice stopped');

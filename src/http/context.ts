@@ -44,6 +44,11 @@ export interface AppDeps {
   users: UserService;
   catalog: CatalogService;
   lifecycle: Lifecycle;
+  /**
+   * Resolves once every app-database commit made before the call is on stable storage (group commit).
+   * Answers that report a change wait for it; so does every external side effect.
+   */
+  durable: () => Promise<void>;
   /** The clock, injectable for tests; the actor never reads it, commands carry its value. */
   now: () => number;
 }

@@ -44,6 +44,11 @@ export interface DelivererOptions {
   /** Attempts recorded on the row before it is marked 'failed'; the queues use the same number. */
   maxAttempts?: number;
   leaseMs?: number;
+  /**
+   * Group commit: resolves once earlier app-database commits are flushed. A message leaves only after
+   * the change it tells of (a confirmed booking) and its claim are durable.
+   */
+  durable?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -129,6 +134,7 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
     }
     const attempt = row.attempts + 1;
     try {
+      await options.durable?.();
       await send(row);
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH);

@@ -66,6 +66,8 @@ export interface NotifierOptions {
   /** Replace the senders built from config (e.g. a different SMS gateway). */
   email?: EmailSender;
   sms?: SmsSender;
+  /** Group commit: resolves once earlier app-database commits are flushed; awaited before each send. */
+  durable?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -103,6 +105,7 @@ export function startNotifier(options: NotifierOptions): Notifier {
     sms,
     logger,
     maxAttempts: retry.attempts,
+    durable: options.durable,
     now,
   });
   const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;

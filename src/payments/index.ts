@@ -44,3 +44,31 @@ export function createPaymentProvider(
     now,
   });
 }
+
+/**
+ * Group commit's rule for the provider: every call that can move money (or tell the provider about a
+ * booking) waits until the app-database commits before it are flushed, so the provider never holds a
+ * charge or a refund for a booking that a power cut could take back. Reads pass straight through.
+ *
+ * @example
+ * const payments = afterDurable(createPaymentProvider(config, db, now), () => groupCommit.whenDurable());
+ */
+export function afterDurable(provider: PaymentProvider, durable: () => Promise<void>): PaymentProvider {
+  return {
+    name: provider.name,
+    createIntent: async (input) => {
+      await durable();
+      return provider.createIntent(input);
+    },
+    confirm: async (input) => {
+      await durable();
+      return provider.confirm(input);
+    },
+    refund: async (input) => {
+      await durable();
+      return provider.refund(input);
+    },
+    retrieve: (intentId) => provider.retrieve(intentId),
+    parseWebhook: (rawBody, signature) => provider.parseWebhook(rawBody, signature),
+  };
+}

@@ -60,7 +60,7 @@ async function jobStateOnceIn(id: string, state: string, timeoutMs: number): Pro
 function tempDb(): AppDb {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-notify-'));
   dirs.push(dir);
-  const db = openAppDb(path.join(dir, 'app.db'), { sync: 'normal' });
+  const db = openAppDb(path.join(dir, 'app.db'));
   const at = new Date().toISOString();
   db.prepare(
     `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
