@@ -19,7 +19,19 @@ const traceFile = path.join(dataDir, 'strace.txt');
 
 const child = spawn(
   'strace',
-  ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', traceFile, process.execPath, '--import', 'tsx', 'src/main.ts'],
+  [
+    '-f',
+    '-qq',
+    '-y',
+    '-e',
+    'trace=fsync,fdatasync',
+    '-o',
+    traceFile,
+    process.execPath,
+    '--import',
+    'tsx',
+    'src/main.ts',
+  ],
   {
     cwd: repo,
     env: {
@@ -98,11 +110,16 @@ await Promise.all(
       const showId = showIds[next++ % showIds.length]!;
       const booked = await call('POST', '/api/bookings', { showId, count: 1, paymentMethod: 'card' }, token);
       if (booked.status !== 201) continue;
-      const paid = await call('POST', '/api/payments', {
-        bookingId: booked.body.booking.id,
-        method: 'card',
-        card: TEST_CARD,
-      }, token);
+      const paid = await call(
+        'POST',
+        '/api/payments',
+        {
+          bookingId: booked.body.booking.id,
+          method: 'card',
+          card: TEST_CARD,
+        },
+        token,
+      );
       if (paid.status === 200 && paid.body.booking?.status === 'confirmed') confirmed++;
       await call('GET', `/api/bookings/${booked.body.booking.id}/ticket`, undefined, token);
     }
@@ -121,5 +138,5 @@ const rows = [...after.entries()].map(([tid, count]) => ({
 }));
 console.log(`${confirmed} confirmed bookings, JOURNAL_SYNC=full; fsync+fdatasync per booking, by thread:`);
 console.table(rows.filter((r) => r.perBooking > 0 || r.thread.startsWith('main')));
-if (process.argv.includes("--keep")) console.log(`trace kept in ${traceFile}`);
+if (process.argv.includes('--keep')) console.log(`trace kept in ${traceFile}`);
 else fs.rmSync(dataDir, { recursive: true, force: true });
