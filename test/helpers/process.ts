@@ -46,7 +46,9 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
   });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    // 'close', not 'exit': it comes after the child's stdout is read to its end, so the last log lines
+    // (such as "BoxOffice stopped") are in `logs` by then.
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   let stderr = '';
   child.stderr!.on('data', (d) => {
