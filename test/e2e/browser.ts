@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { REPO } from '../helpers/process.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -53,5 +53,25 @@ export function ensureWebBuild(): void {
   execFileSync(process.execPath, [path.join(REPO, 'scripts/build-web.mjs'), '--if-stale'], {
     cwd: REPO,
     stdio: 'inherit',
+  });
+}
+
+/**
+ * Where the tests' screenshots go: the README's own (docs/screenshots/) with UPDATE_SCREENSHOTS=1, else
+ * dist/screenshots/, so that an ordinary test run takes them all the same but leaves the tree clean.
+ */
+export const SCREENSHOT_DIR =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? path.join(REPO, 'docs', 'screenshots')
+    : path.join(REPO, 'dist', 'screenshots');
+
+/** A full-page screenshot named for the page it shows (`seat-map` → seat-map.png). */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({
+    path: path.join(SCREENSHOT_DIR, `${name}.png`),
+    fullPage: true,
+    animations: 'disabled',
+    caret: 'hide',
   });
 }

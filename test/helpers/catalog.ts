@@ -51,6 +51,8 @@ export async function createShow(
     forbidSingleSeatGaps?: boolean;
     city?: string;
     adminToken?: string;
+    /** A real-looking title for pages a person looks at (the web app's screenshots). */
+    title?: string;
   } = {},
 ): Promise<ShowFixture> {
   const adminToken = options.adminToken ?? (await login(api, ADMIN.email, ADMIN.password));
@@ -68,7 +70,7 @@ export async function createShow(
     return res.body;
   };
   const { movie } = await ok('POST', '/api/admin/movies', {
-    title: `Fixture ${Math.random().toString(36).slice(2, 7)}`,
+    title: options.title ?? `Fixture ${Math.random().toString(36).slice(2, 7)}`,
     genres: ['Drama'],
     language: 'Hindi',
     durationMin: 140,

@@ -101,9 +101,7 @@ function MovieList({ city }: { city: string }) {
               </p>
               <p>{m.genres.join(', ')}</p>
               <p>
-                <span aria-hidden="true">★ {m.rating.toFixed(1)}</span>
-                <span class="visually-hidden">Rated {m.rating.toFixed(1)} out of 10</span>{' '}
-                <span class="muted">({m.votes} votes)</span>
+                <Rating rating={m.rating} votes={m.votes} />
               </p>
             </li>
           ))}
@@ -197,7 +195,8 @@ export function MoviePage({ movieId }: { movieId: string }) {
     <div>
       <h1>{m.title}</h1>
       <p>
-        {m.language} · {m.certificate} · {m.durationMin} min · {m.genres.join(', ')} · ★ {m.rating.toFixed(1)}
+        {m.language} · {m.certificate} · {m.durationMin} min · {m.genres.join(', ')} ·{' '}
+        <Rating rating={m.rating} votes={m.votes} />
       </p>
       <p>{m.description}</p>
       <h2>Show times{city ? ` in ${city}` : ''}</h2>
@@ -239,5 +238,19 @@ export function MoviePage({ movieId }: { movieId: string }) {
         </>
       )}
     </div>
+  );
+}
+
+/** A new movie has no votes yet: "★ 0.0" would read as a bad score. */
+function Rating({ rating, votes }: { rating: number; votes: number }) {
+  if (votes === 0) return <span class="muted">Not rated yet</span>;
+  return (
+    <>
+      <span aria-hidden="true">★ {rating.toFixed(1)}</span>
+      <span class="visually-hidden">Rated {rating.toFixed(1)} out of 10</span>{' '}
+      <span class="muted">
+        ({votes} {votes === 1 ? 'vote' : 'votes'})
+      </span>
+    </>
   );
 }

@@ -1,14 +1,28 @@
 /** Money, seats and times as a movie-goer reads them. Times are shown in the theater's own zone. */
 export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 
+/**
+ * Formatters by currency and fraction digits. Building an Intl.NumberFormat costs far more than using
+ * one, and the seat map names every seat's price on each render (500 seats on a big screen). A handful
+ * of currencies at most, so the cache stays tiny.
+ */
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
 export function money(minor: number | null | undefined, currency = 'INR'): string {
   if (minor === null || minor === undefined) return '';
-  return new Intl.NumberFormat('en-IN', {
-    style: 'currency',
-    currency,
-    minimumFractionDigits: minor % 100 === 0 ? 0 : 2,
-    maximumFractionDigits: 2,
-  }).format(minor / 100);
+  const fractionDigits = minor % 100 === 0 ? 0 : 2;
+  const key = `${currency}:${fractionDigits}`;
+  let format = moneyFormats.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat('en-IN', {
+      style: 'currency',
+      currency,
+      minimumFractionDigits: fractionDigits,
+      maximumFractionDigits: 2,
+    });
+    moneyFormats.set(key, format);
+  }
+  return format.format(minor / 100);
 }
 
 export function categoryName(code: string): string {

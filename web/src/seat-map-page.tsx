@@ -42,6 +42,8 @@ export function SeatMapPage({ showId }: { showId: string }) {
   const [isLive, setIsLive] = useState(false);
   const [isBusy, setIsBusy] = useState(false);
   const pending = useRef<Set<string>>(new Set());
+  const selectionHeading = useRef<HTMLHeadingElement>(null);
+  const hadHold = useRef(hold !== null);
   const selectedRef = useRef(selected);
   selectedRef.current = selected;
   useTitle(show ? `Seats: ${show.movie.title}` : 'Choose seats');
@@ -98,6 +100,13 @@ export function SeatMapPage({ showId }: { showId: string }) {
       if (!res.ok) setHold((current) => (current?.id === remembered.id ? null : current));
     });
   }, [showId]);
+
+  // When a hold ends (released, run out) its panel goes away with the focus in it: move the focus to
+  // where the user chooses seats again rather than dropping it on the page.
+  useEffect(() => {
+    if (hadHold.current && !hold) selectionHeading.current?.focus();
+    hadHold.current = hold !== null;
+  }, [hold]);
 
   useEffect(() => saveSelection(showId, selected), [showId, selected]);
   useEffect(() => saveHold(showId, hold), [showId, hold]);
@@ -215,7 +224,9 @@ export function SeatMapPage({ showId }: { showId: string }) {
         />
       ) : (
         <aside class="panel" aria-label="Your selection">
-          <h2>Your selection</h2>
+          <h2 ref={selectionHeading} tabIndex={-1}>
+            Your selection
+          </h2>
           <p>
             {selected.length === 0
               ? 'No seats chosen yet. Pick seats on the map, or let us find the best ones.'
@@ -328,6 +339,20 @@ function SeatGrid({ map, statuses, selected, heldByMe, currency, onToggle }: Gri
   }, [map]);
   const [focusId, setFocusId] = useState<string>(() => rows[0]?.seats[0]?.id ?? '');
   const gridRef = useRef<HTMLDivElement>(null);
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const [isWiderThanView, setIsWiderThanView] = useState(false);
+
+  // On a phone a big screen is wider than the view: start at the middle (where the best seats are, under
+  // the centre of the screen) and say that the rows go on sideways.
+  useEffect(() => {
+    const view = scrollRef.current;
+    if (!view) return;
+    const measure = () => setIsWiderThanView(view.scrollWidth > view.clientWidth + 1);
+    measure();
+    if (view.scrollWidth > view.clientWidth) view.scrollLeft = (view.scrollWidth - view.clientWidth) / 2;
+    addEventListener('resize', measure);
+    return () => removeEventListener('resize', measure);
+  }, [map]);
 
   const moveFocus = (seat: Seat, key: string): Seat | undefined => {
     const r = rows.findIndex((row) => row.label === seat.row);
@@ -358,25 +383,32 @@ function SeatGrid({ map, statuses, selected, heldByMe, currency, onToggle }: Gri
       <h2 id="seat-map-title" class="visually-hidden">
         Seat map
       </h2>
-      <div class="screen-wrap" aria-hidden="true">
-        <div class="screen">Screen</div>
-      </div>
       <p class="visually-hidden">
         The screen is in front of row {map.layout.rows[0]}. Use the arrow keys to move between seats and Enter
         or Space to choose one.
       </p>
-      <div class="seat-scroll">
+      {isWiderThanView && (
+        <p class="hint scroll-hint" aria-hidden="true">
+          ← Scroll sideways for the whole row →
+        </p>
+      )}
+      <div class="seat-scroll" ref={scrollRef}>
         <div
           class="seat-grid"
           ref={gridRef}
           style={{ '--columns': String(map.layout.columns) } as Record<string, string>}
         >
+          <div class="screen-wrap" aria-hidden="true">
+            <div class="screen">Screen</div>
+          </div>
           {rows.map((row) => {
             const category = row.seats[0]?.category ?? '';
             const header =
               category !== lastCategory ? (
                 <div class="category-divider" key={`cat-${row.label}`}>
-                  {categoryName(category)} · {money(row.seats[0]?.price, currency)}
+                  <span>
+                    {categoryName(category)} · {money(row.seats[0]?.price, currency)}
+                  </span>
                 </div>
               ) : null;
             lastCategory = category;
