@@ -9,23 +9,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
+import { describeCommit } from '../src/persistence/app-db.js';
 import { startServer } from '../src/server.js';
 import { TEST_CARD } from './http/cycles.js';
 
 const bookings = Number(process.argv[process.argv.indexOf('--bookings') + 1]) || 20;
 const MAX_SETTLE_MS = 15_000;
-
-/** "INSERT INTO bookings (…" → "INSERT bookings": the verb and the table a statement writes. */
-export function statementKind(sql: string): string {
-  const match = /^(INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)/i.exec(sql);
-  if (!match) return sql.slice(0, 30);
-  return `${match[1]!.split(/\s+/)[0]!.toUpperCase()} ${match[2]}`;
-}
-
-/** A commit's name: the distinct kinds of its statements, in first-seen order. */
-export function commitKind(statements: string[]): string {
-  return [...new Set(statements.map(statementKind))].join(' + ') || '(empty)';
-}
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-commits-'));
 let isCounting = false;
@@ -44,7 +33,7 @@ const server = await startServer(config, {
   onAppDbCommit: (statements) => {
     if (!isCounting) return;
     commits++;
-    const kind = commitKind(statements);
+    const kind = describeCommit(statements);
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   },
 });

@@ -58,6 +58,15 @@ export function openAppDb(file: string, options: AppDbOptions = {}): AppDb {
 /** Statements that write, and so commit by themselves when no transaction is open. */
 const WRITE_VERBS = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'WITH', 'CREATE', 'DROP', 'ALTER']);
 
+/** A commit's name for diagnosis: "INSERT bookings + INSERT booking_events", kinds in first-seen order. */
+export function describeCommit(statements: string[]): string {
+  const kinds = statements.map((sql) => {
+    const match = /^(INSERT|UPDATE|DELETE|REPLACE)(?:\s+OR\s+\w+)?(?:\s+INTO|\s+FROM)?\s+"?(\w+)/i.exec(sql);
+    return match ? `${match[1]!.toUpperCase()} ${match[2]}` : sql.slice(0, 30);
+  });
+  return [...new Set(kinds)].join(' + ') || '(nothing)';
+}
+
 export function migrate(db: AppDb): number[] {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
