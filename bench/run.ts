@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   http: './http.ts',
   fsyncs: './fsyncs.ts',
   web: './web.ts',
+  commits: './commits.ts',
 };
 
 const name = process.argv[2];

@@ -58,6 +58,8 @@ export interface StartOptions {
   appDbFlush?: () => Promise<void>;
   /** Test-only fault injection: runs between the actor's confirm and the booking row's update. */
   afterActorConfirm?: () => void;
+  /** Benches and tests: every app-database commit, with the statements it wrote (`AppDbOptions`). */
+  onAppDbCommit?: (statements: string[]) => void;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -71,7 +73,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw err;
   });
   const dbFile = path.join(config.dataDir, 'app.db');
-  const db = openAppDb(dbFile);
+  const db = openAppDb(dbFile, { onCommit: options.onAppDbCommit });
   const checkpointer = startCheckpointer(db, logger);
   const wal = new WalFlusher(dbFile, config.JOURNAL_SYNC === 'full');
   const groupCommit = new GroupCommit({

@@ -65,6 +65,8 @@ function serviceEnv(port: number, options: ServiceOptions): NodeJS.ProcessEnv {
     WS_MAX_FEEDS_PER_ADDRESS: '100000',
     // Thousands of users are registered from one loopback address: the per-address limit is for people.
     REGISTER_MAX_PER_ADDRESS: '1000000',
+    // Likewise every hold of a run comes from loopback: at the default 60 a minute, no booking completes.
+    HOLDS_PER_ADDRESS_PER_MINUTE: '1000000',
     ...options.env,
   };
 }

@@ -11,7 +11,7 @@ import { newId } from '../ids.js';
 import { cancelBookingReminders, enqueueNotification } from '../jobs/outbox.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { CreatedIntent, PaymentProvider } from '../payments/payment-provider.js';
 import type { AppDb } from '../persistence/app-db.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
 import { type Failure, failure } from './failure.js';
@@ -252,6 +252,15 @@ export class BookingService {
     }
     const id = newId('bkg');
     const now = this.#iso();
+    const ledger = this.d.payments.inTransaction;
+    const intentInput = {
+      amountMinor: priced.amount.total,
+      currency: priced.amount.currency,
+      method: input.paymentMethod,
+      bookingId: id,
+      idempotencyKey: `intent-${id}`,
+    };
+    let intent: CreatedIntent | Failure | undefined;
     const taken = this.d.db.transaction(() => {
       // One booking per hold: a second booking of the same hold would pay twice for the same seats.
       const existing = this.d.db
@@ -291,6 +300,11 @@ export class BookingService {
         const refused = this.d.offers.takeUse(priced.offer, userId, id);
         if (refused) throw new RollbackWith(refused);
       }
+      // A ledger in this database: the intent and its payment row commit with the booking, one commit.
+      if (ledger) {
+        intent = ledger.createIntent(intentInput);
+        if (intent.ok) this.#insertPayment(id, input.paymentMethod, priced.amount, intent, now);
+      }
       return undefined;
     });
     let refused: Failure | undefined;
@@ -304,35 +318,16 @@ export class BookingService {
       await releaseOurHold();
       return refused;
     }
-    const intent = await this.d.payments.createIntent({
-      amountMinor: priced.amount.total,
-      currency: priced.amount.currency,
-      method: input.paymentMethod,
-      bookingId: id,
-      idempotencyKey: `intent-${id}`,
-    });
+    if (!intent) {
+      // A remote provider: its intent follows the booking's commit, and its payment row follows it.
+      intent = await this.d.payments.createIntent(intentInput);
+      if (intent.ok) this.#insertPayment(id, input.paymentMethod, priced.amount, intent, now);
+    }
     if (!intent.ok) {
       this.#finish(id, 'failed', `payment intent: ${intent.message}`);
       await this.#releaseHold(this.row(id)!);
       return failure('PROVIDER_UNAVAILABLE', 'the payment provider is unavailable; try again');
     }
-    this.d.db
-      .prepare(
-        `INSERT INTO payments (id, booking_id, provider, intent_id, method, amount, currency, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        newId('pay'),
-        id,
-        this.d.payments.name,
-        intent.intentId,
-        input.paymentMethod,
-        priced.amount.total,
-        priced.amount.currency,
-        intent.status,
-        now,
-        now,
-      );
     this.d.metrics.bookings.inc({ status: 'pending_payment' });
     const created = this.row(id)!;
     // The show was cancelled while the intent was being made: the booking has already failed, and a
@@ -376,11 +371,18 @@ export class BookingService {
       const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
       if (refused) return refused;
     }
-    const outcome = await this.d.payments.confirm({
-      intentId: payment.intent_id,
-      ...proof,
-      idempotencyKey: `confirm-${bookingId}`,
-    });
+    const confirmInput = { intentId: payment.intent_id, ...proof, idempotencyKey: `confirm-${bookingId}` };
+    const ledger = this.d.payments.inTransaction;
+    // A ledger in this database: the capture and the payment row commit together, before the actor's
+    // confirm (a crash after it finds the money recorded as captured, which reconciliation settles).
+    const isRecorded = ledger !== undefined;
+    const outcome = ledger
+      ? this.d.db.transaction(() => {
+          const state = ledger.confirm(confirmInput);
+          if (state.ok && isRecordedHere(state.status)) this.#recordPayment(bookingId, state.status, state);
+          return state;
+        })()
+      : await this.d.payments.confirm(confirmInput);
     if (!outcome.ok) {
       if (outcome.code === 'PAYMENT_FAILED') {
         await this.fail(bookingId, outcome.message);
@@ -401,10 +403,10 @@ export class BookingService {
     }
     if (outcome.status !== 'succeeded') {
       // Processing (a UPI collect request, a pending wallet): the provider's webhook settles it.
-      this.#recordPayment(bookingId, outcome.status, outcome);
+      if (!isRecorded) this.#recordPayment(bookingId, outcome.status, outcome);
       return { ok: true as const, booking: this.view(this.row(bookingId)!), paymentStatus: outcome.status };
     }
-    this.#recordPayment(bookingId, 'succeeded', outcome);
+    if (!isRecorded) this.#recordPayment(bookingId, 'succeeded', outcome);
     return this.settleSucceeded(bookingId);
   }
 
@@ -604,6 +606,32 @@ export class BookingService {
       if (changes > 0) this.#event.run(bookingId, 'refunded', this.#iso(), reason);
     } else
       this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
+  }
+
+  #insertPayment(
+    bookingId: string,
+    method: PaymentMethod,
+    amount: { total: number; currency: string },
+    intent: CreatedIntent,
+    now: string,
+  ): void {
+    this.d.db
+      .prepare(
+        `INSERT INTO payments (id, booking_id, provider, intent_id, method, amount, currency, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        newId('pay'),
+        bookingId,
+        this.d.payments.name,
+        intent.intentId,
+        method,
+        amount.total,
+        amount.currency,
+        intent.status,
+        now,
+        now,
+      );
   }
 
   #recordPayment(
@@ -916,6 +944,14 @@ export class BookingService {
       this.#isSettling = false;
     }
   }
+}
+
+/**
+ * The outcomes POST /api/payments records as they are (captured, or still in flight); a decline is
+ * recorded by `fail`, with the booking's own change.
+ */
+function isRecordedHere(status: string): boolean {
+  return status !== 'failed' && status !== 'refunded' && status !== 'canceled';
 }
 
 /** 410: the hold lapsed and someone else took (some of) the seats; any capture has been refunded. */

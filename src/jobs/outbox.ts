@@ -393,16 +393,7 @@ export function formatStartTime(iso: string | undefined, timeZone = 'UTC'): stri
   const ms = Date.parse(iso);
   if (!Number.isFinite(ms)) return iso;
   const zone = isKnownZone(timeZone) ? timeZone : 'UTC';
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone: zone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    year: 'numeric',
-    hour: 'numeric',
-    minute: '2-digit',
-    hourCycle: 'h12',
-  }).formatToParts(ms);
+  const parts = formatterFor('en-GB', zone, 'time').formatToParts(ms);
   const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
   const date = `${part('weekday')} ${part('day')} ${part('month')} ${part('year')}`;
   return `${date}, ${part('hour')}:${part('minute')} ${part('dayPeriod')} ${zoneLabel(zone, ms)}`;
@@ -410,11 +401,48 @@ export function formatStartTime(iso: string | undefined, timeZone = 'UTC'): stri
 
 function isKnownZone(zone: string): boolean {
   try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
+    formatterFor('en', zone, 'zone');
     return true;
   } catch {
     return false;
   }
+}
+
+/** Distinct (locale, zone, purpose) formatters kept; past it the cache starts again (zones are few). */
+export const MAX_CACHED_FORMATTERS = 512;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const FORMAT_OPTIONS = {
+  time: {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+    hourCycle: 'h12',
+  },
+  label: { timeZoneName: 'short' },
+  zone: {},
+} as const satisfies Record<string, Intl.DateTimeFormatOptions>;
+
+/**
+ * Building an `Intl.DateTimeFormat` costs tens of microseconds (ICU loads the zone and the locale's
+ * patterns); every queued booking message formats its show time five ways, on the HTTP thread. Formatters
+ * are immutable, so one per (locale, zone, purpose) serves every later message. Throws for an unknown zone.
+ */
+function formatterFor(
+  locale: string,
+  zone: string,
+  purpose: keyof typeof FORMAT_OPTIONS,
+): Intl.DateTimeFormat {
+  const key = `${locale}|${zone}|${purpose}`;
+  let formatter = formatters.get(key);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat(locale, { timeZone: zone, ...FORMAT_OPTIONS[purpose] });
+    if (formatters.size >= MAX_CACHED_FORMATTERS) formatters.clear();
+    formatters.set(key, formatter);
+  }
+  return formatter;
 }
 
 /**
@@ -426,7 +454,7 @@ const LABEL_LOCALES = ['en-IN', 'en-GB', 'en-US'] as const;
 function zoneLabel(zone: string, ms: number): string {
   const labels = LABEL_LOCALES.map(
     (locale) =>
-      new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' })
+      formatterFor(locale, zone, 'label')
         .formatToParts(ms)
         .find((p) => p.type === 'timeZoneName')?.value ?? '',
   );

@@ -70,5 +70,7 @@ export function afterDurable(provider: PaymentProvider, durable: () => Promise<v
     },
     retrieve: (intentId) => provider.retrieve(intentId),
     parseWebhook: (rawBody, signature) => provider.parseWebhook(rawBody, signature),
+    // Writes in the caller's own transaction, behind its commits in the same WAL: nothing to wait for.
+    ...(provider.inTransaction ? { inTransaction: provider.inTransaction } : {}),
   };
 }

@@ -124,6 +124,20 @@ export interface PaymentProvider {
   refund(input: RefundInput): Promise<RefundResult | Failure>;
   /** Verifies the signature (and its age) of a webhook body, then reads it. Never throws. */
   parseWebhook(rawBody: string, signature: string | undefined): ParsedWebhook;
+  /**
+   * Only a provider whose ledger lives in the app database (the simulator): `createIntent` and `confirm`
+   * as synchronous writes the caller runs inside its own transaction, so the provider's rows and the
+   * booking's (the intent with the booking, the capture with the payment row) commit once, together.
+   * They need no flush first: a later commit in the same WAL can never outlive an earlier one.
+   * A remote provider (Stripe) leaves it out; its calls are round trips that must follow a commit.
+   */
+  readonly inTransaction?: LedgerInTransaction;
+}
+
+/** The synchronous, same-database half of a provider (see `PaymentProvider.inTransaction`). */
+export interface LedgerInTransaction {
+  createIntent(input: CreateIntentInput): CreatedIntent | Failure;
+  confirm(input: ConfirmInput): IntentState | Failure;
 }
 
 /** Webhook signatures older than this are refused (a replayed capture); Stripe's default too. */

@@ -36,6 +36,7 @@ import {
   type CreateIntentInput,
   type IntentState,
   type IntentStatus,
+  type LedgerInTransaction,
   type ParsedWebhook,
   type PaymentMethod,
   type PaymentProofInput,
@@ -148,7 +149,17 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     );
   }
 
+  /** The same calls, synchronous: the booking saga runs them inside its own transactions. */
+  readonly inTransaction: LedgerInTransaction = {
+    createIntent: (input) => this.#createIntent(input),
+    confirm: (input) => this.#confirm(input),
+  };
+
   async createIntent(input: CreateIntentInput): Promise<CreatedIntent | Failure> {
+    return this.#createIntent(input);
+  }
+
+  #createIntent(input: CreateIntentInput): CreatedIntent | Failure {
     const { amountMinor, idempotencyKey } = input;
     if (!Number.isInteger(amountMinor) || amountMinor < 0 || amountMinor > MAX_AMOUNT_MINOR)
       return providerFailure(
@@ -181,6 +192,10 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   }
 
   async confirm(input: ConfirmInput): Promise<IntentState | Failure> {
+    return this.#confirm(input);
+  }
+
+  #confirm(input: ConfirmInput): IntentState | Failure {
     const row = this.#row(input.intentId);
     if (!row) return providerFailure('NOT_FOUND', `no payment intent ${input.intentId}`);
     // Idempotent by state: an intent that already has an outcome answers it again.

@@ -13,18 +13,58 @@ import { MIGRATIONS } from './migrations/index.js';
 
 export type AppDb = Database.Database;
 
-export function openAppDb(file: string): AppDb {
+export interface AppDbOptions {
+  /**
+   * Diagnosis (benches, tests): called once per commit with the statements it wrote, in order: an
+   * explicit transaction's (`BEGIN` … `COMMIT`) or one autocommitted write. Costs a string per statement
+   * (better-sqlite3's `verbose`), so the service leaves it off.
+   */
+  onCommit?: (statements: string[]) => void;
+}
+
+export function openAppDb(file: string, options: AppDbOptions = {}): AppDb {
   if (file !== ':memory:') {
     makePrivateDirectory(path.dirname(file));
     createPrivateFile(file);
   }
-  const db = new Database(file);
+  const onCommit = options.onCommit;
+  let db: AppDb | undefined;
+  let pending: string[] = [];
+  const verbose = onCommit
+    ? (sql: unknown) => {
+        const text = String(sql).trimStart();
+        const verb = /^[A-Za-z]+/.exec(text)?.[0]?.toUpperCase() ?? '';
+        if (verb === 'BEGIN') pending = [];
+        else if (verb === 'ROLLBACK' && !/^ROLLBACK\s+TO\b/i.test(text)) pending = [];
+        else if (verb === 'COMMIT' || verb === 'END') {
+          onCommit(pending);
+          pending = [];
+        } else if (WRITE_VERBS.has(verb)) {
+          // Called before the statement runs: outside a transaction, it commits on its own.
+          if (db?.inTransaction) pending.push(text);
+          else onCommit([text]);
+        }
+      }
+    : undefined;
+  db = new Database(file, verbose ? { verbose } : {});
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
+}
+
+/** Statements that write, and so commit by themselves when no transaction is open. */
+const WRITE_VERBS = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'WITH', 'CREATE', 'DROP', 'ALTER']);
+
+/** A commit's name for diagnosis: "INSERT bookings + INSERT booking_events", kinds in first-seen order. */
+export function describeCommit(statements: string[]): string {
+  const kinds = statements.map((sql) => {
+    const match = /^(INSERT|UPDATE|DELETE|REPLACE)(?:\s+OR\s+\w+)?(?:\s+INTO|\s+FROM)?\s+"?(\w+)/i.exec(sql);
+    return match ? `${match[1]!.toUpperCase()} ${match[2]}` : sql.slice(0, 30);
+  });
+  return [...new Set(kinds)].join(' + ') || '(nothing)';
 }
 
 export function migrate(db: AppDb): number[] {
