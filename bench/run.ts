@@ -8,6 +8,7 @@ const BENCHES: Record<string, string> = {
   actor: './actor.ts',
   http: './http.ts',
   fsyncs: './fsyncs.ts',
+  'store-seam': './store-seam.ts',
 };
 
 const name = process.argv[2];
