@@ -164,7 +164,8 @@ export async function freshPostgresDatabase(label = 'test'): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    // Byte-order collation, whatever the server's default (a local server may default to en_US).
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'`);
   } finally {
     await admin.end();
   }
