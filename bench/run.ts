@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   fsyncs: './fsyncs.ts',
   web: './web.ts',
   commits: './commits.ts',
+  'store-seam': './store-seam.ts',
 };
 
 const name = process.argv[2];

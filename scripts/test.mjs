@@ -1,12 +1,17 @@
 #!/usr/bin/env node
-// The whole test suite: makes sure redis-server (queue tests) and chromium (web app tests) exist
+// The whole test suite: makes sure redis-server (queue tests), chromium (web app tests) and PostgreSQL 15
+// (the second store; its global setup starts a throwaway server) exist
 // (installing them with apt-get where they are missing and we are root), runs vitest, and ends with "N passed, N failed".
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Debian keeps PostgreSQL's server programs (initdb, pg_ctl, postgres) off PATH, here. */
+const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+
 function has(cmd) {
+  if (cmd === 'pg_ctl' && existsSync(`${POSTGRES_BIN}/pg_ctl`)) return true;
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
@@ -30,6 +35,7 @@ function ensure(command, debianPackage, purpose) {
 const needs = [
   ['redis-server', 'redis-server', 'the queue tests'],
   ['chromium', 'chromium', 'the web app tests'],
+  ['pg_ctl', 'postgresql', 'the PostgreSQL store tests'],
 ];
 if (!needs.every(([command, pkg, purpose]) => ensure(command, pkg, purpose))) {
   console.log('0 passed, 1 failed');

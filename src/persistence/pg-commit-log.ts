@@ -1,0 +1,160 @@
+/**
+ * @module pg-commit-log
+ * A worker's commit log in PostgreSQL: the same shape as `commit-log.ts` (one row per batch, its body
+ * the batch's records as JSON lines), in one table shared by all workers and keyed by the log's name.
+ * `commit()` numbers the batch and sends its insert at once, without waiting; `sync()` resolves when
+ * every insert sent so far has committed (the server fsyncs at commit), which is the point where the
+ * SQLite log's WAL flush resolves. Inserts go one after another on the pool, so batches commit in order;
+ * a failed write fails every later `sync()`: memory is then ahead of the store and the worker must end,
+ * as it does when a SQLite flush fails.
+ *
+ * Differences from the SQLite log, for whoever wires it into the shard: it is opened with `await
+ * PostgresCommitLog.open(...)`, which reads the kept rows, and `records()` yields those (recovery reads
+ * the log right after opening); `close()` stops new writes and `closed()` waits for those in flight.
+ */
+import type pg from 'pg';
+import type { LogRecord } from './commit-log.js';
+
+export const SEAT_COMMIT_LOG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS seat_commit_log (
+  log text NOT NULL,
+  id bigint NOT NULL,
+  records integer NOT NULL,
+  body bytea NOT NULL,
+  PRIMARY KEY (log, id)
+)`;
+
+const INITIAL_BUFFER_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+export class PostgresCommitLog {
+  readonly #pool: pg.Pool;
+  #lastBatchId: number;
+  /** Records per batch still kept (loaded or committed since), for recordCount and pruning. */
+  readonly #batchRecords = new Map<number, number>();
+  readonly #loaded: Buffer[];
+  #pending = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  #pendingBytes = 0;
+  #pendingRecords = 0;
+  /** The chain of writes sent so far; it rejects for good once one fails. */
+  #writes: Promise<void> = Promise.resolve();
+  #isClosed = false;
+
+  private constructor(
+    pool: pg.Pool,
+    readonly file: string,
+    rows: { id: number; records: number; body: Buffer }[],
+  ) {
+    this.#pool = pool;
+    this.#loaded = rows.map((r) => r.body);
+    for (const r of rows) this.#batchRecords.set(r.id, r.records);
+    this.#lastBatchId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
+    // A failure is reported by sync(); this keeps an unobserved one from ending the process.
+    this.#writes.catch(() => undefined);
+  }
+
+  /** Opens the log named `name` (e.g. `w-0`), creating the table when missing, and reads its rows. */
+  static async open(pool: pg.Pool, name: string): Promise<PostgresCommitLog> {
+    await pool.query(SEAT_COMMIT_LOG_SCHEMA);
+    const { rows } = await pool.query<{ id: string; records: number; body: Buffer }>(
+      'SELECT id, records, body FROM seat_commit_log WHERE log = $1 ORDER BY id',
+      [name],
+    );
+    return new PostgresCommitLog(
+      pool,
+      name,
+      rows.map((r) => ({ id: Number(r.id), records: r.records, body: r.body })),
+    );
+  }
+
+  add(partition: number, seq: number, showId: string, command: string): void {
+    const line = `[${partition},${seq},${JSON.stringify(showId)},${command}]`;
+    if (this.#pendingBytes + line.length * 3 + 1 > this.#pending.length) this.#grow(line.length * 3 + 1);
+    if (this.#pendingRecords > 0) this.#pending[this.#pendingBytes++] = NEWLINE;
+    this.#pendingBytes += this.#pending.write(line, this.#pendingBytes);
+    this.#pendingRecords++;
+  }
+
+  get pendingRecords(): number {
+    return this.#pendingRecords;
+  }
+
+  get lastBatchId(): number {
+    return this.#lastBatchId;
+  }
+
+  /** Sends the batch being built as one row (when it has records); returns its id. Durable at `sync()`. */
+  commit(): number | undefined {
+    if (this.#pendingRecords === 0) return undefined;
+    if (this.#isClosed) throw new Error(`commit log ${this.file} is closed`);
+    const id = this.#lastBatchId + 1;
+    // A copy: the pending buffer is reused for the next batch while this insert is still in flight.
+    const body = Buffer.from(this.#pending.subarray(0, this.#pendingBytes));
+    const records = this.#pendingRecords;
+    this.#chain(() =>
+      this.#pool.query('INSERT INTO seat_commit_log (log, id, records, body) VALUES ($1, $2, $3, $4)', [
+        this.file,
+        id,
+        records,
+        body,
+      ]),
+    );
+    this.#batchRecords.set(id, records);
+    this.#lastBatchId = id;
+    this.#pendingBytes = 0;
+    this.#pendingRecords = 0;
+    return id;
+  }
+
+  #chain(write: () => Promise<unknown>): void {
+    this.#writes = this.#writes.then(async () => {
+      await write();
+    });
+    this.#writes.catch(() => undefined);
+  }
+
+  #grow(atLeast: number): void {
+    let size = this.#pending.length * 2;
+    while (size < this.#pendingBytes + atLeast) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.#pending.copy(bigger, 0, 0, this.#pendingBytes);
+    this.#pending = bigger;
+  }
+
+  /** The records kept when the log was opened, in the order they were appended. */
+  *records(): Generator<LogRecord> {
+    for (const body of this.#loaded)
+      for (const line of body.toString('utf8').split('\n')) {
+        const [partition, seq, showId, command] = JSON.parse(line) as [number, number, string, unknown];
+        yield { partition, seq, showId, command };
+      }
+  }
+
+  recordCount(): number {
+    let count = 0;
+    for (const n of this.#batchRecords.values()) count += n;
+    return count;
+  }
+
+  /** Deletes every batch up to this id (after the commits before it): the snapshots hold their effects. */
+  pruneThrough(batchId: number): void {
+    for (const id of this.#batchRecords.keys()) if (id <= batchId) this.#batchRecords.delete(id);
+    this.#chain(() =>
+      this.#pool.query('DELETE FROM seat_commit_log WHERE log = $1 AND id <= $2', [this.file, batchId]),
+    );
+  }
+
+  /** Resolves once every batch committed so far is durable in PostgreSQL; rejects if any write failed. */
+  sync(): Promise<void> {
+    return this.#writes;
+  }
+
+  close(): void {
+    this.#isClosed = true;
+  }
+
+  /** Waits for the writes sent before `close()` (the pool belongs to the caller). */
+  async closed(): Promise<void> {
+    await this.#writes.catch(() => undefined);
+  }
+}

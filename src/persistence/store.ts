@@ -1,0 +1,263 @@
+/**
+ * @module store
+ * The seam between the domain and its database: one async interface (`Store`) with two thin adapters,
+ * SQLite (better-sqlite3, the embedded default) and PostgreSQL (a bounded `pg` pool). SQL is written
+ * once, with `?` placeholders, in the subset both dialects share; the PostgreSQL adapter numbers the
+ * placeholders (`$1`, `$2`…) once per statement text. Chosen over a query builder by measuring
+ * (`npm run bench -- store-seam`, figures and reasons in docs/ARCHITECTURE.md, "Two stores").
+ */
+import type Database from 'better-sqlite3';
+import pg from 'pg';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type SqlValue = string | number | bigint | null | Buffer;
+
+export interface RunResult {
+  /** Rows inserted, updated or deleted. */
+  changes: number;
+}
+
+/** Statements on a store or inside one of its transactions. */
+export interface Queryable {
+  readonly dialect: Dialect;
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+}
+
+export interface Store extends Queryable {
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws. Statements
+   * of the transaction go through `tx`; a statement made on the store meanwhile runs outside it (on
+   * SQLite: after it, since the one connection is busy with it).
+   */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Statement texts whose placeholders were numbered, kept so each is rewritten once. */
+const MAX_CACHED_STATEMENTS = 2_000;
+
+/**
+ * `?` → `$n`, skipping quoted text ('…', "…") so a literal question mark stays one. SQL comments are
+ * not parsed: statements given to the store carry none.
+ */
+export function numberPlaceholders(sql: string): string {
+  let out = '';
+  let n = 0;
+  let quote: string | undefined;
+  for (const ch of sql) {
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      out += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      out += ch;
+    } else if (ch === '?') out += `$${++n}`;
+    else out += ch;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SQLite
+
+/**
+ * better-sqlite3 is synchronous and has one connection: an async transaction keeps it open across
+ * awaits, so everything else on the store waits for it (a FIFO lock). Without the lock, a statement
+ * made by another request during the transaction's await would silently join (and commit or roll back
+ * with) a transaction that is not its own.
+ */
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+  #turn: Promise<void> = Promise.resolve();
+  #locked = false;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      if (this.#statements.size >= MAX_CACHED_STATEMENTS) this.#statements.clear();
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #allNow<T>(sql: string, params: readonly SqlValue[]): T[] {
+    return this.#prepare(sql).all(...params) as T[];
+  }
+  #getNow<T>(sql: string, params: readonly SqlValue[]): T | undefined {
+    return this.#prepare(sql).get(...params) as T | undefined;
+  }
+  #runNow(sql: string, params: readonly SqlValue[]): RunResult {
+    return { changes: this.#prepare(sql).run(...params).changes };
+  }
+
+  /** Runs `op` now when no transaction is open (the fast path), else after the open ones. */
+  async #outside<T>(op: () => T): Promise<T> {
+    if (!this.#locked) return op();
+    await this.#acquire().then((release) => release());
+    return this.#outside(op);
+  }
+
+  async #acquire(): Promise<() => void> {
+    const previous = this.#turn;
+    let release!: () => void;
+    this.#turn = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    return release;
+  }
+
+  all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.#outside(() => this.#allNow<T>(sql, params));
+  }
+  get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return this.#outside(() => this.#getNow<T>(sql, params));
+  }
+  run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    return this.#outside(() => this.#runNow(sql, params));
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const release = await this.#acquire();
+    this.#locked = true;
+    let open = true;
+    const ifOpen = <R>(op: () => R): Promise<R> => {
+      if (!open) return Promise.reject(new Error('statement on a transaction that has ended'));
+      return Promise.resolve().then(op);
+    };
+    const tx: Queryable = {
+      dialect: 'sqlite',
+      all: <R>(sql: string, params: readonly SqlValue[] = []) => ifOpen(() => this.#allNow<R>(sql, params)),
+      get: <R>(sql: string, params: readonly SqlValue[] = []) => ifOpen(() => this.#getNow<R>(sql, params)),
+      run: (sql, params = []) => ifOpen(() => this.#runNow(sql, params)),
+    };
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(tx);
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        throw error;
+      }
+    } finally {
+      open = false;
+      this.#locked = false;
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    const release = await this.#acquire();
+    this.#statements.clear();
+    this.#db.close();
+    release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// PostgreSQL
+
+export interface PostgresStoreOptions {
+  /** Connections at most; callers beyond it wait for one (the pool's queue). */
+  maxConnections: number;
+  /** A statement running longer is cancelled by the server. */
+  statementTimeoutMs: number;
+}
+
+/**
+ * Our integers (money in minor units, counts, epoch milliseconds) fit in a double, so `bigint` columns
+ * and `COUNT(*)` come back as numbers, as they do from SQLite, rather than pg's default strings.
+ */
+const INT8_OID = 20;
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  readonly #numbered = new Map<string, string>();
+
+  constructor(url: string, options: PostgresStoreOptions) {
+    if (!(options.maxConnections >= 1)) throw new Error('maxConnections must be at least 1');
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections,
+      statement_timeout: options.statementTimeoutMs,
+      types,
+    });
+    // An idle connection the server ended (a restart) is dropped from the pool; the next query opens
+    // a new one. Without a listener the error would end the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  #text(sql: string): string {
+    let text = this.#numbered.get(sql);
+    if (text === undefined) {
+      if (this.#numbered.size >= MAX_CACHED_STATEMENTS) this.#numbered.clear();
+      text = numberPlaceholders(sql);
+      this.#numbered.set(sql, text);
+    }
+    return text;
+  }
+
+  #on(client: pg.Pool | pg.PoolClient): Queryable {
+    return {
+      dialect: 'postgres',
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+        (await client.query(this.#text(sql), params as unknown[])).rows as T[],
+      get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+        (await client.query(this.#text(sql), params as unknown[])).rows[0] as T | undefined,
+      run: async (sql: string, params: readonly SqlValue[] = []) => ({
+        changes: (await client.query(this.#text(sql), params as unknown[])).rowCount ?? 0,
+      }),
+    };
+  }
+
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.#on(this.pool).all<T>(sql, params);
+  }
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return this.#on(this.pool).get<T>(sql, params);
+  }
+  run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
+    return this.#on(this.pool).run(sql, params);
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(this.#on(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * @module test/helpers/postgres
+ * A real, throwaway PostgreSQL 15 server for tests: `initdb` into a temp dir, a free loopback port,
+ * `fsync=on` (the durability the service will rely on), stopped by its pid. PostgreSQL refuses to run
+ * as root, so as root the server runs as the `postgres` user (Debian's package creates it) and owns
+ * the temp dir. One server serves the whole run (`postgres-global-setup.ts` starts it and publishes
+ * its URL in `BOXOFFICE_TEST_POSTGRES_URL`); each test file takes a fresh database of its own with
+ * `freshPostgresDatabase()`.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from '../../bench/http/processes.js';
+
+/** Where Debian puts the server's programs; `pg_ctl`/`initdb` are not on PATH there. */
+export const DEBIAN_POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+/** The env var that carries the shared server's admin URL to test files (and lets a local server stand in). */
+export const TEST_POSTGRES_URL_ENV = 'BOXOFFICE_TEST_POSTGRES_URL';
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface TestPostgres {
+  /** The admin URL (superuser `postgres`, database `postgres`). */
+  url: string;
+  port: number;
+  pid: number;
+  /** Fast shutdown (SIGINT to the postmaster's pid), then removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+function binDir(): string {
+  if (fs.existsSync(path.join(DEBIAN_POSTGRES_BIN, 'initdb'))) return DEBIAN_POSTGRES_BIN;
+  const found = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
+  if (found.status === 0 && found.stdout.trim()) return path.dirname(found.stdout.trim());
+  throw new Error(
+    `PostgreSQL is not installed (no initdb in ${DEBIAN_POSTGRES_BIN} or on PATH); install it (apt-get install postgresql) to run these tests`,
+  );
+}
+
+/** As root, the uid/gid of `postgres`; otherwise run as ourselves. */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function exited(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+    else proc.once('exit', () => resolve());
+  });
+}
+
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const bin = binDir();
+  const user = serverUser();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-pg-'));
+  if (user) fs.chownSync(dir, user.uid, user.gid);
+  const dataDir = path.join(dir, 'data');
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir };
+  // --no-sync only skips flushing initdb's own files (a crash during setup just fails the run); the
+  // server itself runs with fsync on.
+  const init = spawnSync(
+    path.join(bin, 'initdb'),
+    ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+    { encoding: 'utf8', env, cwd: dir, ...user },
+  );
+  if (init.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error}`);
+  }
+  const port = await freePort();
+  const proc = spawn(
+    path.join(bin, 'postgres'),
+    [
+      '-D',
+      dataDir,
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'fsync=on',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=32MB',
+    ],
+    { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...user },
+  );
+  let stderr = '';
+  proc.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < 16_384) stderr += chunk.toString();
+  });
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let ready = false;
+  while (Date.now() < deadline && proc.exitCode === null) {
+    if (await canConnect(url)) {
+      ready = true;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!ready) {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await exited(proc);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`postgres did not accept connections on port ${port}: ${stderr}`);
+  }
+  const pid = proc.pid as number;
+  return {
+    url,
+    port,
+    pid,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        // SIGINT is PostgreSQL's fast shutdown: sessions are ended, a checkpoint is written.
+        process.kill(pid, 'SIGINT');
+        const killed = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited(proc);
+        clearTimeout(killed);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The URL of the run's shared server (started by the global setup, or a local one named in the env). */
+export function sharedPostgresUrl(): string {
+  const url = process.env[TEST_POSTGRES_URL_ENV];
+  if (!url)
+    throw new Error(
+      `${TEST_POSTGRES_URL_ENV} is not set: run tests through vitest (its global setup starts PostgreSQL) or point it at a server`,
+    );
+  return url;
+}
+
+let counter = 0;
+
+/** Creates an empty database on the shared server for this test file and returns its URL. */
+export async function freshPostgresDatabase(label = 'test'): Promise<string> {
+  const adminUrl = sharedPostgresUrl();
+  const name = `${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}_${Date.now()}_${counter++}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    // Byte-order collation, whatever the server's default (a local server may default to en_US).
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAppDb } from '../../src/persistence/app-db.js';
+import { migratePostgres } from '../../src/persistence/pg-app-db.js';
+import { numberPlaceholders, PostgresStore, SqliteStore, type Store } from '../../src/persistence/store.js';
+import { freshPostgresDatabase } from '../helpers/postgres.js';
+
+const NOW = '2026-12-01T10:00:00.000Z';
+
+async function addUser(store: Store, id: string, email: string) {
+  await store.run(
+    'INSERT INTO users (id, name, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    [id, 'Asha', email, 'hash', NOW, NOW],
+  );
+}
+
+async function addOffer(store: Store, id: string, totalLimit: number) {
+  await store.run(
+    `INSERT INTO offers (id, code, kind, value, valid_from, valid_until, total_limit, created_at, updated_at)
+     VALUES (?, ?, 'flat', 100, ?, ?, ?, ?, ?)`,
+    [id, `CODE-${id}`, NOW, '2027-01-01T00:00:00.000Z', totalLimit, NOW, NOW],
+  );
+}
+
+const TAKE_USE =
+  'UPDATE offers SET used_count = used_count + 1 WHERE id = ? AND (total_limit IS NULL OR used_count < total_limit)';
+
+describe('numberPlaceholders', () => {
+  it('numbers each ? in order and leaves quoted question marks alone', () => {
+    expect(numberPlaceholders(`SELECT '?', "a?b", x FROM t WHERE a = ? AND b IN (?, ?)`)).toBe(
+      `SELECT '?', "a?b", x FROM t WHERE a = $1 AND b IN ($2, $3)`,
+    );
+  });
+});
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-store-'));
+const stores: Record<'sqlite' | 'postgres', () => Promise<Store>> = {
+  sqlite: async () => new SqliteStore(openAppDb(path.join(dir, `app-${Math.random()}.db`))),
+  postgres: async () => {
+    const store = new PostgresStore(await freshPostgresDatabase('store'), {
+      maxConnections: 8,
+      statementTimeoutMs: 10_000,
+    });
+    await migratePostgres(store.pool);
+    return store;
+  },
+};
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe.each(['sqlite', 'postgres'] as const)('the %s store', (dialect) => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await stores[dialect]();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('finds a user by email whatever its case, with integers as numbers', async () => {
+    await addUser(store, 'usr_1', 'Asha@Example.com');
+    const row = await store.get<{ id: string; email: string; session_generation: number }>(
+      'SELECT id, email, session_generation FROM users WHERE email = ?',
+      ['asha@example.COM'],
+    );
+    expect(row).toEqual({ id: 'usr_1', email: 'Asha@Example.com', session_generation: 0 });
+    expect(await store.get('SELECT COUNT(*) AS n FROM users')).toEqual({ n: 1 });
+  });
+
+  it('refuses a second account with the same email in another case', async () => {
+    await expect(addUser(store, 'usr_2', 'ASHA@example.com')).rejects.toThrow();
+  });
+
+  it('commits a transaction that resolves and rolls back one that throws', async () => {
+    await store.transaction(async (tx) => addUser(tx as Store, 'usr_kept', 'kept@example.com'));
+    await expect(
+      store.transaction(async (tx) => {
+        await addUser(tx as Store, 'usr_lost', 'lost@example.com');
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    const ids = await store.all<{ id: string }>("SELECT id FROM users WHERE id IN ('usr_kept', 'usr_lost')");
+    expect(ids).toEqual([{ id: 'usr_kept' }]);
+  });
+
+  it('reports how many rows a statement changed', async () => {
+    await addOffer(store, 'off_changes', 5);
+    expect(await store.run(TAKE_USE, ['off_changes'])).toEqual({ changes: 1 });
+    expect(await store.run(TAKE_USE, ['off_nope'])).toEqual({ changes: 0 });
+  });
+
+  it('gives the last use of an offer to exactly one of many concurrent transactions', async () => {
+    await addOffer(store, 'off_last', 1);
+    const takers = Array.from({ length: 12 }, () =>
+      store.transaction(async (tx) => {
+        const taken = (await tx.run(TAKE_USE, ['off_last'])).changes === 1;
+        // Stay open a little, so on PostgreSQL the others queue on the row lock meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return taken;
+      }),
+    );
+    expect((await Promise.all(takers)).filter(Boolean)).toHaveLength(1);
+    expect(await store.get('SELECT used_count FROM offers WHERE id = ?', ['off_last'])).toEqual({
+      used_count: 1,
+    });
+  });
+});
+
+describe('the SQLite store keeps other statements out of an open transaction', () => {
+  it('runs a statement made during a transaction after it, so a rollback does not take it along', async () => {
+    const store = new SqliteStore(openAppDb(path.join(dir, 'lock.db')));
+    const order: string[] = [];
+    let outside: Promise<unknown> | undefined;
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.run('INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)', ['in-tx', NOW]);
+        outside = store
+          .run('INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)', ['outside', NOW])
+          .then(() => order.push('outside'));
+        await new Promise((resolve) => setImmediate(resolve));
+        order.push('transaction');
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    await outside;
+    expect(order).toEqual(['transaction', 'outside']);
+    expect(await store.all('SELECT jti FROM revoked_tokens')).toEqual([{ jti: 'outside' }]);
+    await store.close();
+  });
+});
+
+describe('the PostgreSQL store', () => {
+  it('cancels a statement that runs past its timeout', async () => {
+    const store = new PostgresStore(await freshPostgresDatabase('timeout'), {
+      maxConnections: 1,
+      statementTimeoutMs: 50,
+    });
+    try {
+      await expect(store.get('SELECT pg_sleep(5)')).rejects.toThrow(/statement timeout/);
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+});
