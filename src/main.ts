@@ -30,11 +30,14 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     logger.info({ signal }, 'shutting down');
+    // pino writes through an asynchronous buffer: flush it, or the last lines ("BoxOffice stopped")
+    // can be lost when the process exits with a full stdout pipe.
+    const exitFlushed = (code: number) => logger.flush(() => process.exit(code));
     running.close().then(
-      () => process.exit(0),
+      () => exitFlushed(0),
       (err) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exitFlushed(1);
       },
     );
   };
