@@ -156,6 +156,10 @@ async function customer(api: Api, who: Customer, rng: () => number, shows: strin
           history.inDoubt.push({ bookingId, customer: who, showId, seats });
         throw err;
       });
+      // 503: the service could not answer for the seats just now; the outcome is unknown, as after a kill.
+      if (paid.status === 503 && !isDeclined)
+        history.inDoubt.push({ bookingId, customer: who, showId, seats });
+      if (paid.status === 503) continue;
       if (isDeclined) {
         if (paid.status !== 402) surprise('declined pay', paid);
         continue;
@@ -202,56 +206,62 @@ function recordConfirmed(history: History, answered: Answered) {
 }
 
 /** Every booking of a customer, through the paged history route. */
-async function bookingsOf(
-  api: Api,
-  who: Customer,
-): Promise<Map<string, { status: string; seats: string[] }>> {
-  const all = new Map<string, { status: string; seats: string[] }>();
+async function bookingsOf(api: Api, who: Customer) {
+  const all = new Map<string, { status: string; seats: string[]; ticketCode?: string }>();
   let cursor: string | null = null;
   do {
     const query: string = `/api/me/bookings?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const page = await api('GET', query, { token: who.token });
     expect(page.status).toBe(200);
-    for (const b of page.body.bookings) all.set(b.id, { status: b.status, seats: b.seats });
+    for (const b of page.body.bookings)
+      all.set(b.id, { status: b.status, seats: b.seats, ticketCode: b.ticket?.code });
     cursor = page.body.nextCursor;
   } while (cursor);
   return all;
 }
 
 /**
- * What a customer and the box office see through the public API after a restart. Returns each show's
- * seat states, for the ledger check.
+ * The bookings confirmed last before a kill are the ones at risk: the gate checks their codes, and the
+ * very last one's ticket is fetched (a QR drawn on a worker thread that a restart starts afresh).
+ */
+const CODES_VERIFIED_PER_CYCLE = 4;
+
+/**
+ * What customers and the gate see through the public API after a restart. Returns each show's seat
+ * states, for the ledger check. Requests go out together: the checks are reads of an idle service.
  */
 async function checkThroughApi(api: Api, customers: Customer[], history: History) {
-  for (const who of customers) {
-    const theirs = await bookingsOf(api, who);
-    for (const answered of history.confirmed.values()) {
-      if (answered.customer !== who) continue;
-      expect(theirs.get(answered.bookingId), `booking ${answered.bookingId} was answered confirmed`).toEqual({
-        status: 'confirmed',
-        seats: answered.seats,
-      });
-    }
+  const histories = await Promise.all(customers.map((who) => bookingsOf(api, who)));
+  for (const answered of history.confirmed.values()) {
+    const theirs = histories[customers.indexOf(answered.customer)]!;
+    expect(theirs.get(answered.bookingId), `booking ${answered.bookingId} was answered confirmed`).toEqual({
+      status: 'confirmed',
+      seats: answered.seats,
+      ticketCode: answered.ticketCode,
+    });
   }
-  for (const answered of history.freshlyConfirmed.splice(0)) {
-    const { token } = answered.customer;
-    const read = await api('GET', `/api/bookings/${answered.bookingId}`, { token });
-    expect(read.body.booking).toMatchObject({ status: 'confirmed', ticket: { code: answered.ticketCode } });
-    const ticket = await api('GET', `/api/bookings/${answered.bookingId}/ticket`, { token });
+  const fresh = history.freshlyConfirmed.splice(0).slice(-CODES_VERIFIED_PER_CYCLE);
+  const verdicts = await Promise.all(
+    fresh.map(({ ticketCode }) => api('POST', '/api/tickets/verify', { body: { code: ticketCode } })),
+  );
+  expect(verdicts.map((v) => v.body)).toMatchObject(
+    fresh.map(({ bookingId }) => ({ valid: true, booking: { id: bookingId } })),
+  );
+  const last = fresh.at(-1);
+  if (last) {
+    const ticket = await api('GET', `/api/bookings/${last.bookingId}/ticket`, { token: last.customer.token });
     expect(ticket.status).toBe(200);
-    expect(ticket.body.ticket.code).toBe(answered.ticketCode);
-    const verdict = await api('POST', '/api/tickets/verify', { body: { code: answered.ticketCode } });
-    expect(verdict.body).toMatchObject({ valid: true, booking: { id: answered.bookingId } });
+    expect(ticket.body.ticket.code).toBe(last.ticketCode);
   }
+  const maps = await Promise.all(history.shows.map((showId) => api('GET', `/api/shows/${showId}/seats`)));
   const seatStates = new Map<string, Map<string, string>>();
-  for (const showId of history.shows) {
-    const map = await api('GET', `/api/shows/${showId}/seats`);
-    expect(map.status).toBe(200);
+  history.shows.forEach((showId, i) => {
+    expect(maps[i]!.status).toBe(200);
     seatStates.set(
       showId,
-      new Map(map.body.seats.map((s: { id: string; status: string }) => [s.id, s.status] as const)),
+      new Map(maps[i]!.body.seats.map((s: { id: string; status: string }) => [s.id, s.status] as const)),
     );
-  }
+  });
   return seatStates;
 }
 
