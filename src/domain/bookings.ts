@@ -555,8 +555,12 @@ export class BookingService {
     // A late payment of a lapsed booking that failed: the promo use it took again goes back.
     if (row?.status === 'expired' || row?.status === 'failed') this.d.offers.giveBackUse(bookingId);
     if (row?.status !== 'pending_payment') return;
-    this.#recordPayment(bookingId, 'failed', { failureReason: reason });
-    this.#finish(bookingId, status, reason);
+    // One commit: a crash between the payment's failure and the booking's end would leave a pending
+    // booking that reconciliation skips (its payment is already failed) until its hold lapses.
+    this.d.db.transaction(() => {
+      this.#recordPayment(bookingId, 'failed', { failureReason: reason });
+      this.#finish(bookingId, status, reason);
+    })();
     await this.#releaseHold(row);
   }
 
