@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   fsyncs: './fsyncs.ts',
   web: './web.ts',
   commits: './commits.ts',
+  'booking-cpu': './booking-cpu.ts',
   'store-seam': './store-seam.ts',
 };
 

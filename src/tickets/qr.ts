@@ -5,14 +5,16 @@
  * keeps a ticket code's QR small enough to scan at a gate.
  *
  * Images are drawn in a worker thread (`qr-worker.ts`), started on first use and not keeping the process
- * alive: a ticket's PNG costs ~5–8 ms of CPU (pngjs filters every row of 244 × 244 RGBA pixels), which on
- * the main thread stalled every seat request behind each confirmation email at an on-sale.
+ * alive: a ticket's PNG cost ~5–8 ms of CPU when pngjs drew it (every row of 244 × 244 RGBA pixels
+ * filtered), which on the main thread stalled every seat request behind each confirmation email at an
+ * on-sale. The matrix now comes from qrcode and the images are written here from it.
  *
  * @example
  * const png = await qrPng(ticket.code);          // Buffer, image/png
  * const url = await qrSvgDataUrl(ticket.code);   // data:image/svg+xml;base64,…
  */
 import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
 import QRCode from 'qrcode';
 import { workerEntry } from '../worker-entry.js';
 
@@ -43,11 +45,98 @@ function checked(text: string): string {
   return text;
 }
 
+/** Modules of one QR symbol: `size` × `size`, row by row, 1 for dark. */
+interface QrMatrix {
+  size: number;
+  data: Uint8Array;
+}
+
+/**
+ * Matrices drawn lately, by text. A booking's code is drawn twice within seconds (the confirmation
+ * email's PNG, the ticket route's SVG) and again on every ticket fetch; the matrix (segmenting the text,
+ * Reed-Solomon, choosing a mask) is most of a drawing's cost. Bounded: the oldest goes first.
+ */
+export const MAX_CACHED_QR_MATRICES = 512;
+const matrices = new Map<string, QrMatrix>();
+
+function matrixOf(text: string): QrMatrix {
+  let matrix = matrices.get(text);
+  if (matrix) {
+    matrices.delete(text); // to the back: recently used
+  } else {
+    const { modules } = QRCode.create(checked(text), { errorCorrectionLevel: options.errorCorrectionLevel });
+    matrix = { size: modules.size, data: Uint8Array.from(modules.data) };
+    if (matrices.size >= MAX_CACHED_QR_MATRICES) matrices.delete(matrices.keys().next().value!);
+  }
+  matrices.set(text, matrix);
+  return matrix;
+}
+
+function pngChunk(type: string, body: Buffer): Buffer {
+  const chunk = Buffer.alloc(12 + body.length);
+  chunk.writeUInt32BE(body.length, 0);
+  chunk.write(type, 4, 'latin1');
+  body.copy(chunk, 8);
+  chunk.writeUInt32BE(zlib.crc32(chunk.subarray(4, 8 + body.length)), 8 + body.length);
+  return chunk;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * A 1-bit greyscale PNG, `QR_PNG_SCALE` pixels per module: what a two-colour image needs. pngjs wrote
+ * 8-bit RGBA and filtered every row (~5 ms a ticket); this packs the rows and deflates them (~0.3 ms).
+ */
+function pngOf({ size, data }: QrMatrix): Buffer {
+  const side = (size + 2 * QR_MARGIN_MODULES) * QR_PNG_SCALE;
+  const rowBytes = 1 + Math.ceil(side / 8); // filter byte (0: none), then 8 pixels a byte
+  const raw = Buffer.alloc(rowBytes * side, 0xff); // white: 1 bits; the filter bytes are set below
+  for (let y = 0; y < side; y++) {
+    const row = y * rowBytes;
+    raw[row] = 0;
+    const my = Math.floor(y / QR_PNG_SCALE) - QR_MARGIN_MODULES;
+    if (my < 0 || my >= size) continue;
+    for (let x = 0; x < side; x++) {
+      const mx = Math.floor(x / QR_PNG_SCALE) - QR_MARGIN_MODULES;
+      if (mx >= 0 && mx < size && data[my * size + mx]) raw[row + 1 + (x >> 3)]! &= ~(0x80 >> (x & 7));
+    }
+  }
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(side, 0);
+  header.writeUInt32BE(side, 4);
+  header[8] = 1; // bit depth
+  header[9] = 0; // greyscale; compression, filter and interlace methods stay 0
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', zlib.deflateSync(raw)),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** One path of horizontal runs of dark modules over a white square, one unit per module (qrcode's shape). */
+function svgOf({ size, data }: QrMatrix): string {
+  const side = size + 2 * QR_MARGIN_MODULES;
+  const runs: string[] = [];
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      if (!data[y * size + x]) continue;
+      let end = x;
+      while (end + 1 < size && data[y * size + end + 1]) end++;
+      runs.push(`M${x + QR_MARGIN_MODULES} ${y + QR_MARGIN_MODULES + 0.5}h${end - x + 1}`);
+      x = end;
+    }
+  }
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${side} ${side}" shape-rendering="crispEdges">` +
+    `<path fill="#ffffff" d="M0 0h${side}v${side}H0z"/><path stroke="#000000" d="${runs.join('')}"/></svg>\n`
+  );
+}
+
 /** Draws on the calling thread: what the worker runs. */
 export async function drawQr(kind: QrKind, text: string): Promise<Buffer | string> {
-  return kind === 'png'
-    ? QRCode.toBuffer(checked(text), { ...options, type: 'png', scale: QR_PNG_SCALE })
-    : QRCode.toString(checked(text), { ...options, type: 'svg' });
+  const matrix = matrixOf(checked(text));
+  return kind === 'png' ? pngOf(matrix) : svgOf(matrix);
 }
 
 interface Waiting {

@@ -3,6 +3,7 @@
  * drawn in a thread of their own rather than on the main thread.
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import QRCode from 'qrcode';
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,8 +26,11 @@ const code = TicketSigner.ephemeral().sign({
   userId: 'usr_0123456789abcdefghijkl',
   startTime: '2030-03-15T18:30:00.000Z',
 }).code;
-/** Modules per side of the code's QR symbol at level M. */
-const modules = QRCode.create(code, { errorCorrectionLevel: 'M' }).modules.size;
+/** The code's QR symbol at level M: modules per side, and which are dark. */
+const symbol = QRCode.create(code, { errorCorrectionLevel: 'M' }).modules;
+const modules = symbol.size;
+const isDark = (x: number, y: number) =>
+  x >= 0 && y >= 0 && x < modules && y < modules && symbol.data[y * modules + x] === 1;
 
 /** CPU ticks (utime + stime) from a `stat` file of /proc. */
 function cpuTicks(statFile: string): number {
@@ -40,12 +44,91 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
+/**
+ * Reads a 1-bit greyscale PNG as any decoder does: chunks, IDAT inflated, each row's filter undone
+ * (PNG's five, one byte per pixel unit for filtering). Answers dark (true) or light per pixel.
+ */
+function readBlackAndWhitePng(png: Buffer): {
+  width: number;
+  height: number;
+  dark(x: number, y: number): boolean;
+} {
+  const width = png.readUInt32BE(16);
+  const height = png.readUInt32BE(20);
+  const idat: Buffer[] = [];
+  for (let at = 8; at < png.length; ) {
+    const length = png.readUInt32BE(at);
+    if (png.toString('latin1', at + 4, at + 8) === 'IDAT') idat.push(png.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = Math.ceil(width / 8);
+  const rows: Buffer[] = [];
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!;
+    const row = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
+    const up = rows[y - 1] ?? Buffer.alloc(stride);
+    for (let i = 0; i < stride; i++) {
+      const a = i > 0 ? row[i - 1]! : 0;
+      const b = up[i]!;
+      const c = i > 0 ? up[i - 1]! : 0;
+      const p = a + b - c;
+      const paeth =
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+          ? a
+          : Math.abs(p - b) <= Math.abs(p - c)
+            ? b
+            : c;
+      row[i] = (row[i]! + [0, a, b, (a + b) >> 1, paeth][filter]!) & 0xff;
+    }
+    rows.push(row);
+  }
+  return { width, height, dark: (x, y) => (rows[y]![x >> 3]! & (0x80 >> (x & 7))) === 0 };
+}
+
 describe('ticket QR images', () => {
   it('renders a PNG of the code’s QR symbol, margin and scale included', async () => {
     const png = await qrPng(code);
     expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     const side = (modules + 2 * QR_MARGIN_MODULES) * QR_PNG_SCALE;
     expect(pngSize(png)).toEqual({ width: side, height: side });
+  });
+
+  it('draws every module of the symbol, margin white, as a two-colour PNG that any decoder reads', async () => {
+    const png = await qrPng(code);
+    // IHDR bit depth 1, colour type 0: a black-and-white image needs no more.
+    expect({ bitDepth: png[24], colourType: png[25] }).toEqual({ bitDepth: 1, colourType: 0 });
+    const image = readBlackAndWhitePng(png);
+    const wrong: string[] = [];
+    for (let y = 0; y < image.height; y++)
+      for (let x = 0; x < image.width; x++) {
+        const mx = Math.floor(x / QR_PNG_SCALE) - QR_MARGIN_MODULES;
+        const my = Math.floor(y / QR_PNG_SCALE) - QR_MARGIN_MODULES;
+        if (image.dark(x, y) !== isDark(mx, my)) wrong.push(`${x},${y}`);
+      }
+    expect(wrong.slice(0, 10)).toEqual([]);
+  });
+
+  it('draws the same dark modules in the SVG', async () => {
+    const svg = await qrSvg(code);
+    const path = /<path stroke="#000000" d="([^"]+)"/.exec(svg)?.[1] ?? '';
+    const dark = new Set<string>();
+    // Horizontal runs: "M x y+0.5" (or relative "m dx dy") then "h length", one unit per module.
+    let x = 0;
+    let y = 0;
+    for (const [, op, a, b] of path.matchAll(/([Mmh])(-?[\d.]+)(?:\s+(-?[\d.]+))?/g)) {
+      if (op === 'M') [x, y] = [Number(a), Number(b)];
+      else if (op === 'm') [x, y] = [x + Number(a), y + Number(b)];
+      else {
+        for (let k = 0; k < Number(a); k++)
+          dark.add(`${x + k - QR_MARGIN_MODULES},${y - 0.5 - QR_MARGIN_MODULES}`);
+        x += Number(a);
+      }
+    }
+    const expected = new Set<string>();
+    for (let my = 0; my < modules; my++)
+      for (let mx = 0; mx < modules; mx++) if (isDark(mx, my)) expected.add(`${mx},${my}`);
+    expect(dark).toEqual(expected);
   });
 
   it('renders the same PNG as a data URL', async () => {
