@@ -140,6 +140,9 @@ function withoutTicketCode(text: string, code: string | undefined): string {
   return code ? text.split(code).join(maskTicketCode(code)) : text;
 }
 
+/** SMTP connections kept open to the server; messages queue for a free one. */
+export const SMTP_POOL_CONNECTIONS = 4;
+
 export interface EmailSenderOptions {
   /** smtp:// or smtps:// URL; unset means the log transport. */
   smtpUrl?: string;
@@ -159,6 +162,10 @@ export function createEmailSender(options: EmailSenderOptions): EmailSender {
   const transport = options.smtpUrl
     ? nodemailer.createTransport({
         url: options.smtpUrl,
+        // Kept-open connections: a new SMTP session per message (connect, greeting, EHLO, maybe TLS)
+        // was most of a confirmation's cost on the HTTP thread.
+        pool: true,
+        maxConnections: SMTP_POOL_CONNECTIONS,
         connectionTimeout: timeoutMs,
         greetingTimeout: timeoutMs,
         socketTimeout: timeoutMs,
