@@ -1,0 +1,266 @@
+/**
+ * @module pg-seat-store
+ * The shard's seats in PostgreSQL: the partition data (`seat_layouts`, `seat_shows`, `seat_snapshots`,
+ * keyed by partition) and the workers' commit logs (`seat_commit_log`, see `pg-commit-log.ts`). The
+ * tables are the seat store's own, not the app database's migrations: SQLite keeps them in files of
+ * their own too, so the app schema's SQLite/PostgreSQL twins stay about the app.
+ *
+ * Everything the shard recovers from is read at open. After that a partition's `commit` sends one
+ * statement (its creations and snapshots, all or nothing) and the log's `commit` one row, on a
+ * `SerialWrites` the two share: each write starts after the one before it committed, so a batch's
+ * creations and snapshots are durable before its log row, as with the SQLite files. `sync()` resolves
+ * when every write sent so far committed (PostgreSQL fsyncs at commit, so `journalSync` has nothing to
+ * choose here).
+ */
+import pg from 'pg';
+import type { BatchWrites, JournalRow, ShowRecord } from './partition-journal.js';
+import { PostgresCommitLog, SEAT_COMMIT_LOG_SCHEMA, SerialWrites } from './pg-commit-log.js';
+import type {
+  SeatLog,
+  SeatPartitionStore,
+  SeatStorage,
+  SeatStorageRequest,
+  SeatStoreOption,
+} from './seat-store.js';
+
+type PostgresSeatStore = Extract<SeatStoreOption, { kind: 'postgres' }>;
+
+/** Connections per worker: writes go one at a time; a second one serves the reads at open. */
+const DEFAULT_POOL_MAX = 2;
+/** Arbitrary, fixed: workers starting together create the tables one at a time. */
+const SEAT_SCHEMA_LOCK_KEY = 0x0b0c_5ea7;
+
+export const SEAT_SCHEMA = `
+CREATE TABLE IF NOT EXISTS seat_layouts (
+  partition integer NOT NULL,
+  id integer NOT NULL,
+  key text NOT NULL,
+  PRIMARY KEY (partition, id)
+);
+CREATE TABLE IF NOT EXISTS seat_shows (
+  partition integer NOT NULL,
+  show_id text NOT NULL,
+  layout_id integer NOT NULL,
+  forbid_gaps boolean NOT NULL,
+  -- The partition's last sequence at creation: a log record at or below it is not this show's.
+  created_seq bigint NOT NULL,
+  PRIMARY KEY (partition, show_id)
+);
+CREATE TABLE IF NOT EXISTS seat_snapshots (
+  partition integer NOT NULL,
+  show_id text NOT NULL,
+  seq bigint NOT NULL,
+  state bytea NOT NULL,
+  PRIMARY KEY (partition, show_id)
+);
+${SEAT_COMMIT_LOG_SCHEMA};
+`;
+
+/**
+ * One statement, so one partition's batch commits whole or not at all. Layout ids are the partition's
+ * own (numbered here, as SQLite's rowids are there), so no round trip is needed to learn them.
+ */
+const COMMIT_PARTITION = `
+WITH layouts AS (
+  INSERT INTO seat_layouts (partition, id, key) SELECT $1, * FROM unnest($2::int[], $3::text[])
+), shows AS (
+  INSERT INTO seat_shows (partition, show_id, layout_id, forbid_gaps, created_seq)
+  SELECT $1, * FROM unnest($4::text[], $5::int[], $6::boolean[], $7::bigint[])
+)
+INSERT INTO seat_snapshots (partition, show_id, seq, state)
+SELECT $1, * FROM unnest($8::text[], $9::bigint[], $10::bytea[])
+ON CONFLICT (partition, show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state`;
+
+function openPool(store: PostgresSeatStore): pg.Pool {
+  const pool = new pg.Pool({ connectionString: store.url, max: store.poolMax ?? DEFAULT_POOL_MAX });
+  // An idle connection lost is not a failure by itself: the next write fails, and `sync()` reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Creates the seat tables when missing; workers starting at once take turns. */
+async function ensureSeatSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SELECT pg_advisory_xact_lock(${SEAT_SCHEMA_LOCK_KEY})`);
+      await client.query(SEAT_SCHEMA);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    }
+  } finally {
+    client.release();
+  }
+}
+
+class PostgresPartitionStore implements SeatPartitionStore {
+  readonly #layoutIds = new Map<string, number>();
+  readonly #shows: ShowRecord[] = [];
+  #lastSeq = 0;
+
+  constructor(
+    readonly partition: number,
+    private readonly pool: pg.Pool,
+    private readonly writes: SerialWrites,
+  ) {}
+
+  /** Called at open with the rows read for this partition. */
+  load(layouts: { id: number; key: string }[], shows: ShowRecord[]): void {
+    for (const { id, key } of layouts) this.#layoutIds.set(key, id);
+    for (const show of shows) {
+      this.#shows.push(show);
+      this.#lastSeq = Math.max(this.#lastSeq, show.snapshotSeq);
+    }
+  }
+
+  lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  layouts(): Map<number, string> {
+    return new Map([...this.#layoutIds].map(([key, id]) => [id, key]));
+  }
+
+  /** The shows read at open; handed out once (recovery), then forgotten to free the snapshots. */
+  shows(): Iterable<ShowRecord> {
+    return this.#shows.splice(0);
+  }
+
+  commands(): Iterable<JournalRow> {
+    return [];
+  }
+
+  commit(writes: BatchWrites): void {
+    const layoutIds: number[] = [];
+    const layoutKeys: string[] = [];
+    const layoutIdOf = (key: string): number => {
+      let id = this.#layoutIds.get(key);
+      if (id === undefined) {
+        id = this.#layoutIds.size + 1;
+        this.#layoutIds.set(key, id);
+        layoutIds.push(id);
+        layoutKeys.push(key);
+      }
+      return id;
+    };
+    const shows = writes.creates.map(
+      (c) => [c.showId, layoutIdOf(c.layoutKey), c.forbidSingleSeatGaps, c.createdSeq] as const,
+    );
+    // One row per show: an upsert may not touch the same row twice in one statement.
+    const snapshots = new Map(writes.snapshots.map((s) => [s.showId, s]));
+    if (shows.length + snapshots.size === 0) return;
+    const params = [
+      this.partition,
+      layoutIds,
+      layoutKeys,
+      shows.map((s) => s[0]),
+      shows.map((s) => s[1]),
+      shows.map((s) => s[2]),
+      shows.map((s) => s[3]),
+      [...snapshots.keys()],
+      [...snapshots.values()].map((s) => s.seq),
+      [...snapshots.values()].map((s) => s.state),
+    ];
+    this.writes.push(() => this.pool.query(COMMIT_PARTITION, params));
+  }
+
+  sync(): Promise<void> {
+    return this.writes.settled();
+  }
+}
+
+export async function openPostgresSeatStorage(
+  request: SeatStorageRequest,
+  store: PostgresSeatStore,
+): Promise<SeatStorage> {
+  const pool = openPool(store);
+  try {
+    await ensureSeatSchema(pool);
+    const writes = new SerialWrites();
+    const partitions = new Map<number, PostgresPartitionStore>();
+    for (const p of request.partitions) partitions.set(p, new PostgresPartitionStore(p, pool, writes));
+    const owned = [...request.partitions];
+    const [layouts, shows] = await Promise.all([
+      pool.query<{ partition: number; id: number; key: string }>(
+        'SELECT partition, id, key FROM seat_layouts WHERE partition = ANY($1::int[])',
+        [owned],
+      ),
+      pool.query<{
+        partition: number;
+        show_id: string;
+        layout_id: number;
+        forbid_gaps: boolean;
+        created_seq: string;
+        seq: string | null;
+        state: Buffer | null;
+      }>(
+        `SELECT s.partition, s.show_id, s.layout_id, s.forbid_gaps, s.created_seq, sn.seq, sn.state
+         FROM seat_shows s LEFT JOIN seat_snapshots sn ON sn.partition = s.partition AND sn.show_id = s.show_id
+         WHERE s.partition = ANY($1::int[])`,
+        [owned],
+      ),
+    ]);
+    const layoutsOf = new Map<number, { id: number; key: string }[]>();
+    for (const row of layouts.rows) {
+      const list = layoutsOf.get(row.partition) ?? [];
+      list.push({ id: row.id, key: row.key });
+      layoutsOf.set(row.partition, list);
+    }
+    const showsOf = new Map<number, ShowRecord[]>();
+    for (const row of shows.rows) {
+      const list = showsOf.get(row.partition) ?? [];
+      list.push({
+        showId: row.show_id,
+        layoutId: row.layout_id,
+        forbidSingleSeatGaps: row.forbid_gaps,
+        snapshotSeq: row.seq === null ? Number(row.created_seq) : Number(row.seq),
+        snapshot: row.state ?? undefined,
+      });
+      showsOf.set(row.partition, list);
+    }
+    for (const [p, part] of partitions) part.load(layoutsOf.get(p) ?? [], showsOf.get(p) ?? []);
+    const logs = new Map<string, PostgresCommitLog>();
+    for (const name of request.logs)
+      logs.set(name, await PostgresCommitLog.open(pool, name, writes, { isSchemaReady: true }));
+    return {
+      partitions,
+      logs: logs as Map<string, SeatLog>,
+      async close() {
+        for (const log of logs.values()) log.close();
+        await writes.settled().catch(() => undefined);
+        await pool.end();
+      },
+    };
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function postgresSeatLogNames(store: PostgresSeatStore): Promise<string[]> {
+  const pool = openPool(store);
+  try {
+    await ensureSeatSchema(pool);
+    const { rows } = await pool.query<{ log: string }>(
+      'SELECT DISTINCT log FROM seat_commit_log ORDER BY log',
+    );
+    return rows.map((r) => r.log);
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function dropPostgresSeatLogs(
+  store: PostgresSeatStore,
+  names: readonly string[],
+): Promise<void> {
+  const pool = openPool(store);
+  try {
+    await pool.query('DELETE FROM seat_commit_log WHERE log = ANY($1::text[])', [[...names]]);
+  } finally {
+    await pool.end();
+  }
+}
