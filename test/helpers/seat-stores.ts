@@ -27,6 +27,10 @@ export interface SeatStoreFixture {
   insertShow(target: SeatTarget, partition: number, showId: string, createdSeq: number): Promise<void>;
   /** Copies a commit log under another name. */
   copyLog(target: SeatTarget, from: string, to: string): Promise<void>;
+  /**
+   * Makes a commit log unreadable (recovery fails on it) and returns what puts it back as it was.
+   */
+  damageLog(target: SeatTarget, name: string): Promise<() => Promise<void>>;
   /** The commit logs the store holds. */
   logNames(target: SeatTarget): Promise<string[]>;
   /** Empties the target for another run (many runs share one PostgreSQL database). */
@@ -62,6 +66,16 @@ const sqlite: SeatStoreFixture = {
   },
   async copyLog({ dataDir }, from, to) {
     fs.copyFileSync(commitLogFile(dataDir, from), commitLogFile(dataDir, to));
+  },
+  async damageLog({ dataDir }, name) {
+    const file = commitLogFile(dataDir, name);
+    const parked = ['', '-wal', '-shm'].filter((suffix) => fs.existsSync(file + suffix));
+    for (const suffix of parked) fs.renameSync(file + suffix, `${file + suffix}.parked`);
+    fs.writeFileSync(file, 'this is not a database, and recovery cannot open it');
+    return async () => {
+      fs.rmSync(file);
+      for (const suffix of parked) fs.renameSync(`${file + suffix}.parked`, file + suffix);
+    };
   },
   async logNames({ dataDir }) {
     const dir = path.dirname(commitLogFile(dataDir, 'w-0'));
@@ -114,6 +128,19 @@ const postgres: SeatStoreFixture = {
         'INSERT INTO seat_commit_log (log, id, records, body) SELECT $2, id, records, body FROM seat_commit_log WHERE log = $1',
         [from, to],
       );
+    }),
+  damageLog: (target, name) =>
+    withPool(target, async (pool) => {
+      await pool.query("UPDATE seat_commit_log SET log = log || '.parked' WHERE log = $1", [name]);
+      await pool.query(
+        "INSERT INTO seat_commit_log (log, id, records, body) VALUES ($1, 1, 1, convert_to('this is not a record', 'UTF8'))",
+        [name],
+      );
+      return () =>
+        withPool(target, async (again) => {
+          await again.query('DELETE FROM seat_commit_log WHERE log = $1', [name]);
+          await again.query("UPDATE seat_commit_log SET log = $1 WHERE log = $1 || '.parked'", [name]);
+        });
     }),
   logNames: (target) =>
     withPool(target, async (pool) => {
