@@ -40,12 +40,10 @@ describe('PostgreSQL seat store', () => {
   it('reads back shows, layouts, snapshots and log records written by an earlier open', async () => {
     const first = await openSeatStorage(request('w-0', [1, 2]));
     first.partitions.get(1)!.commit({ creates: [create('shw_a'), create('shw_b', 3)], snapshots: [] });
-    first.partitions
-      .get(2)!
-      .commit({
-        creates: [create('shw_c')],
-        snapshots: [{ showId: 'shw_c', seq: 9, state: Buffer.from([0, 1, 255]) }],
-      });
+    first.partitions.get(2)!.commit({
+      creates: [create('shw_c')],
+      snapshots: [{ showId: 'shw_c', seq: 9, state: Buffer.from([0, 1, 255]) }],
+    });
     const log = first.logs.get('w-0')!;
     log.add(1, 4, 'shw_b', '{"type":"expire","nowMs":1}');
     log.commit();
