@@ -10,7 +10,7 @@
  * changed since its last snapshot into the partition files and, once those are flushed, deletes the
  * log rows behind them. Recovery: snapshots, then the log's later records (by per-partition sequence).
  */
-import { type BatchWrites, isEmpty } from '../persistence/partition-journal.js';
+import type { BatchWrites } from '../persistence/partition-journal.js';
 import {
   dropSeatLogs,
   openSeatStorage,
@@ -223,11 +223,7 @@ export class ShardCore {
   }
 
   #commitPartitions(writes: Map<number, BatchWrites>, outcome: BatchOutcome): void {
-    for (const [partition, batch] of writes) {
-      if (isEmpty(batch)) continue;
-      this.#partitions.get(partition)!.journal.commit(batch);
-      outcome.written.push(partition);
-    }
+    this.#storage.commitPartitions(writes, outcome.written);
   }
 
   /**

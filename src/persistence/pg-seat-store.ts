@@ -5,8 +5,8 @@
  * tables are the seat store's own, not the app database's migrations: SQLite keeps them in files of
  * their own too, so the app schema's SQLite/PostgreSQL twins stay about the app.
  *
- * Everything the shard recovers from is read at open. After that a partition's `commit` sends one
- * statement (its creations and snapshots, all or nothing) and the log's `commit` one row, on a
+ * Everything the shard recovers from is read at open. After that a batch's partition writes (every
+ * partition's creations and snapshots) go as one statement and its log row as one insert, on a
  * `SerialWrites` the two share: each write starts after the one before it committed, so a batch's
  * creations and snapshots are durable before its log row, as with the SQLite files. `sync()` resolves
  * when every write sent so far committed (PostgreSQL fsyncs at commit, so `journalSync` has nothing to
@@ -57,19 +57,60 @@ ${SEAT_COMMIT_LOG_SCHEMA};
 `;
 
 /**
- * One statement, so one partition's batch commits whole or not at all. Layout ids are the partition's
- * own (numbered here, as SQLite's rowids are there), so no round trip is needed to learn them.
+ * One statement for every partition a batch wrote, so they commit together or not at all, in one
+ * round trip. Layout ids are each partition's own (numbered here, as SQLite's rowids are there), so
+ * no round trip is needed to learn them.
  */
-const COMMIT_PARTITION = `
+const COMMIT_PARTITIONS = `
 WITH layouts AS (
-  INSERT INTO seat_layouts (partition, id, key) SELECT $1, * FROM unnest($2::int[], $3::text[])
+  INSERT INTO seat_layouts (partition, id, key) SELECT * FROM unnest($1::int[], $2::int[], $3::text[])
 ), shows AS (
   INSERT INTO seat_shows (partition, show_id, layout_id, forbid_gaps, created_seq)
-  SELECT $1, * FROM unnest($4::text[], $5::int[], $6::boolean[], $7::bigint[])
+  SELECT * FROM unnest($4::int[], $5::text[], $6::int[], $7::boolean[], $8::bigint[])
 )
 INSERT INTO seat_snapshots (partition, show_id, seq, state)
-SELECT $1, * FROM unnest($8::text[], $9::bigint[], $10::bytea[])
+SELECT * FROM unnest($9::int[], $10::text[], $11::bigint[], $12::bytea[])
 ON CONFLICT (partition, show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state`;
+
+/** The columns of one `COMMIT_PARTITIONS`, filled partition by partition. */
+class PartitionRows {
+  readonly layouts = { partition: [] as number[], id: [] as number[], key: [] as string[] };
+  readonly shows = {
+    partition: [] as number[],
+    showId: [] as string[],
+    layoutId: [] as number[],
+    forbidGaps: [] as boolean[],
+    createdSeq: [] as number[],
+  };
+  readonly snapshots = {
+    partition: [] as number[],
+    showId: [] as string[],
+    seq: [] as number[],
+    state: [] as Buffer[],
+  };
+
+  get isEmpty(): boolean {
+    return this.shows.showId.length + this.snapshots.showId.length === 0;
+  }
+
+  params(): unknown[] {
+    const { layouts: l, shows: s, snapshots: n } = this;
+    return [
+      l.partition,
+      l.id,
+      l.key,
+      s.partition,
+      s.showId,
+      s.layoutId,
+      s.forbidGaps,
+      s.createdSeq,
+      n.partition,
+      n.showId,
+      n.seq,
+      n.state,
+    ];
+  }
+}
 
 function openPool(store: PostgresSeatStore): pg.Pool {
   const pool = new pg.Pool({ connectionString: store.url, max: store.poolMax ?? DEFAULT_POOL_MAX });
@@ -103,7 +144,6 @@ class PostgresPartitionStore implements SeatPartitionStore {
 
   constructor(
     readonly partition: number,
-    private readonly pool: pg.Pool,
     private readonly writes: SerialWrites,
   ) {}
 
@@ -133,38 +173,32 @@ class PostgresPartitionStore implements SeatPartitionStore {
     return [];
   }
 
-  commit(writes: BatchWrites): void {
-    const layoutIds: number[] = [];
-    const layoutKeys: string[] = [];
-    const layoutIdOf = (key: string): number => {
-      let id = this.#layoutIds.get(key);
-      if (id === undefined) {
-        id = this.#layoutIds.size + 1;
-        this.#layoutIds.set(key, id);
-        layoutIds.push(id);
-        layoutKeys.push(key);
+  /** Adds this partition's part of a batch to the rows of one statement. */
+  addTo(rows: PartitionRows, writes: BatchWrites): void {
+    const { partition } = this;
+    for (const c of writes.creates) {
+      let layoutId = this.#layoutIds.get(c.layoutKey);
+      if (layoutId === undefined) {
+        layoutId = this.#layoutIds.size + 1;
+        this.#layoutIds.set(c.layoutKey, layoutId);
+        rows.layouts.partition.push(partition);
+        rows.layouts.id.push(layoutId);
+        rows.layouts.key.push(c.layoutKey);
       }
-      return id;
-    };
-    const shows = writes.creates.map(
-      (c) => [c.showId, layoutIdOf(c.layoutKey), c.forbidSingleSeatGaps, c.createdSeq] as const,
-    );
+      rows.shows.partition.push(partition);
+      rows.shows.showId.push(c.showId);
+      rows.shows.layoutId.push(layoutId);
+      rows.shows.forbidGaps.push(c.forbidSingleSeatGaps);
+      rows.shows.createdSeq.push(c.createdSeq);
+    }
     // One row per show: an upsert may not touch the same row twice in one statement.
-    const snapshots = new Map(writes.snapshots.map((s) => [s.showId, s]));
-    if (shows.length + snapshots.size === 0) return;
-    const params = [
-      this.partition,
-      layoutIds,
-      layoutKeys,
-      shows.map((s) => s[0]),
-      shows.map((s) => s[1]),
-      shows.map((s) => s[2]),
-      shows.map((s) => s[3]),
-      [...snapshots.keys()],
-      [...snapshots.values()].map((s) => s.seq),
-      [...snapshots.values()].map((s) => s.state),
-    ];
-    this.writes.push(() => this.pool.query(COMMIT_PARTITION, params));
+    const snapshots = new Map(writes.snapshots.map((snap) => [snap.showId, snap]));
+    for (const snap of snapshots.values()) {
+      rows.snapshots.partition.push(partition);
+      rows.snapshots.showId.push(snap.showId);
+      rows.snapshots.seq.push(snap.seq);
+      rows.snapshots.state.push(snap.state);
+    }
   }
 
   sync(): Promise<void> {
@@ -181,7 +215,7 @@ export async function openPostgresSeatStorage(
     await ensureSeatSchema(pool);
     const writes = new SerialWrites();
     const partitions = new Map<number, PostgresPartitionStore>();
-    for (const p of request.partitions) partitions.set(p, new PostgresPartitionStore(p, pool, writes));
+    for (const p of request.partitions) partitions.set(p, new PostgresPartitionStore(p, writes));
     const owned = [...request.partitions];
     const [layouts, shows] = await Promise.all([
       pool.query<{ partition: number; id: number; key: string }>(
@@ -228,6 +262,17 @@ export async function openPostgresSeatStorage(
     return {
       partitions,
       logs: logs as Map<string, SeatLog>,
+      commitPartitions(batchWrites, written) {
+        const rows = new PartitionRows();
+        for (const [p, batch] of batchWrites) {
+          const before = rows.shows.showId.length + rows.snapshots.showId.length;
+          partitions.get(p)!.addTo(rows, batch);
+          if (rows.shows.showId.length + rows.snapshots.showId.length > before) written.push(p);
+        }
+        if (rows.isEmpty) return;
+        const params = rows.params();
+        writes.push(() => pool.query(COMMIT_PARTITIONS, params));
+      },
       async close() {
         for (const log of logs.values()) log.close();
         await writes.settled().catch(() => undefined);

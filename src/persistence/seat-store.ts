@@ -11,7 +11,13 @@
  */
 import fs from 'node:fs';
 import { CommitLog, type LogRecord } from './commit-log.js';
-import { type BatchWrites, type JournalRow, PartitionJournal, type ShowRecord } from './partition-journal.js';
+import {
+  type BatchWrites,
+  isEmpty,
+  type JournalRow,
+  PartitionJournal,
+  type ShowRecord,
+} from './partition-journal.js';
 import type { JournalSync } from './wal-flush.js';
 import { syncDirectorySync } from './wal-flush.js';
 
@@ -28,8 +34,7 @@ export interface SeatPartitionStore {
   shows(): Iterable<ShowRecord>;
   /** Commands an earlier version journaled per partition (SQLite files only). */
   commands(): Iterable<JournalRow>;
-  /** Writes (SQLite) or sends (PostgreSQL) a batch's writes, all or nothing; durable at `sync()`. */
-  commit(writes: BatchWrites): void;
+  /** Resolves once the writes sent to this partition so far are durable. */
   sync(): Promise<void>;
 }
 
@@ -53,6 +58,12 @@ export interface SeatStorage {
   readonly partitions: Map<number, SeatPartitionStore>;
   /** The logs named at open, by name. */
   readonly logs: Map<string, SeatLog>;
+  /**
+   * Writes (SQLite: a transaction per partition file) or sends (PostgreSQL: one statement for all of
+   * them) a batch's partition writes, each partition's all or nothing, durable at its `sync()`; adds
+   * the partitions written to `written`. Called before the batch's log row is committed.
+   */
+  commitPartitions(writes: ReadonlyMap<number, BatchWrites>, written: number[]): void;
   /** Closes everything, after the writes already sent. */
   close(): Promise<void>;
 }
@@ -102,6 +113,13 @@ export function openSqliteSeatStorage(request: SeatStorageRequest): SeatStorage 
   return {
     partitions: journals,
     logs,
+    commitPartitions(writes, written) {
+      for (const [partition, batch] of writes) {
+        if (isEmpty(batch)) continue;
+        journals.get(partition)!.commit(batch);
+        written.push(partition);
+      }
+    },
     async close() {
       for (const journal of journals.values()) journal.close();
       for (const log of logs.values()) log.close();

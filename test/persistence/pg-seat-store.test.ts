@@ -1,8 +1,9 @@
 /**
- * The PostgreSQL seat store's write order, against a real server: a batch's partition writes and its
- * log row go one after another on one chain, so a log row never lands when the partition write before
- * it failed, and every later `sync()` reports the failure (the worker then ends, as on a failed
- * SQLite flush). Also: what one store wrote, the next open reads back, snapshots included.
+ * The PostgreSQL seat store's write order, against a real server: a batch's partition writes (one
+ * statement for all its partitions) and its log row go one after another on one chain, so a log row
+ * never lands when the partition write before it failed, and every later `sync()` reports the failure
+ * (the worker then ends, as on a failed SQLite flush). Also: what one store wrote, the next open reads
+ * back, snapshots included.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,11 +40,21 @@ const create = (showId: string, createdSeq = 0) => ({
 describe('PostgreSQL seat store', () => {
   it('reads back shows, layouts, snapshots and log records written by an earlier open', async () => {
     const first = await openSeatStorage(request('w-0', [1, 2]));
-    first.partitions.get(1)!.commit({ creates: [create('shw_a'), create('shw_b', 3)], snapshots: [] });
-    first.partitions.get(2)!.commit({
-      creates: [create('shw_c')],
-      snapshots: [{ showId: 'shw_c', seq: 9, state: Buffer.from([0, 1, 255]) }],
-    });
+    const written: number[] = [];
+    first.commitPartitions(
+      new Map([
+        [1, { creates: [create('shw_a'), create('shw_b', 3)], snapshots: [] }],
+        [
+          2,
+          {
+            creates: [create('shw_c')],
+            snapshots: [{ showId: 'shw_c', seq: 9, state: Buffer.from([0, 1, 255]) }],
+          },
+        ],
+      ]),
+      written,
+    );
+    expect(written).toEqual([1, 2]);
     const log = first.logs.get('w-0')!;
     log.add(1, 4, 'shw_b', '{"type":"expire","nowMs":1}');
     log.commit();
@@ -74,12 +85,12 @@ describe('PostgreSQL seat store', () => {
     const storage = await openSeatStorage(request('w-9', [7]));
     const partition = storage.partitions.get(7)!;
     const log = storage.logs.get('w-9')!;
-    partition.commit({ creates: [create('shw_dup')], snapshots: [] });
+    storage.commitPartitions(new Map([[7, { creates: [create('shw_dup')], snapshots: [] }]]), []);
     log.add(7, 1, 'shw_dup', '{"type":"expire","nowMs":1}');
     log.commit();
     await log.sync();
     // A second creation of the same show breaks the primary key: the partition write fails...
-    partition.commit({ creates: [create('shw_dup')], snapshots: [] });
+    storage.commitPartitions(new Map([[7, { creates: [create('shw_dup')], snapshots: [] }]]), []);
     log.add(7, 2, 'shw_dup', '{"type":"expire","nowMs":2}');
     log.commit();
     await expect(log.sync()).rejects.toThrow(/duplicate key/);
@@ -88,5 +99,27 @@ describe('PostgreSQL seat store', () => {
     const { rows } = await pool.query<{ id: string }>("SELECT id FROM seat_commit_log WHERE log = 'w-9'");
     expect(rows.map((r) => Number(r.id))).toEqual([1]);
     await storage.close();
+  });
+
+  it("commits a batch's writes to several partitions together or not at all", async () => {
+    const storage = await openSeatStorage(request('w-8', [3, 4]));
+    storage.commitPartitions(new Map([[4, { creates: [create('shw_taken')], snapshots: [] }]]), []);
+    await storage.partitions.get(4)!.sync();
+    await storage.close();
+    // shw_taken exists: creating it again breaks the key, and shw_new, in the same batch, is not kept.
+    const second = await openSeatStorage(request('w-8', [3, 4]));
+    second.commitPartitions(
+      new Map([
+        [3, { creates: [create('shw_new')], snapshots: [] }],
+        [4, { creates: [create('shw_taken')], snapshots: [] }],
+      ]),
+      [],
+    );
+    await expect(second.partitions.get(3)!.sync()).rejects.toThrow(/duplicate key/);
+    await second.close();
+    const { rows } = await pool.query<{ show_id: string }>(
+      'SELECT show_id FROM seat_shows WHERE partition IN (3, 4) ORDER BY show_id',
+    );
+    expect(rows.map((r) => r.show_id)).toEqual(['shw_taken']);
   });
 });
