@@ -112,17 +112,43 @@ class PartitionRows {
   }
 }
 
-function openPool(store: PostgresSeatStore): pg.Pool {
-  const pool = new pg.Pool({ connectionString: store.url, max: store.poolMax ?? DEFAULT_POOL_MAX });
+/** How long an open waits for an earlier writer's sessions to end. */
+const FENCE_TIMEOUT_MS = 5000;
+
+/** The session name of whoever writes a log: a later writer of that log ends such sessions first. */
+export function seatWriterName(log: string): string {
+  return `boxoffice-seats:${log}`;
+}
+
+function openPool(store: PostgresSeatStore, writerOf?: string): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: store.url,
+    max: store.poolMax ?? DEFAULT_POOL_MAX,
+    application_name: writerOf === undefined ? undefined : seatWriterName(writerOf),
+  });
   // An idle connection lost is not a failure by itself: the next write fails, and `sync()` reports it.
   pool.on('error', () => undefined);
   return pool;
 }
 
-/** Creates the seat tables when missing; workers starting at once take turns. */
-async function ensureSeatSchema(pool: pg.Pool): Promise<void> {
+/**
+ * Ends the sessions of earlier writers of these logs, waiting until they are gone, then creates the
+ * seat tables when missing (workers starting at once take turns). Why the fence: a worker that died
+ * or was terminated may leave an insert in flight on the server, and one committing after this open
+ * read the log would reappear under the next batch's id (or, after a fold, as a log of partitions its
+ * workers no longer own). Ended first, its transaction rolls back; committed first, it is read here.
+ * Run on the pool's first connection, before it opens others of the same name.
+ */
+async function ensureSeatSchema(pool: pg.Pool, fencedLogs: readonly string[] = []): Promise<void> {
   const client = await pool.connect();
   try {
+    if (fencedLogs.length > 0)
+      await client.query(
+        `SELECT pg_terminate_backend(pid, ${FENCE_TIMEOUT_MS}) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = ANY($1::text[])
+           AND pid <> pg_backend_pid()`,
+        [fencedLogs.map(seatWriterName)],
+      );
     await client.query('BEGIN');
     try {
       await client.query(`SELECT pg_advisory_xact_lock(${SEAT_SCHEMA_LOCK_KEY})`);
@@ -210,9 +236,9 @@ export async function openPostgresSeatStorage(
   request: SeatStorageRequest,
   store: PostgresSeatStore,
 ): Promise<SeatStorage> {
-  const pool = openPool(store);
+  const pool = openPool(store, request.logs[0]);
   try {
-    await ensureSeatSchema(pool);
+    await ensureSeatSchema(pool, request.logs);
     const writes = new SerialWrites();
     const partitions = new Map<number, PostgresPartitionStore>();
     for (const p of request.partitions) partitions.set(p, new PostgresPartitionStore(p, writes));

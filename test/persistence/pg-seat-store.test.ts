@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seatWriterName } from '../../src/persistence/pg-seat-store.js';
 import { openSeatStorage, type SeatStorageRequest } from '../../src/persistence/seat-store.js';
 import { freshPostgresDatabase } from '../helpers/postgres.js';
 
@@ -121,5 +122,28 @@ describe('PostgreSQL seat store', () => {
       'SELECT show_id FROM seat_shows WHERE partition IN (3, 4) ORDER BY show_id',
     );
     expect(rows.map((r) => r.show_id)).toEqual(['shw_taken']);
+  });
+
+  it("ends an earlier writer's session before reading its log, so a late insert of a dead worker never lands", async () => {
+    await (await openSeatStorage(request('w-5', [5]))).close();
+    // A worker that died with its batch insert still open on the server.
+    const old = new pg.Client({ connectionString: url, application_name: seatWriterName('w-5') });
+    old.on('error', () => undefined);
+    await old.connect();
+    await old.query('BEGIN');
+    await old.query(
+      "INSERT INTO seat_commit_log (log, id, records, body) VALUES ('w-5', 1, 1, convert_to('[5,1,\"shw_late\",{}]', 'UTF8'))",
+    );
+    const next = await openSeatStorage(request('w-5', [5]));
+    expect([...next.logs.get('w-5')!.records()]).toEqual([]);
+    await expect(old.query('COMMIT')).rejects.toThrow();
+    await old.end().catch(() => undefined);
+    const { rows } = await pool.query("SELECT id FROM seat_commit_log WHERE log = 'w-5'");
+    expect(rows).toEqual([]);
+    // The new writer numbers from the log it read, and its rows land.
+    next.logs.get('w-5')!.add(5, 1, 'shw_next', '{"type":"expire","nowMs":1}');
+    expect(next.logs.get('w-5')!.commit()).toBe(1);
+    await next.logs.get('w-5')!.sync();
+    await next.close();
   });
 });
