@@ -4,11 +4,11 @@
  * (apply every request in order, append the accepted commands to the commit log as one row, then hand
  * back replies and events). The worker entry wraps it; tests drive it directly.
  *
- * Durable state: each partition's data (a SQLite file, or rows in PostgreSQL: `seat-store.ts`) holds its
- * shows and a snapshot per show; the shard's commit log holds every accepted command since the last
- * checkpoint. A checkpoint snapshots every show
- * changed since its last snapshot into the partition files and, once those are flushed, deletes the
- * log rows behind them. Recovery: snapshots, then the log's later records (by per-partition sequence).
+ * Durable state: each partition's data (a SQLite file, or rows in PostgreSQL: `seat-store.ts`) holds
+ * its shows and a snapshot per show; the shard's commit log holds every accepted command since the
+ * last checkpoint. A checkpoint snapshots every show changed since its last snapshot into the
+ * partition data and, once that is durable, deletes the log rows behind them. Recovery: snapshots,
+ * then the log's later records (by per-partition sequence).
  */
 import type { BatchWrites } from '../persistence/partition-journal.js';
 import {

@@ -103,13 +103,23 @@ export async function openSeatStorage(request: SeatStorageRequest): Promise<Seat
 export function openSqliteSeatStorage(request: SeatStorageRequest): SeatStorage {
   const journals = new Map<number, PartitionJournal>();
   const logs = new Map<string, CommitLog>();
-  for (const partition of request.partitions)
-    journals.set(
-      partition,
-      new PartitionJournal(journalFile(request.dataDir, partition), request.journalSync),
-    );
-  for (const name of request.logs)
-    logs.set(name, new CommitLog(commitLogFile(request.dataDir, name), request.journalSync));
+  const closeAll = () => {
+    for (const journal of journals.values()) journal.close();
+    for (const log of logs.values()) log.close();
+  };
+  try {
+    for (const partition of request.partitions)
+      journals.set(
+        partition,
+        new PartitionJournal(journalFile(request.dataDir, partition), request.journalSync),
+      );
+    for (const name of request.logs)
+      logs.set(name, new CommitLog(commitLogFile(request.dataDir, name), request.journalSync));
+  } catch (error) {
+    // A damaged file fails the open: the files opened before it are not left open behind it.
+    closeAll();
+    throw error;
+  }
   return {
     partitions: journals,
     logs,
@@ -121,8 +131,7 @@ export function openSqliteSeatStorage(request: SeatStorageRequest): SeatStorage 
       }
     },
     async close() {
-      for (const journal of journals.values()) journal.close();
-      for (const log of logs.values()) log.close();
+      closeAll();
     },
   };
 }
