@@ -140,7 +140,7 @@ async function durable(seconds: number) {
  */
 async function buildShows(dataDir: string, shows: number) {
   const partitions = 64;
-  const { core } = ShardCore.open({
+  const { core } = await ShardCore.open({
     dataDir,
     partitions: Array.from({ length: partitions }, (_, p) => p),
     journalSync: 'normal',
@@ -212,14 +212,14 @@ async function buildShows(dataDir: string, shows: number) {
     }
     logged += core.process(requests).journaled;
   }
-  core.close();
+  await core.close();
   return { buildSeconds: round((performance.now() - started) / 1000, 1), snapshots, logged, partitions };
 }
 
 /** Phase 3b, in a fresh process: cold recovery of every partition, then RSS. */
-function recoverOnly(dataDir: string) {
+async function recoverOnly(dataDir: string) {
   const started = performance.now();
-  const { core, recovery } = ShardCore.open({
+  const { core, recovery } = await ShardCore.open({
     dataDir,
     partitions: Array.from({ length: 64 }, (_, p) => p),
     journalSync: 'normal',
@@ -230,7 +230,7 @@ function recoverOnly(dataDir: string) {
   (globalThis as { gc?: () => void }).gc?.();
   const rssMb = Math.round(process.memoryUsage().rss / 1048576);
   const heapMb = Math.round(process.memoryUsage().heapUsed / 1048576);
-  core.close();
+  await core.close();
   return {
     shows: recovery.shows,
     replayed: recovery.replayed,
@@ -265,7 +265,7 @@ function round(n: number, digits: number): number {
 
 const recoverDir = arg('recover-only', '');
 if (recoverDir) {
-  console.log(JSON.stringify(recoverOnly(recoverDir)));
+  console.log(JSON.stringify(await recoverOnly(recoverDir)));
 } else {
   const results: Record<string, unknown> = {
     machine: `${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,

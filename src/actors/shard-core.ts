@@ -4,27 +4,30 @@
  * (apply every request in order, append the accepted commands to the commit log as one row, then hand
  * back replies and events). The worker entry wraps it; tests drive it directly.
  *
- * Durable state: each partition's SQLite file holds its shows and a snapshot per show; the shard's
- * commit log holds every accepted command since the last checkpoint. A checkpoint snapshots every show
- * changed since its last snapshot into the partition files and, once those are flushed, deletes the
- * log rows behind them. Recovery: snapshots, then the log's later records (by per-partition sequence).
+ * Durable state: each partition's data (a SQLite file, or rows in PostgreSQL: `seat-store.ts`) holds
+ * its shows and a snapshot per show; the shard's commit log holds every accepted command since the
+ * last checkpoint. A checkpoint snapshots every show changed since its last snapshot into the
+ * partition data and, once that is durable, deletes the log rows behind them. Recovery: snapshots,
+ * then the log's later records (by per-partition sequence).
  */
-import fs from 'node:fs';
-import { CommitLog } from '../persistence/commit-log.js';
-import { type BatchWrites, isEmpty, PartitionJournal } from '../persistence/partition-journal.js';
-import { syncDirectorySync } from '../persistence/wal-flush.js';
-import type { CompiledLayout } from './seat-layout.js';
+import type { BatchWrites } from '../persistence/partition-journal.js';
 import {
-  commitLogDir,
-  commitLogFile,
-  journalFile,
-  type RecoveryStats,
-  type RoutingRefusal,
-  type ShardOp,
-  type ShardOptions,
-  type ShardRequest,
-  type ShardResult,
-  type ShowEvent,
+  dropSeatLogs,
+  openSeatStorage,
+  type SeatLog,
+  type SeatPartitionStore,
+  type SeatStorage,
+  seatLogNames,
+} from '../persistence/seat-store.js';
+import type { CompiledLayout } from './seat-layout.js';
+import type {
+  RecoveryStats,
+  RoutingRefusal,
+  ShardOp,
+  ShardOptions,
+  ShardRequest,
+  ShardResult,
+  ShowEvent,
 } from './shard-protocol.js';
 import {
   apply,
@@ -65,7 +68,7 @@ function routingRefusal(code: RoutingRefusal['code'], message: string): RoutingR
 
 /** Per partition: its file, its last sequence number, and the shows changed since their snapshot. */
 interface PartitionState {
-  readonly journal: PartitionJournal;
+  readonly journal: SeatPartitionStore;
   readonly dirty: Set<LiveShow>;
   lastSeq: number;
   /** The file still holds journal rows of an earlier version (cleared by the next checkpoint). */
@@ -75,7 +78,8 @@ interface PartitionState {
 export class ShardCore {
   readonly #shows = new Map<string, LiveShow>();
   readonly #partitions = new Map<number, PartitionState>();
-  readonly #log: CommitLog;
+  readonly #storage: SeatStorage;
+  readonly #log: SeatLog;
   readonly #checkpointRecords: number;
   #recordsSinceCheckpoint = 0;
   /** Every flush started so far, in order: a prune waits for all earlier flushes, not just its own. */
@@ -84,26 +88,39 @@ export class ShardCore {
   readonly #layoutKeys = new Map<string, string>();
   readonly #compile = layoutResolver();
 
-  private constructor(private readonly options: ShardOptions) {
+  private constructor(
+    private readonly options: ShardOptions,
+    storage: SeatStorage,
+  ) {
     this.#checkpointRecords = options.checkpointRecords ?? 200 * options.snapshotEvery;
-    this.#log = new CommitLog(commitLogFile(options.dataDir, options.log), options.journalSync);
+    this.#storage = storage;
+    this.#log = storage.logs.get(options.log)!;
   }
 
-  /** Opens the partition files and the commit log and recovers every show: snapshot, then replay. */
-  static open(options: ShardOptions): { core: ShardCore; recovery: RecoveryStats } {
+  /**
+   * Opens the partitions and the commit log in the store the options name (SQLite files by default)
+   * and recovers every show: snapshot, then replay. Async for PostgreSQL, which is read here whole.
+   */
+  static async open(options: ShardOptions): Promise<{ core: ShardCore; recovery: RecoveryStats }> {
     const started = performance.now();
-    const core = new ShardCore(options);
+    const replayLogs = (options.replayLogs ?? []).filter((name) => name !== options.log);
+    const storage = await openSeatStorage({
+      dataDir: options.dataDir,
+      journalSync: options.journalSync,
+      partitions: options.partitions,
+      logs: [options.log, ...replayLogs],
+      seatStore: options.seatStore,
+    });
+    const core = new ShardCore(options, storage);
     let replayed = 0;
-    for (const partition of options.partitions) replayed += core.#recoverPartition(partition);
-    for (const name of options.replayLogs ?? []) {
-      const log = new CommitLog(commitLogFile(options.dataDir, name), options.journalSync);
-      try {
-        replayed += core.#replayLog(log);
-      } finally {
-        log.close();
-      }
+    try {
+      for (const partition of options.partitions) replayed += core.#recoverPartition(partition);
+      for (const name of replayLogs) replayed += core.#replayLog(storage.logs.get(name)!);
+      replayed += core.#replayLog(core.#log);
+    } catch (error) {
+      await storage.close();
+      throw error;
     }
-    replayed += core.#replayLog(core.#log);
     const ms = Math.round(performance.now() - started);
     return {
       core,
@@ -112,10 +129,7 @@ export class ShardCore {
   }
 
   #recoverPartition(partition: number): number {
-    const journal = new PartitionJournal(
-      journalFile(this.options.dataDir, partition),
-      this.options.journalSync,
-    );
+    const journal = this.#storage.partitions.get(partition)!;
     const part: PartitionState = {
       journal,
       dirty: new Set(),
@@ -158,7 +172,7 @@ export class ShardCore {
    * not know was never acknowledged (its creation was not yet durable), and is skipped; a show created
    * later starts after every sequence its partition had used, so such a record never applies to it.
    */
-  #replayLog(log: CommitLog): number {
+  #replayLog(log: SeatLog): number {
     let replayed = 0;
     for (const record of log.records()) {
       const part = this.#partitions.get(record.partition);
@@ -209,11 +223,7 @@ export class ShardCore {
   }
 
   #commitPartitions(writes: Map<number, BatchWrites>, outcome: BatchOutcome): void {
-    for (const [partition, batch] of writes) {
-      if (isEmpty(batch)) continue;
-      this.#partitions.get(partition)!.journal.commit(batch);
-      outcome.written.push(partition);
-    }
+    this.#storage.commitPartitions(writes, outcome.written);
   }
 
   /**
@@ -374,10 +384,10 @@ export class ShardCore {
     return this.#shows.get(showId)?.state;
   }
 
-  close(): void {
-    for (const part of this.#partitions.values()) part.journal.close();
+  /** Closes the store after the writes already sent (synchronous underneath for SQLite). */
+  close(): Promise<void> {
     this.#partitions.clear();
-    this.#log.close();
+    return this.#storage.close();
   }
 }
 
@@ -419,22 +429,16 @@ function read(state: ShowState, op: Exclude<ShardOp, { kind: 'command' | 'create
 }
 
 /**
- * Folds every commit log of the data directory into the partition files and deletes the logs. Which
- * partitions a log holds depends on the worker count, so the router does this before starting workers
- * whenever that count changed. Idempotent: a fold cut short is finished by the next one.
+ * Folds every commit log of the store into the partition data and deletes the logs. Which partitions a
+ * log holds depends on the worker count, so the router does this before starting workers whenever that
+ * count changed. Idempotent: a fold cut short is finished by the next one.
  */
 export async function foldCommitLogs(
   options: Omit<ShardOptions, 'log' | 'replayLogs'>,
 ): Promise<{ logs: number; replayed: number }> {
-  const dir = commitLogDir(options.dataDir);
-  const names = fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((file) => file.endsWith('.db'))
-        .map((file) => file.slice(0, -'.db'.length))
-    : [];
+  const names = await seatLogNames(options.dataDir, options.seatStore);
   if (names.length === 0) return { logs: 0, replayed: 0 };
-  const { core, recovery } = ShardCore.open({
+  const { core, recovery } = await ShardCore.open({
     ...options,
     log: FOLD_LOG,
     replayLogs: names.filter((name) => name !== FOLD_LOG),
@@ -442,14 +446,11 @@ export async function foldCommitLogs(
   try {
     await core.sync(core.checkpointNow().outcome);
   } finally {
-    core.close();
+    await core.close();
   }
-  for (const name of new Set([...names, FOLD_LOG]))
-    for (const suffix of ['', '-wal', '-shm'])
-      fs.rmSync(`${commitLogFile(options.dataDir, name)}${suffix}`, { force: true });
-  // The deletions are durable before the caller records the new worker count: old logs coming back
-  // after power loss would hold partitions their new workers do not own.
-  syncDirectorySync(dir);
+  // Durably gone before the caller records the new worker count: old logs coming back after power
+  // loss would hold partitions their new workers do not own.
+  await dropSeatLogs(options.dataDir, [...new Set([...names, FOLD_LOG])], options.seatStore);
   return { logs: names.length, replayed: recovery.replayed };
 }
 

@@ -3,6 +3,7 @@
  * The messages between the router (main thread) and a shard (worker thread). Requests travel in
  * batches, one message per flush, and come back the same way with the events they caused.
  */
+import type { SeatStoreOption } from '../persistence/seat-store.js';
 import type { JournalSync } from '../persistence/wal-flush.js';
 import type { HoldView, ShowCommand, ShowReply } from './show-actor.js';
 
@@ -186,19 +187,9 @@ export interface ShardOptions {
    * and deletes the log rows behind them (default 200 × snapshotEvery). Bounds replay at recovery.
    */
   checkpointRecords?: number;
+  /** Where the partitions and the commit log live: SQLite files in `dataDir` (the default) or PostgreSQL. */
+  seatStore?: SeatStoreOption;
 }
 
-/** File of one partition's snapshots inside the data directory. */
-export function journalFile(dataDir: string, partition: number): string {
-  return `${dataDir}/partitions/p-${String(partition).padStart(4, '0')}.db`;
-}
-
-/** Directory of the commit logs inside the data directory. */
-export function commitLogDir(dataDir: string): string {
-  return `${dataDir}/log`;
-}
-
-/** File of a commit log, by name. */
-export function commitLogFile(dataDir: string, name: string): string {
-  return `${commitLogDir(dataDir)}/${name}.db`;
-}
+// The data directory's seat files are named by the store that opens them.
+export { commitLogDir, commitLogFile, journalFile } from '../persistence/seat-store.js';

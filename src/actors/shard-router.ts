@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
+import type { SeatStoreOption } from '../persistence/seat-store.js';
 import { type JournalSync, syncDirectorySync } from '../persistence/wal-flush.js';
 import { workerEntry } from '../worker-entry.js';
 import { foldCommitLogs } from './shard-core.js';
@@ -65,6 +66,11 @@ export interface ShardRouterOptions {
   now?: () => number;
   /** 0 turns the timed sweep off (tests of lazy expiry). */
   sweepEveryMs?: number;
+  /**
+   * Where the shards keep partitions and commit logs: SQLite files in `dataDir` (the default) or a
+   * PostgreSQL database (each worker opens a small pool of its own). `meta.json` stays in `dataDir`.
+   */
+  seatStore?: SeatStoreOption;
 }
 
 export interface ShardStats {
@@ -224,6 +230,7 @@ export class ShardRouter {
       partitions: Array.from({ length: this.#partitions }, (_, p) => p),
       journalSync,
       snapshotEvery,
+      seatStore: this.options.seatStore,
     });
     if (folded.logs > 0) {
       this.#folded = folded;
@@ -380,6 +387,7 @@ export class ShardRouter {
       journalSync: this.options.journalSync,
       snapshotEvery: this.options.snapshotEvery,
       log: workerLogName(slot.index),
+      seatStore: this.options.seatStore,
     };
     const worker = new Worker(filename, {
       workerData,

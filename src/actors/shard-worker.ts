@@ -20,7 +20,8 @@ import {
 export const MAX_BATCH_REQUESTS = 8192;
 
 const port = parentPort!;
-const { core, recovery } = ShardCore.open(workerData as ShardOptions);
+// Async for the PostgreSQL store (it is read at open); a failure here ends the thread before 'ready'.
+const { core, recovery } = await ShardCore.open(workerData as ShardOptions);
 const mailbox: ShardRequest[] = [];
 let isScheduled = false;
 let isStopping = false;
@@ -83,11 +84,13 @@ port.on('message', (message: ToShard) => {
       isStopping = true;
       drain();
       const { snapshots, outcome } = core.checkpointNow();
-      core.sync(outcome).then(() => {
-        core.close();
-        post({ type: 'stopped', snapshots });
-        port.close();
-      }, die);
+      core
+        .sync(outcome)
+        .then(() => core.close())
+        .then(() => {
+          post({ type: 'stopped', snapshots });
+          port.close();
+        }, die);
       return;
     }
   }

@@ -27,6 +27,29 @@ CREATE TABLE IF NOT EXISTS seat_commit_log (
 const INITIAL_BUFFER_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
 
+/**
+ * Writes sent one after another: each starts once the one before it committed, so writes commit in
+ * the order they were pushed. The shard's partition store and its commit log share one, which keeps
+ * today's ordering (a batch's creations and snapshots commit before its log row). It rejects for good
+ * once a write fails.
+ */
+export class SerialWrites {
+  #tail: Promise<void> = Promise.resolve();
+
+  push(write: () => Promise<unknown>): void {
+    this.#tail = this.#tail.then(async () => {
+      await write();
+    });
+    // A failure is reported by `settled()`; this keeps an unobserved one from ending the process.
+    this.#tail.catch(() => undefined);
+  }
+
+  /** Resolves once every write pushed so far has committed; rejects if any failed. */
+  settled(): Promise<void> {
+    return this.#tail;
+  }
+}
+
 export class PostgresCommitLog {
   readonly #pool: pg.Pool;
   #lastBatchId: number;
@@ -36,26 +59,34 @@ export class PostgresCommitLog {
   #pending = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
   #pendingBytes = 0;
   #pendingRecords = 0;
-  /** The chain of writes sent so far; it rejects for good once one fails. */
-  #writes: Promise<void> = Promise.resolve();
+  /** The chain of writes sent so far (perhaps shared with the partition store); it rejects for good once one fails. */
+  readonly #writes: SerialWrites;
   #isClosed = false;
 
   private constructor(
     pool: pg.Pool,
     readonly file: string,
     rows: { id: number; records: number; body: Buffer }[],
+    writes: SerialWrites,
   ) {
     this.#pool = pool;
+    this.#writes = writes;
     this.#loaded = rows.map((r) => r.body);
     for (const r of rows) this.#batchRecords.set(r.id, r.records);
     this.#lastBatchId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
-    // A failure is reported by sync(); this keeps an unobserved one from ending the process.
-    this.#writes.catch(() => undefined);
   }
 
-  /** Opens the log named `name` (e.g. `w-0`), creating the table when missing, and reads its rows. */
-  static async open(pool: pg.Pool, name: string): Promise<PostgresCommitLog> {
-    await pool.query(SEAT_COMMIT_LOG_SCHEMA);
+  /**
+   * Opens the log named `name` (e.g. `w-0`), creating the table when missing, and reads its rows. Its
+   * writes go through `writes` when given (shared with the shard's partition store), else a chain of its own.
+   */
+  static async open(
+    pool: pg.Pool,
+    name: string,
+    writes: SerialWrites = new SerialWrites(),
+    options: { isSchemaReady?: boolean } = {},
+  ): Promise<PostgresCommitLog> {
+    if (!options.isSchemaReady) await pool.query(SEAT_COMMIT_LOG_SCHEMA);
     const { rows } = await pool.query<{ id: string; records: number; body: Buffer }>(
       'SELECT id, records, body FROM seat_commit_log WHERE log = $1 ORDER BY id',
       [name],
@@ -64,6 +95,7 @@ export class PostgresCommitLog {
       pool,
       name,
       rows.map((r) => ({ id: Number(r.id), records: r.records, body: r.body })),
+      writes,
     );
   }
 
@@ -91,7 +123,7 @@ export class PostgresCommitLog {
     // A copy: the pending buffer is reused for the next batch while this insert is still in flight.
     const body = Buffer.from(this.#pending.subarray(0, this.#pendingBytes));
     const records = this.#pendingRecords;
-    this.#chain(() =>
+    this.#writes.push(() =>
       this.#pool.query('INSERT INTO seat_commit_log (log, id, records, body) VALUES ($1, $2, $3, $4)', [
         this.file,
         id,
@@ -104,13 +136,6 @@ export class PostgresCommitLog {
     this.#pendingBytes = 0;
     this.#pendingRecords = 0;
     return id;
-  }
-
-  #chain(write: () => Promise<unknown>): void {
-    this.#writes = this.#writes.then(async () => {
-      await write();
-    });
-    this.#writes.catch(() => undefined);
   }
 
   #grow(atLeast: number): void {
@@ -139,14 +164,14 @@ export class PostgresCommitLog {
   /** Deletes every batch up to this id (after the commits before it): the snapshots hold their effects. */
   pruneThrough(batchId: number): void {
     for (const id of this.#batchRecords.keys()) if (id <= batchId) this.#batchRecords.delete(id);
-    this.#chain(() =>
+    this.#writes.push(() =>
       this.#pool.query('DELETE FROM seat_commit_log WHERE log = $1 AND id <= $2', [this.file, batchId]),
     );
   }
 
   /** Resolves once every batch committed so far is durable in PostgreSQL; rejects if any write failed. */
   sync(): Promise<void> {
-    return this.#writes;
+    return this.#writes.settled();
   }
 
   close(): void {
@@ -155,6 +180,6 @@ export class PostgresCommitLog {
 
   /** Waits for the writes sent before `close()` (the pool belongs to the caller). */
   async closed(): Promise<void> {
-    await this.#writes.catch(() => undefined);
+    await this.#writes.settled().catch(() => undefined);
   }
 }

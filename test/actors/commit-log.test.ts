@@ -1,34 +1,27 @@
 /**
- * The commit log's edges: checkpoints delete the rows behind them only once the partition files are
- * flushed; a record whose show's creation never became durable is skipped at recovery and never
- * replays onto a later show of the same id; folding logs (another worker count) is idempotent.
+ * The commit log's edges, on both seat stores (SQLite files and PostgreSQL): checkpoints delete the
+ * rows behind them only once the partition data is durable; a record whose show's creation never became
+ * durable is skipped at recovery and never replays onto a later show of the same id; folding logs
+ * (another worker count) is idempotent.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleLayout } from '../../src/actors/seat-layout.js';
 import { foldCommitLogs, ShardCore } from '../../src/actors/shard-core.js';
-import { commitLogFile, journalFile, type ShardRequest } from '../../src/actors/shard-protocol.js';
+import { journalFile, type ShardRequest } from '../../src/actors/shard-protocol.js';
 import { encodeState, layoutKeyOf } from '../../src/actors/show-codec.js';
+import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const LAYOUT_KEY = layoutKeyOf(simpleLayout(4, 8, ['GOLD']));
-const dirs: string[] = [];
+const targets: { remove(): Promise<void> }[] = [];
 
-afterEach(() => {
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+afterEach(async () => {
+  for (const target of targets.splice(0)) await target.remove();
 });
 
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-log-'));
-  dirs.push(dir);
-  return dir;
-}
-
-function open(dataDir: string, extra: { checkpointRecords?: number; log?: string } = {}) {
+function open(target: SeatTarget, extra: { checkpointRecords?: number; log?: string } = {}) {
   return ShardCore.open({
-    dataDir,
+    ...target,
     partitions: [0],
     journalSync: 'full',
     snapshotEvery: 1000,
@@ -68,10 +61,16 @@ function hold(showId: string, holdId: string, seats: string[]): ShardRequest {
   };
 }
 
-describe('commit log', () => {
-  it('deletes the rows behind a checkpoint once the partition files are flushed, and not before', async () => {
-    const dataDir = tempDir();
-    const { core } = open(dataDir, { checkpointRecords: 3 });
+describe.each(SEAT_STORES)('commit log ($name)', (store) => {
+  async function fresh(): Promise<SeatTarget> {
+    const target = await store.fresh('log');
+    targets.push({ remove: () => store.remove(target) });
+    return target;
+  }
+
+  it('deletes the rows behind a checkpoint once the partition data is durable, and not before', async () => {
+    const target = await fresh();
+    const { core } = await open(target, { checkpointRecords: 3 });
     await core.sync(core.process([create('shw_1'), hold('shw_1', 'hld_1.shw_1', ['A1'])]));
     expect(core.logRecords()).toBe(1);
     const outcome = core.process([
@@ -79,21 +78,39 @@ describe('commit log', () => {
       hold('shw_1', 'hld_3.shw_1', ['A3']),
     ]);
     expect(outcome.pruneThrough).toBeDefined();
-    // Written, not yet flushed: the rows stay until the snapshots that cover them are durable.
+    // Written, not yet durable: the rows stay until the snapshots that cover them are.
     expect(core.logRecords()).toBe(3);
     await core.sync(outcome);
     expect(core.logRecords()).toBe(0);
     const live = encodeState(core.stateOf('shw_1')!);
-    core.close();
-    const { core: recovered, recovery } = open(dataDir);
+    await core.close();
+    const { core: recovered, recovery } = await open(target);
     expect(recovery.replayed).toBe(0);
+    expect(recovered.logRecords()).toBe(0);
     expect(encodeState(recovered.stateOf('shw_1')!)).toEqual(live);
-    recovered.close();
+    await recovered.close();
+  });
+
+  it('recovers creations, snapshots and later log records after a restart', async () => {
+    const target = await fresh();
+    const { core } = await open(target, { checkpointRecords: 2 });
+    await core.sync(core.process([create('shw_a'), create('shw_b'), hold('shw_a', 'hld_1.shw_a', ['A1'])]));
+    // The checkpoint snapshots shw_a; the holds after it stay in the log only.
+    await core.sync(core.process([hold('shw_a', 'hld_2.shw_a', ['A2'])]));
+    await core.sync(core.process([hold('shw_b', 'hld_3.shw_b', ['B1', 'B2'])]));
+    const live = { a: encodeState(core.stateOf('shw_a')!), b: encodeState(core.stateOf('shw_b')!) };
+    await core.close();
+    const { core: recovered, recovery } = await open(target);
+    expect(recovery.shows).toBe(2);
+    expect(recovery.replayed).toBe(1);
+    expect(encodeState(recovered.stateOf('shw_a')!)).toEqual(live.a);
+    expect(encodeState(recovered.stateOf('shw_b')!)).toEqual(live.b);
+    await recovered.close();
   });
 
   it('skips records of a show whose creation was lost, and never replays them onto a new show of that id', async () => {
-    const dataDir = tempDir();
-    const { core } = open(dataDir);
+    const target = await fresh();
+    const { core } = await open(target);
     await core.sync(core.process([create('shw_lost'), create('shw_kept')]));
     await core.sync(
       core.process([
@@ -101,61 +118,76 @@ describe('commit log', () => {
         hold('shw_kept', 'hld_2.shw_kept', ['B1']),
       ]),
     );
-    core.close();
-    // Power loss that kept the commit log's flush but not the partition file's: the show is unknown.
-    const partition = new Database(journalFile(dataDir, 0));
-    partition.prepare("DELETE FROM shows WHERE show_id = 'shw_lost'").run();
-    partition.prepare("DELETE FROM snapshots WHERE show_id = 'shw_lost'").run();
-    partition.close();
+    await core.close();
+    // A crash that kept the commit log's row but not the partition's: the show is unknown.
+    await store.deleteShow(target, 0, 'shw_lost');
 
-    const { core: second, recovery } = open(dataDir);
+    const { core: second, recovery } = await open(target);
     expect(recovery.shows).toBe(1);
     expect(recovery.replayed).toBe(1);
     expect(second.stateOf('shw_kept')!.holds.has('hld_2.shw_kept')).toBe(true);
     // The show is created again (the app's resolver does this on first use): it starts empty...
     await second.sync(second.process([create('shw_lost')]));
     expect(second.stateOf('shw_lost')!.holds.size).toBe(0);
-    second.close();
+    await second.close();
     // ...and stays empty after recovery, although the old record is still in the log.
-    const { core: third } = open(dataDir);
+    const { core: third } = await open(target);
     expect(third.stateOf('shw_lost')!.holds.size).toBe(0);
     expect(third.stateOf('shw_lost')!.version).toBe(0);
     expect(third.stateOf('shw_kept')!.holds.has('hld_2.shw_kept')).toBe(true);
-    third.close();
+    await third.close();
   });
 
   it("never numbers a command at or below a show's starting sequence, whatever the log lost", async () => {
-    const dataDir = tempDir();
-    const { core } = open(dataDir);
+    const target = await fresh();
+    const { core } = await open(target);
     await core.sync(core.process([create('shw_t'), hold('shw_t', 'hld_1.shw_t', ['A1'])]));
-    core.close();
-    // The state a crash leaves when a batch committed its partition file (the creation of shw_s, whose
+    await core.close();
+    // The state a crash leaves when a batch committed its partition data (the creation of shw_s, whose
     // history starts after seq 2) but died before its commit-log row (the command numbered 2) landed.
-    const partition = new Database(journalFile(dataDir, 0));
-    const layoutId = partition.prepare('SELECT layout_id FROM shows').pluck().get();
-    partition
-      .prepare('INSERT INTO shows (show_id, layout_id, forbid_gaps, created_seq) VALUES (?, ?, 0, 2)')
-      .run('shw_s', layoutId);
-    partition.close();
+    await store.insertShow(target, 0, 'shw_s', 2);
 
-    const { core: second } = open(dataDir);
+    const { core: second } = await open(target);
     // Acknowledged after the restart: it must be numbered above 2, or the next recovery skips it.
     const held = second.process([hold('shw_s', 'hld_2.shw_s', ['B1', 'B2'])]);
     await second.sync(held);
     expect(held.replies[0]![1].ok).toBe(true);
-    second.close();
-    const { core: third } = open(dataDir);
+    await second.close();
+    const { core: third } = await open(target);
     expect(third.stateOf('shw_s')!.holds.has('hld_2.shw_s')).toBe(true);
     expect(third.stateOf('shw_t')!.holds.has('hld_1.shw_t')).toBe(true);
-    third.close();
+    await third.close();
   });
 
+  it('folds logs of another worker count into the partition data, even after a fold cut short', async () => {
+    const target = await fresh();
+    const { core } = await open(target, { log: 'w-3' });
+    await core.sync(core.process([create('shw_f'), hold('shw_f', 'hld_1.shw_f', ['C1', 'C2'])]));
+    const live = encodeState(core.stateOf('shw_f')!);
+    await core.close();
+    // A fold that died after opening its own log: both logs are there at the next start.
+    await store.copyLog(target, 'w-3', 'fold');
+    const options = { ...target, partitions: [0], journalSync: 'full' as const, snapshotEvery: 1000 };
+    expect(await foldCommitLogs(options)).toEqual({ logs: 2, replayed: 1 });
+    expect(await store.logNames(target)).toEqual([]);
+    expect(await foldCommitLogs(options)).toEqual({ logs: 0, replayed: 0 });
+    const { core: recovered, recovery } = await open(target);
+    expect(recovery.replayed).toBe(0);
+    expect(encodeState(recovered.stateOf('shw_f')!)).toEqual(live);
+    await recovered.close();
+  });
+});
+
+describe('commit log (SQLite files of an earlier version)', () => {
   it('replays journal rows an earlier version wrote into a partition file, then clears them at a checkpoint', async () => {
-    const dataDir = tempDir();
+    const sqlite = SEAT_STORES.find((s) => s.name === 'sqlite')!;
+    const target = await sqlite.fresh('log');
+    targets.push({ remove: () => sqlite.remove(target) });
+    const { dataDir } = target;
     // A partition file as the per-partition journal left it: the show row and its commands as rows.
-    const { core: first } = open(dataDir);
+    const { core: first } = await open(target);
     await first.sync(first.process([create('shw_old')]));
-    first.close();
+    await first.close();
     const partition = new Database(journalFile(dataDir, 0));
     const nowMs = 1_000_000;
     const commands = [
@@ -183,7 +215,7 @@ describe('commit log', () => {
     for (const [i, command] of commands.entries()) insert.run(i + 1, 'shw_old', JSON.stringify(command));
     partition.close();
 
-    const { core, recovery } = open(dataDir, { checkpointRecords: 2 });
+    const { core, recovery } = await open(target, { checkpointRecords: 2 });
     expect(recovery.replayed).toBe(3);
     const state = core.stateOf('shw_old')!;
     expect([...state.holds.keys()]).toEqual(['hld_2.shw_old']);
@@ -193,32 +225,14 @@ describe('commit log', () => {
     expect(next.pruneThrough).toBeDefined();
     await core.sync(next);
     const live = encodeState(core.stateOf('shw_old')!);
-    core.close();
+    await core.close();
     const check = new Database(journalFile(dataDir, 0));
     expect(check.prepare('SELECT COUNT(*) FROM journal').pluck().get()).toBe(0);
     expect(check.prepare("SELECT seq FROM snapshots WHERE show_id = 'shw_old'").pluck().get()).toBe(4);
     check.close();
-    const { core: again, recovery: second } = open(dataDir);
+    const { core: again, recovery: second } = await open(target);
     expect(second.replayed).toBe(0);
     expect(encodeState(again.stateOf('shw_old')!)).toEqual(live);
-    again.close();
-  });
-
-  it('folds logs of another worker count into the partition files, even after a fold cut short', async () => {
-    const dataDir = tempDir();
-    const { core } = open(dataDir, { log: 'w-3' });
-    await core.sync(core.process([create('shw_f'), hold('shw_f', 'hld_1.shw_f', ['C1', 'C2'])]));
-    const live = encodeState(core.stateOf('shw_f')!);
-    core.close();
-    // A fold that died after opening its own log: both files are there at the next start.
-    fs.copyFileSync(commitLogFile(dataDir, 'w-3'), commitLogFile(dataDir, 'fold'));
-    const options = { dataDir, partitions: [0], journalSync: 'full' as const, snapshotEvery: 1000 };
-    expect(await foldCommitLogs(options)).toEqual({ logs: 2, replayed: 1 });
-    expect(fs.readdirSync(path.dirname(commitLogFile(dataDir, 'w-0')))).toEqual([]);
-    expect(await foldCommitLogs(options)).toEqual({ logs: 0, replayed: 0 });
-    const { core: recovered, recovery } = open(dataDir);
-    expect(recovery.replayed).toBe(0);
-    expect(encodeState(recovered.stateOf('shw_f')!)).toEqual(live);
-    recovered.close();
+    await again.close();
   });
 });

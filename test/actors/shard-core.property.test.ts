@@ -1,19 +1,18 @@
 /**
  * Replay equivalence: for random histories of commands over several shows, driven through the shard's
- * batch step with real journals, the state recovered from disk (snapshots + replay) equals the live
- * state byte for byte, whether the shard stopped cleanly or was simply dropped (a crash).
+ * batch step with real journals (SQLite files and PostgreSQL), the state recovered (snapshots +
+ * replay) equals the live state byte for byte, whether the shard stopped cleanly or was simply dropped
+ * (a crash).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleLayout } from '../../src/actors/seat-layout.js';
 import { ShardCore } from '../../src/actors/shard-core.js';
 import type { ShardRequest } from '../../src/actors/shard-protocol.js';
 import { partitionOf } from '../../src/actors/shard-router.js';
 import { apply, createShowState, type ShowCommand } from '../../src/actors/show-actor.js';
 import { encodeState, layoutKeyOf, layoutResolver } from '../../src/actors/show-codec.js';
+import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const PARTITIONS = 4;
 const SHOWS = ['shw_1', 'shw_2', 'shw_3'];
@@ -114,18 +113,30 @@ function toCommands(steps: Step[]): { showId: string; command: ShowCommand }[] {
   });
 }
 
-function openCore(dataDir: string, snapshotEvery: number, checkpointRecords: number) {
-  return ShardCore.open({
-    dataDir,
+async function openCore(target: SeatTarget, snapshotEvery: number, checkpointRecords: number) {
+  const { core } = await ShardCore.open({
+    ...target,
     partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
     journalSync: 'normal',
     snapshotEvery,
     checkpointRecords,
     log: 'w-0',
-  }).core;
+  });
+  return core;
 }
 
-describe('shard core journal', () => {
+/** PostgreSQL runs are dearer (a round trip per partition write): fewer of them. */
+const RUNS = { sqlite: 200, postgres: 100 };
+
+describe.each(SEAT_STORES)('shard core journal ($name)', (store) => {
+  let target: SeatTarget;
+  beforeAll(async () => {
+    target = await store.fresh('replay');
+  });
+  afterAll(async () => {
+    if (target) await store.remove(target);
+  });
+
   it('recovers exactly the live state after random histories, clean stop or crash', {
     timeout: 240_000,
   }, () => {
@@ -137,48 +148,42 @@ describe('shard core journal', () => {
         fc.boolean(),
         fc.integer({ min: 1, max: 30 }),
         async (steps, snapshotEvery, batchSize, isCleanStop, checkpointRecords) => {
-          const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-replay-'));
-          try {
-            const core = openCore(dataDir, snapshotEvery, checkpointRecords);
-            const reference = new Map(
-              SHOWS.map((id) => [id, createShowState(id, layout, LAYOUT_KEY, false)]),
-            );
-            let nextId = 0;
-            const requests: ShardRequest[] = SHOWS.map((showId) => ({
+          await store.clear(target);
+          const core = await openCore(target, snapshotEvery, checkpointRecords);
+          const reference = new Map(SHOWS.map((id) => [id, createShowState(id, layout, LAYOUT_KEY, false)]));
+          let nextId = 0;
+          const requests: ShardRequest[] = SHOWS.map((showId) => ({
+            id: nextId++,
+            partition: partitionOf(showId, PARTITIONS),
+            showId,
+            op: { kind: 'create', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false },
+          }));
+          for (const { showId, command } of toCommands(steps)) {
+            apply(reference.get(showId)!, structuredClone(command));
+            requests.push({
               id: nextId++,
               partition: partitionOf(showId, PARTITIONS),
               showId,
-              op: { kind: 'create', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false },
-            }));
-            for (const { showId, command } of toCommands(steps)) {
-              apply(reference.get(showId)!, structuredClone(command));
-              requests.push({
-                id: nextId++,
-                partition: partitionOf(showId, PARTITIONS),
-                showId,
-                op: { kind: 'command', command },
-              });
-            }
-            // As the worker does: each batch synced (a checkpoint's log rows then go) before the next.
-            for (let i = 0; i < requests.length; i += batchSize)
-              await core.sync(core.process(requests.slice(i, i + batchSize)));
-            for (const showId of SHOWS)
-              expect(encodeState(core.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
-            if (isCleanStop) {
-              await core.sync(core.checkpointNow().outcome);
-              expect(core.logRecords()).toBe(0);
-            }
-            core.close();
-            const recovered = openCore(dataDir, snapshotEvery, checkpointRecords);
-            for (const showId of SHOWS)
-              expect(encodeState(recovered.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
-            recovered.close();
-          } finally {
-            fs.rmSync(dataDir, { recursive: true, force: true });
+              op: { kind: 'command', command },
+            });
           }
+          // As the worker does: each batch synced (a checkpoint's log rows then go) before the next.
+          for (let i = 0; i < requests.length; i += batchSize)
+            await core.sync(core.process(requests.slice(i, i + batchSize)));
+          for (const showId of SHOWS)
+            expect(encodeState(core.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
+          if (isCleanStop) {
+            await core.sync(core.checkpointNow().outcome);
+            expect(core.logRecords()).toBe(0);
+          }
+          await core.close();
+          const recovered = await openCore(target, snapshotEvery, checkpointRecords);
+          for (const showId of SHOWS)
+            expect(encodeState(recovered.stateOf(showId)!)).toEqual(encodeState(reference.get(showId)!));
+          await recovered.close();
         },
       ),
-      { numRuns: 200 },
+      { numRuns: RUNS[store.name] },
     );
   });
 });

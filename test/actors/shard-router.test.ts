@@ -2,28 +2,19 @@
  * The router and its worker threads over real journals: concurrent callers racing for the same seats,
  * durability across a restart, a worker killed and restarted while others serve, and batching.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleLayout } from '../../src/actors/seat-layout.js';
-import { commitLogFile } from '../../src/actors/shard-protocol.js';
 import { ShardRouter, type ShowEvent } from '../../src/actors/shard-router.js';
 import { layoutKeyOf } from '../../src/actors/show-codec.js';
+import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const LAYOUT_KEY = layoutKeyOf(simpleLayout(10, 20));
-const dirs: string[] = [];
+const removals: (() => Promise<void>)[] = [];
 const routers: ShardRouter[] = [];
 
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-shard-'));
-  dirs.push(dir);
-  return dir;
-}
-
-async function startRouter(dataDir: string, workers = 2, extra: { snapshotEvery?: number } = {}) {
+async function startRouter(target: SeatTarget, workers = 2, extra: { snapshotEvery?: number } = {}) {
   const router = await ShardRouter.start({
-    dataDir,
+    ...target,
     partitions: 8,
     workers,
     journalSync: 'normal',
@@ -48,12 +39,18 @@ function holdCommand(holdId: string, ownerId: string, seats: string[], nowMs = D
 
 afterEach(async () => {
   for (const r of routers.splice(0)) await r.stop();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  for (const remove of removals.splice(0)) await remove();
 });
 
-describe('ShardRouter', () => {
+describe.each(SEAT_STORES)('ShardRouter ($name seat store)', (store) => {
+  async function tempDir(): Promise<SeatTarget> {
+    const target = await store.fresh('shard');
+    removals.push(() => store.remove(target));
+    return target;
+  }
+
   it('gives each seat to exactly one of many concurrent callers', async () => {
-    const router = await startRouter(tempDir());
+    const router = await startRouter(await tempDir());
     expect(
       (await router.createShow({ showId: 'shw_race', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false }))
         .ok,
@@ -76,7 +73,7 @@ describe('ShardRouter', () => {
   });
 
   it('keeps every acknowledged command across a restart, with and without snapshots', async () => {
-    const dir = tempDir();
+    const dir = await tempDir();
     let router = await startRouter(dir, 2, { snapshotEvery: 7 });
     const shows = ['shw_a', 'shw_b', 'shw_c'];
     for (const showId of shows)
@@ -109,23 +106,20 @@ describe('ShardRouter', () => {
     const replayed = router.stats().recovery.reduce((n, r) => n + r.replayed, 0);
     expect(replayed).toBeGreaterThan(0);
     expect(router.stats().folded).toBeUndefined();
-    // Another worker count: the logs are folded into the partition files before the workers start.
+    // Another worker count: the logs are folded into the partition data before the workers start.
     await crashAndRestart(1);
     expect(router.stats().folded).toEqual({ logs: 2, replayed });
     expect(router.stats().recovery[0]!.replayed).toBe(0);
   });
 
   it('answers callers at once while a worker cannot recover, and serves again once it can', async () => {
-    const dir = tempDir();
+    const dir = await tempDir();
     const router = await startRouter(dir, 1);
     await router.createShow({ showId: 'shw_x', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
     expect((await router.send('shw_x', holdCommand('hld_1.shw_x', 'usr_1', ['A1']))).ok).toBe(true);
     await router.killWorker(0);
     // While it is down, its commit log is damaged: the restart's recovery fails.
-    const file = commitLogFile(dir, 'w-0');
-    const parked = ['', '-wal', '-shm'].filter((suffix) => fs.existsSync(file + suffix));
-    for (const suffix of parked) fs.renameSync(file + suffix, `${file + suffix}.parked`);
-    fs.writeFileSync(file, 'this is not a database, and recovery cannot open it');
+    const repair = await store.damageLog(dir, 'w-0');
     const waiting = await router.send('shw_x', holdCommand('hld_2.shw_x', 'usr_2', ['A2']));
     expect(waiting).toMatchObject({ ok: false, code: 'WORKER_FAILED' });
     expect(router.isReady).toBe(false);
@@ -134,8 +128,7 @@ describe('ShardRouter', () => {
       code: 'WORKER_FAILED',
     });
     // Repaired: a later attempt recovers, with the acknowledged hold.
-    fs.rmSync(file);
-    for (const suffix of parked) fs.renameSync(`${file + suffix}.parked`, file + suffix);
+    await repair();
     const deadline = Date.now() + 10_000;
     while (!router.isReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(router.isReady).toBe(true);
@@ -144,7 +137,7 @@ describe('ShardRouter', () => {
   });
 
   it('needs no replay after a clean stop', async () => {
-    const dir = tempDir();
+    const dir = await tempDir();
     let router = await startRouter(dir, 1);
     await router.createShow({ showId: 'shw_clean', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
     for (let i = 0; i < 20; i++)
@@ -156,7 +149,7 @@ describe('ShardRouter', () => {
   });
 
   it('restarts a worker that dies while the other keeps serving', async () => {
-    const router = await startRouter(tempDir(), 2);
+    const router = await startRouter(await tempDir(), 2);
     const showIds = Array.from({ length: 16 }, (_, i) => `shw_k${i}`);
     for (const showId of showIds)
       await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
@@ -172,7 +165,7 @@ describe('ShardRouter', () => {
   });
 
   it('publishes one event per accepted change, versions rising by one', async () => {
-    const router = await startRouter(tempDir(), 1);
+    const router = await startRouter(await tempDir(), 1);
     const events: ShowEvent[] = [];
     router.onEvents((e) => events.push(...e));
     await router.createShow({ showId: 'shw_ev', layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
@@ -189,7 +182,7 @@ describe('ShardRouter', () => {
   });
 
   it('refuses unknown shows and creates missing actors from the resolver', async () => {
-    const router = await startRouter(tempDir(), 1);
+    const router = await startRouter(await tempDir(), 1);
     expect(await router.send('shw_none', holdCommand('hld_1.shw_none', 'u', ['A1']))).toMatchObject({
       ok: false,
       code: 'SHOW_NOT_FOUND',

@@ -1,5 +1,6 @@
 /**
- * The process the crash test kills: it starts the shard router on a data directory and streams holds
+ * The process the crash test kills: it starts the shard router on a data directory (and, given a URL
+ * as second argument, with its seats in PostgreSQL) and streams holds
  * and releases at it, many in flight at once, printing each acknowledgement as a line the moment its
  * reply arrives (a reply means durable). It never stops by itself before the parent kills it, but it
  * is bounded: after MAX_COMMANDS it exits.
@@ -11,6 +12,8 @@ import { layoutKeyOf } from '../../src/actors/show-codec.js';
 const MAX_COMMANDS = 200_000;
 const IN_FLIGHT = 64;
 const dataDir = process.argv[2]!;
+/** With a PostgreSQL URL, the seats live there instead of in the data directory's SQLite files. */
+const postgresUrl = process.argv[3];
 const SHOWS = ['shw_crash1', 'shw_crash2', 'shw_crash3', 'shw_crash4'];
 const layout = simpleLayout(40, 50);
 const labels = layout.rows.flatMap((r) => Array.from({ length: r.seats }, (_, i) => `${r.label}${i + 1}`));
@@ -22,6 +25,7 @@ const router = await ShardRouter.start({
   journalSync: 'full',
   snapshotEvery: 50,
   sweepEveryMs: 0,
+  seatStore: postgresUrl ? { kind: 'postgres', url: postgresUrl } : { kind: 'sqlite' },
 });
 for (const showId of SHOWS)
   await router.createShow({ showId, layoutKey: layoutKeyOf(layout), forbidSingleSeatGaps: false });

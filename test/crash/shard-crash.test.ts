@@ -6,17 +6,18 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { foldCommitLogs, ShardCore } from '../../src/actors/shard-core.js';
 import { HELD, invariantViolations } from '../../src/actors/show-actor.js';
+import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const CHILD = path.join(import.meta.dirname, 'shard-child.ts');
 
-async function runAndKill(dataDir: string, killAfterAcks: number) {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir], {
+async function runAndKill({ dataDir, seatStore }: SeatTarget, killAfterAcks: number) {
+  const storeArgs = seatStore?.kind === 'postgres' ? [seatStore.url] : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, ...storeArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const held = new Map<string, { showId: string; seats: string[] }>();
@@ -39,20 +40,23 @@ async function runAndKill(dataDir: string, killAfterAcks: number) {
   return { held, released, releasing, acks };
 }
 
-describe('crash recovery', () => {
+describe.each(SEAT_STORES)('crash recovery ($name seat store)', (store) => {
   it('keeps every acknowledged command after SIGKILL mid-stream', async () => {
     for (const killAfterAcks of [300, 1500]) {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-crash-'));
+      const target = await store.fresh('crash');
+      const { dataDir } = target;
       try {
-        const { held, released, releasing, acks } = await runAndKill(dataDir, killAfterAcks);
+        const { held, released, releasing, acks } = await runAndKill(target, killAfterAcks);
         expect(acks).toBeGreaterThanOrEqual(killAfterAcks);
+        // The seats were where the store says, not in SQLite files beside it.
+        expect(fs.existsSync(path.join(dataDir, 'partitions'))).toBe(store.name === 'sqlite');
         const partitions = (
           JSON.parse(fs.readFileSync(path.join(dataDir, 'meta.json'), 'utf8')) as { partitions: number }
         ).partitions;
         // The child ran two workers, each with its own commit log: recover the way the router does when
         // the worker count changes (fold both logs into the partition files), then open the result.
         const options = {
-          dataDir,
+          ...target,
           partitions: Array.from({ length: partitions }, (_, p) => p),
           journalSync: 'normal' as const,
           snapshotEvery: 50,
@@ -60,7 +64,7 @@ describe('crash recovery', () => {
         const folded = await foldCommitLogs(options);
         expect(folded.logs).toBe(2);
         expect(folded.replayed).toBeGreaterThan(0);
-        const { core, recovery } = ShardCore.open({ ...options, log: 'w-0' });
+        const { core, recovery } = await ShardCore.open({ ...options, log: 'w-0' });
         expect(recovery.replayed).toBe(0);
         expect(recovery.shows).toBe(4);
         for (const [holdId, { showId, seats }] of held) {
@@ -80,9 +84,9 @@ describe('crash recovery', () => {
           const heldSeats = [...state.holds.values()].reduce((n, h) => n + h.seats.length, 0);
           expect(state.seats.filter((s) => s === HELD).length).toBe(heldSeats);
         }
-        core.close();
+        await core.close();
       } finally {
-        fs.rmSync(dataDir, { recursive: true, force: true });
+        await store.remove(target);
       }
     }
   });
