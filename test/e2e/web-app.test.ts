@@ -1,13 +1,15 @@
 /**
  * The web app in a real browser over the real server: the whole journey from registration to a ticket
  * and its cancellation, a seat taken live by another browser, a declined card, keyboard-only selection
- * and best available. Seats are found the way a screen reader user finds them: by their button names.
+ * and best available. Seats are found the way a screen reader user finds them: by their button names,
+ * and every page the tests pass through is checked against axe-core's WCAG 2 A/AA rules on the way.
  * The journey and the phone-width test take the README's screenshots on the way (see SCREENSHOT_DIR).
  */
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, createShow, GOOD_CARD, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { expectAccessible } from './axe.js';
 import {
   CHROMIUM_SKIP_REASON,
   type Chromium,
@@ -82,6 +84,8 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
     const page = await context.newPage();
     try {
       await page.goto(`${server.url}/register`);
+      await shown(page.getByRole('heading', { name: 'Create an account' }));
+      await expectAccessible(page, 'register');
       await page.getByLabel('Name').fill('Asha Rao');
       await page.getByLabel('Email').fill(`asha-${Date.now()}@example.com`);
       await page.getByLabel('Password').fill('password-123');
@@ -91,10 +95,12 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await page.getByLabel('City').selectOption('Mumbai');
       await shown(page.getByRole('link', { name: movie.title }));
       await screenshot(page, 'movies');
+      await expectAccessible(page, 'movies');
       await page.getByRole('link', { name: movie.title }).click();
       await shown(page.getByRole('heading', { level: 1, name: movie.title }));
       await shown(page.getByText('Not rated yet')); // no votes yet: not "★ 0.0"
       await screenshot(page, 'movie');
+      await expectAccessible(page, 'movie');
       await page
         .getByRole('link', { name: /IMAX|2D|3D/ })
         .first()
@@ -106,10 +112,12 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await eventually(() => seat(page, 'C5').getAttribute('aria-pressed')).toBe('true');
       await shown(page.getByText('C5 and C6: ₹700'));
       await screenshot(page, 'seat-map');
+      await expectAccessible(page, 'seat map, two seats selected');
       await page.getByRole('button', { name: 'Hold seats' }).click();
       await shown(page.getByRole('heading', { name: 'Seats held: C5 and C6' }));
       await eventually(() => page.getByRole('timer').first().textContent()).toContain('Held for');
       await eventually(() => nameOf(seat(page, 'C5'))).toMatch(/held by you$/);
+      await expectAccessible(page, 'seat map, seats held');
 
       await page.getByRole('link', { name: 'Continue to checkout' }).click();
       await page.getByRole('button', { name: 'Continue to payment' }).click();
@@ -117,6 +125,7 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await page.getByLabel('Expiry (MM/YY)').fill('12/34');
       await page.getByLabel('CVC').fill('123');
       await screenshot(page, 'checkout');
+      await expectAccessible(page, 'checkout');
       await page.getByRole('button', { name: /^Pay ₹/ }).click();
 
       await shown(page.getByRole('heading', { name: 'Your ticket' }));
@@ -127,14 +136,17 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       expect(await qr.getAttribute('src')).toMatch(/^data:image\/(svg\+xml|png)/);
       await qr.evaluate((img: HTMLImageElement) => img.decode());
       await screenshot(page, 'ticket');
+      await expectAccessible(page, 'ticket');
 
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My bookings' }).click();
       await shown(page.getByRole('button', { name: 'Cancel booking' }));
       await screenshot(page, 'my-bookings');
+      await expectAccessible(page, 'my bookings');
       page.once('dialog', (dialog) => void dialog.accept());
       await page.getByRole('button', { name: 'Cancel booking' }).click();
       await shown(page.getByText(/Booking cancelled\. A refund of ₹/));
       await shown(page.getByText('Cancelled', { exact: true }));
+      await expectAccessible(page, 'my bookings, one cancelled');
       const map = await server.api('GET', `/api/shows/${fixture.showId}/seats`);
       expect(map.body.seats.filter((s: { status: string }) => s.status !== 'available')).toEqual([]);
     } finally {
@@ -170,6 +182,8 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await eventually(() => pageA.getByRole('alert').first().textContent()).toContain(
         'B3 was just taken by someone else',
       );
+      // Seats held by someone else, and the message saying so, as the other browser sees them.
+      await expectAccessible(pageA, 'seat map, a selected seat taken by someone else');
       await eventually(() => nameOf(seat(pageA, 'B3'))).toBe('B3, Classic, ₹240, held');
       await eventually(() => seat(pageA, 'B3').getAttribute('aria-pressed')).toBe('false');
       await eventually(() => seat(pageA, 'B4').getAttribute('aria-pressed')).toBe('true');
@@ -198,6 +212,7 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await eventually(() => page.getByRole('alert').first().textContent()).toContain(
         'Your bank declined the card. Try another card',
       );
+      await expectAccessible(page, 'checkout, card declined');
       await page.getByRole('link', { name: 'Choose seats again' }).click();
       await eventually(() => nameOf(seat(page, 'A1'))).toBe('A1, Classic, ₹240, available');
     } finally {
@@ -245,6 +260,7 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await eventually(() => seat(page, 'A3').getAttribute('aria-pressed')).toBe('true');
       await eventually(() => nameOf(seat(page, 'B3'))).toBe('B3, Classic, ₹240, selected');
       await screenshot(page, 'seat-map-phone');
+      await expectAccessible(page, 'seat map at phone width, two seats selected');
       // A selected seat looks like the legend's "Selected", not like some other state.
       const background = (locator: Locator) => locator.evaluate((el) => getComputedStyle(el).backgroundColor);
       expect(await background(seat(page, 'A3'))).toBe(
@@ -263,6 +279,7 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       expect(held).toHaveLength(3);
       for (const label of held)
         await eventually(() => nameOf(seat(page, label))).toMatch(/^\w+, Prime, ₹350, held by you$/);
+      await expectAccessible(page, 'seat map at phone width, seats held');
 
       // Releasing by keyboard puts the focus back where seats are chosen, not on the bare page.
       await page.getByRole('button', { name: 'Release seats' }).focus();
@@ -270,6 +287,61 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       const selection = page.getByRole('heading', { name: 'Your selection' });
       await eventually(() => isFocused(selection)).toBe(true);
       for (const label of held) await eventually(() => nameOf(seat(page, label))).toMatch(/available$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows every seat state, and the account pages, in ways axe-core finds no WCAG 2 AA fault with', async () => {
+    const { showId, adminToken } = await createShow(server.api, { city, layout, prices });
+    const [other, user] = [await newUser(server.api), await newUser(server.api)];
+    const blocked = await server.api('POST', `/api/admin/shows/${showId}/block`, {
+      body: { seats: ['A1'] },
+      token: adminToken,
+    });
+    expect(blocked.status).toBe(200);
+    const booking = await server.api('POST', '/api/bookings', {
+      body: { showId, seats: ['A2'], paymentMethod: 'card' },
+      token: other.token,
+    });
+    const paid = await server.api('POST', '/api/payments', {
+      body: { bookingId: booking.body.booking.id, method: 'card', card: GOOD_CARD },
+      token: other.token,
+    });
+    expect(paid.body.booking.status).toBe('confirmed');
+    const hold = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { seats: ['A3'] },
+      token: other.token,
+    });
+    expect(hold.status).toBe(201);
+    const context = await browser.newContext({ token: user.token });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/shows/${showId}`);
+      await eventually(() => nameOf(seat(page, 'A1'))).toBe('A1, Classic, ₹240, not for sale');
+      await eventually(() => nameOf(seat(page, 'A2'))).toBe('A2, Classic, ₹240, booked');
+      await eventually(() => nameOf(seat(page, 'A3'))).toBe('A3, Classic, ₹240, held');
+      await seat(page, 'B1').click();
+      await eventually(() => nameOf(seat(page, 'B1'))).toBe('B1, Classic, ₹240, selected');
+      await expectAccessible(page, 'seat map, seats in every state', { isInactiveMeasured: true });
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await eventually(() => nameOf(seat(page, 'B1'))).toBe('B1, Classic, ₹240, held by you');
+      await expectAccessible(page, 'seat map, seats in every state and one held by you', {
+        isInactiveMeasured: true,
+      });
+
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: user.name }).click();
+      await shown(page.getByRole('heading', { name: 'Your profile' }));
+      await expectAccessible(page, 'profile');
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Log in' }).click();
+      await shown(page.getByRole('heading', { name: 'Log in' }));
+      await expectAccessible(page, 'login');
+      await page.getByLabel('Email').fill(user.email);
+      await page.getByLabel('Password').fill('not-the-password');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await shown(page.getByRole('alert'));
+      await expectAccessible(page, 'login, wrong password');
     } finally {
       await context.close();
     }

@@ -441,6 +441,8 @@ function SeatGrid({ map, statuses, selected, heldByMe, currency, onToggle }: Gri
                         onKeyDown={(e) => onKeyDown(e, seat)}
                         onClick={() => onToggle(seat)}
                       >
+                        {/* The label a seat shows is where its name starts ("A7, Classic, …"), so a
+                            voice-control user can say what they see (WCAG 2.5.3, label in name). */}
                         <span aria-hidden="true">
                           {state === 'selected' || state === 'mine'
                             ? '✓'
@@ -448,7 +450,7 @@ function SeatGrid({ map, statuses, selected, heldByMe, currency, onToggle }: Gri
                               ? '✕'
                               : state === 'blocked'
                                 ? '–'
-                                : seat.number}
+                                : seat.id}
                         </span>
                       </button>
                     );
