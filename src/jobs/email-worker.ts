@@ -9,9 +9,11 @@ import { createMailTransport, type MailReply, type MailRequest, type MailTranspo
 const port = parentPort!;
 const transport = createMailTransport(workerData as MailTransportOptions);
 
-port.on('message', async ({ id, notification }: MailRequest) => {
+port.on('message', async ({ id, notification, ticketQrPng }: MailRequest) => {
   try {
-    const { log } = await transport.send(notification);
+    const png =
+      ticketQrPng && Buffer.from(ticketQrPng.buffer, ticketQrPng.byteOffset, ticketQrPng.byteLength);
+    const { log } = await transport.send(notification, png);
     port.postMessage({ id, ok: true, threadId, ...(log ? { log } : {}) } satisfies MailReply);
   } catch (err) {
     port.postMessage({ id, ok: false, message: (err as Error).message } satisfies MailReply);

@@ -5,14 +5,14 @@
  * JSON transport into the log, so delivery still completes and is recorded in development.
  *
  * Rendering and sending run in a thread of their own (`email-worker.ts`, which runs
- * `createMailTransport`): the QR drawing, nodemailer's MIME build and the SMTP conversation cost a
- * confirmation ~5 ms of CPU, which on the HTTP thread stalled every request behind it at an on-sale.
+ * `createMailTransport`): the templates, nodemailer's MIME build and the SMTP conversation cost a
+ * confirmation ~1.5 ms of CPU on the HTTP thread, where it stalled every request behind it at an on-sale.
  * `createEmailSender` is the main thread's side: it posts each notification there and awaits the answer.
  */
 import { Worker } from 'node:worker_threads';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
-import { drawQr } from '../tickets/qr.js';
+import { qrPng } from '../tickets/qr.js';
 import { workerEntry } from '../worker-entry.js';
 import {
   formatAmount,
@@ -107,16 +107,20 @@ function renderBodies(intro: string, lines: [string, string][], outro: string, q
   return { text, html };
 }
 
-/** Renders a template. Pure except for drawing the QR image. */
-export async function renderEmail(notification: OutgoingNotification): Promise<RenderedEmail> {
+/**
+ * Renders a template. Pure except for drawing the QR image, unless `ticketQrPng` brings it already drawn.
+ */
+export async function renderEmail(
+  notification: OutgoingNotification,
+  ticketQrPng?: Buffer,
+): Promise<RenderedEmail> {
   const d = notification.data;
   const movie = d.movieTitle || 'your show';
   const greeting = d.userName ? `Hi ${d.userName},` : 'Hi,';
   switch (notification.template) {
     case 'booking_confirmed': {
       // The same image as GET /api/bookings/:id/ticket: whole pixels per module, so it scans at the gate.
-      // Drawn on the calling thread (the mail thread), not handed on to the QR thread.
-      const qr = d.ticketCode ? ((await drawQr('png', d.ticketCode)) as Buffer) : undefined;
+      const qr = d.ticketCode ? (ticketQrPng ?? (await qrPng(d.ticketCode))) : undefined;
       const { text, html } = renderBodies(
         `${greeting} your booking for ${movie} is confirmed.`,
         detailLines(d),
@@ -175,7 +179,7 @@ export interface MailTransportOptions {
 
 export interface MailTransport {
   /** Renders and sends; with the log transport, answers the record to log. Rejects on any failure. */
-  send(notification: OutgoingNotification): Promise<{ log?: EmailLogRecord }>;
+  send(notification: OutgoingNotification, ticketQrPng?: Buffer): Promise<{ log?: EmailLogRecord }>;
   close(): void;
 }
 
@@ -196,8 +200,8 @@ export function createMailTransport(options: MailTransportOptions): MailTranspor
       })
     : nodemailer.createTransport({ jsonTransport: true });
   return {
-    async send(notification) {
-      const rendered = await renderEmail(notification);
+    async send(notification, ticketQrPng) {
+      const rendered = await renderEmail(notification, ticketQrPng);
       const info = await transport.sendMail({
         from: options.from,
         to: notification.recipient,
@@ -243,6 +247,8 @@ export interface EmailSenderOptions extends MailTransportOptions {
 export interface MailRequest {
   id: number;
   notification: OutgoingNotification;
+  /** The confirmation's QR image, drawn by the QR thread (see `send`). */
+  ticketQrPng?: Uint8Array;
 }
 export type MailReply =
   | { id: number; ok: true; threadId: number; log?: EmailLogRecord }
@@ -274,6 +280,8 @@ export function createEmailSender(options: EmailSenderOptions): ThreadedEmailSen
   const waiting = new Map<number, Waiting>();
   let worker: Worker | undefined;
   let nextId = 1;
+  /** Sends begun and not finished: drawing their QR, or owed by the thread. */
+  let sending = 0;
   let isClosed = false;
 
   // Started on first send, so a process that sends nothing starts no thread; a dead one fails its
@@ -311,22 +319,38 @@ export function createEmailSender(options: EmailSenderOptions): ThreadedEmailSen
     return started;
   }
 
+  async function sendOnThread(notification: OutgoingNotification): Promise<EmailSent> {
+    // The QR thread draws the image: it keeps the matrices of recent codes, and the ticket route asks it
+    // for the same code's SVG seconds later (a matrix drawn in the mail thread would be drawn there again).
+    const { ticketCode } = notification.data;
+    const png =
+      notification.template === 'booking_confirmed' && ticketCode ? await qrPng(ticketCode) : undefined;
+    const ticketQrPng = png ? new Uint8Array(png) : undefined;
+    const thread = worker ?? start();
+    const id = nextId++;
+    const reply = await new Promise<MailReply>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      const request: MailRequest = { id, notification, ...(ticketQrPng ? { ticketQrPng } : {}) };
+      thread.postMessage(request, ticketQrPng ? [ticketQrPng.buffer] : []);
+      // Only while a send is owed does the thread keep the process alive.
+      if (waiting.size === 1) thread.ref();
+    });
+    if (!reply.ok) throw new Error(reply.message);
+    if (reply.log) logger.info(reply.log, EMAIL_LOG_MESSAGE);
+    return { threadId: reply.threadId };
+  }
+
   return {
     async send(notification) {
       if (isClosed) throw new Error('the email sender is closed');
-      if (waiting.size >= maxInFlight)
+      if (sending >= maxInFlight)
         throw new Error(`the mail thread already has ${maxInFlight} messages in flight`);
-      const thread = worker ?? start();
-      const id = nextId++;
-      const reply = await new Promise<MailReply>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        thread.postMessage({ id, notification } satisfies MailRequest);
-        // Only while a send is owed does the thread keep the process alive.
-        if (waiting.size === 1) thread.ref();
-      });
-      if (!reply.ok) throw new Error(reply.message);
-      if (reply.log) logger.info(reply.log, EMAIL_LOG_MESSAGE);
-      return { threadId: reply.threadId };
+      sending++;
+      try {
+        return await sendOnThread(notification);
+      } finally {
+        sending--;
+      }
     },
     async killThread() {
       const thread = worker;
