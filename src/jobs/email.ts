@@ -6,7 +6,7 @@
  *
  * Rendering and sending run in a thread of their own (`email-worker.ts`, which runs
  * `createMailTransport`): the templates, nodemailer's MIME build and the SMTP conversation cost a
- * confirmation ~1.5 ms of CPU on the HTTP thread, where it stalled every request behind it at an on-sale.
+ * confirmation ~2.5 ms of CPU on the HTTP thread, where it stalled every request behind it at an on-sale.
  * `createEmailSender` is the main thread's side: it posts each notification there and awaits the answer.
  */
 import { Worker } from 'node:worker_threads';
