@@ -1,7 +1,7 @@
 /**
  * What the Docker image runs, without Docker: the compiled build (`tsc -p tsconfig.build.json`) started
  * as `node dist/src/main.js` from a directory that holds only the build, package.json and the production
- * dependencies (`npm ls --omit=dev`). Its worker threads (shards, QR drawing) must start from
+ * dependencies (`npm ls --omit=dev`). Its worker threads (shards, QR drawing, mail) must start from
  * JavaScript, it must serve a hold and a paid booking's ticket, and it must stop cleanly on SIGTERM.
  */
 import { execFileSync } from 'node:child_process';
@@ -106,6 +106,17 @@ describe('production build', () => {
       });
       expect(ticket.status).toBe(200);
       expect(ticket.body.ticket.qr).toMatch(/^data:image\/svg\+xml;base64,/);
+      // The confirmation email is rendered and sent by the mail thread, which must start from JavaScript.
+      const deadline = Date.now() + 30_000;
+      let email: { status: string } | undefined;
+      while (email?.status !== 'sent' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        const listed = await api('GET', '/api/me/notifications', { token: user.token });
+        email = (listed.body.notifications as { channel: string; template: string; status: string }[]).find(
+          (n) => n.channel === 'email' && n.template === 'booking_confirmed',
+        );
+      }
+      expect(email?.status).toBe('sent');
     } finally {
       service.child.kill('SIGTERM');
     }
