@@ -14,13 +14,13 @@
  * With --cpu-prof DIR the service runs under `node --cpu-prof` (its main thread) and the bench prints
  * the profile's top self-time functions over the measured window (bench/http/profile-summary.ts).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { startSmsWebhook } from '../test/helpers/sms.js';
 import { startTestSmtp } from '../test/helpers/smtp.js';
+import { registerUsers, startBenchService, upcomingShowIds } from './booking-client.js';
 import { TEST_CARD } from './http/cycles.js';
 
 function option(name: string): string | undefined {
@@ -35,52 +35,28 @@ const CONCURRENCY = 8;
 const WARM_UP_BOOKINGS = 80;
 const SETTLE_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100);
-const repo = path.resolve(import.meta.dirname, '..');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-booking-cpu-'));
 
 const smtp = await startTestSmtp();
 const sms = await startSmsWebhook();
 const spawnedAt = performance.now();
-const child = spawn(
-  process.execPath,
-  [
+const service = await startBenchService({
+  nodeArgs: [
     '--max-semi-space-size=64',
     ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir)] : []),
-    '--import',
-    'tsx',
-    'src/main.ts',
   ],
-  {
-    cwd: repo,
-    env: {
-      PATH: process.env.PATH,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATA_DIR: path.join(dataDir, 'data'),
-      JOURNAL_SYNC: 'full',
-      LOG_LEVEL: 'info',
-      SMTP_URL: smtp.url,
-      SMS_WEBHOOK_URL: sms.url,
-      // Every client here dials from 127.0.0.1 and a few users book many seats: the limits are for people.
-      HOLDS_PER_ADDRESS_PER_MINUTE: '1000000',
-      REGISTER_MAX_PER_ADDRESS: '1000000',
-      MAX_SEATS_PER_USER: '100',
-      MAX_HELD_SEATS_PER_USER: '10000',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  env: {
+    DATA_DIR: path.join(dataDir, 'data'),
+    JOURNAL_SYNC: 'full',
+    SMTP_URL: smtp.url,
+    SMS_WEBHOOK_URL: sms.url,
+    // A few users book many seats here: the per-user limits are for people.
+    MAX_SEATS_PER_USER: '100',
+    MAX_HELD_SEATS_PER_USER: '10000',
   },
-);
-const pid = child.pid!;
-const port = await new Promise<number>((resolve, reject) => {
-  child.on('exit', (code) => reject(new Error(`the service exited (${code})`)));
-  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === 'BoxOffice is serving') resolve(entry.port!);
-    } catch {}
-  });
 });
-const base = `http://127.0.0.1:${port}`;
+const pid = service.nodePid;
+const { call } = service;
 
 /** utime + stime in ms of a /proc stat line (fields 14 and 15, counted after the parenthesised name). */
 function cpuMsOf(statFile: string): number {
@@ -105,35 +81,8 @@ function sampleCpu(): CpuSample {
   return { all: cpuMsOf(`/proc/${pid}/stat`), main: cpuMsOf(`/proc/${pid}/task/${pid}/stat`) };
 }
 
-async function call(method: string, route: string, body?: unknown, token?: string) {
-  const res = await fetch(base + route, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as any };
-}
-
-const users: string[] = [];
-for (let i = 0; i < CONCURRENCY; i++) {
-  const reg = await call('POST', '/api/register', {
-    name: `Booking Cpu ${i}`,
-    email: `booking-cpu${i}@example.com`,
-    password: 'a long enough passphrase',
-    phone: `+9198765432${String(i).padStart(2, '0')}`,
-  });
-  if (reg.status !== 201) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
-  users.push(reg.body.token);
-}
-const movies = (await call('GET', '/api/movies')).body.movies as { id: string }[];
-const showIds: string[] = [];
-for (const movie of movies) {
-  const { shows } = (await call('GET', `/api/movies/${movie.id}/shows`)).body as { shows: { id: string }[] };
-  showIds.push(...shows.map((s) => s.id));
-}
+const users = await registerUsers(call, CONCURRENCY, 'Booking Cpu');
+const showIds = await upcomingShowIds(call);
 
 interface Cycle {
   token: string;
@@ -232,8 +181,7 @@ for (const step of STEPS) {
 const windowEnd = (performance.now() - spawnedAt) / 1000;
 
 const confirmed = measured.filter((c) => c.confirmed).length;
-process.kill(pid, 'SIGTERM');
-await new Promise((resolve) => child.on('exit', resolve));
+await service.stop();
 await smtp.close();
 await sms.close();
 
@@ -269,7 +217,7 @@ if (profileDir) {
       [
         '--import',
         'tsx',
-        path.join(repo, 'bench/http/profile-summary.ts'),
+        path.join(import.meta.dirname, 'http/profile-summary.ts'),
         file,
         '--from',
         windowStart.toFixed(1),

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { describeCommit } from '../src/persistence/app-db.js';
 import { startServer } from '../src/server.js';
+import { jsonClient, registerUsers, upcomingShowIds } from './booking-client.js';
 import { TEST_CARD } from './http/cycles.js';
 
 const bookings = Number(process.argv[process.argv.indexOf('--bookings') + 1]) || 20;
@@ -38,31 +39,11 @@ const server = await startServer(config, {
   },
 });
 
-async function call(method: string, route: string, body?: unknown, token?: string) {
-  const res = await fetch(server.url + route, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as any };
-}
+const call = jsonClient(server.url);
 
 try {
-  const reg = await call('POST', '/api/register', {
-    name: 'Commit Counter',
-    email: 'commits@example.com',
-    password: 'a long enough passphrase',
-    phone: '+919876543210',
-  });
-  const token = reg.body.token as string;
-  const movies = (await call('GET', '/api/movies')).body.movies as { id: string }[];
-  const showIds: string[] = [];
-  for (const movie of movies) {
-    const { shows } = (await call('GET', `/api/movies/${movie.id}/shows`)).body as {
-      shows: { id: string }[];
-    };
-    showIds.push(...shows.map((s) => s.id));
-  }
+  const [token] = await registerUsers(call, 1, 'Commit Counter');
+  const showIds = await upcomingShowIds(call);
   isCounting = true;
   let confirmed = 0;
   for (let i = 0; i < bookings; i++) {
