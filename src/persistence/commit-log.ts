@@ -29,16 +29,60 @@ CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, records INTEGER NOT 
 const INITIAL_BUFFER_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
 
+/** The batch being built, in the body format above; both stores' commit logs write it as one row. */
+export class BatchBuilder {
+  #buffer = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  #bytes = 0;
+  #records = 0;
+
+  /** Adds a record; `command` is already JSON and is spliced in as it is. */
+  add(partition: number, seq: number, showId: string, command: string): void {
+    const line = `[${partition},${seq},${JSON.stringify(showId)},${command}]`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the newline.
+    if (this.#bytes + line.length * 3 + 1 > this.#buffer.length) this.#grow(line.length * 3 + 1);
+    if (this.#records > 0) this.#buffer[this.#bytes++] = NEWLINE;
+    this.#bytes += this.#buffer.write(line, this.#bytes);
+    this.#records++;
+  }
+
+  get records(): number {
+    return this.#records;
+  }
+
+  /** The body so far: a view of the reused buffer, valid until the next `add` after `clear`. */
+  body(): Buffer {
+    return this.#buffer.subarray(0, this.#bytes);
+  }
+
+  clear(): void {
+    this.#bytes = 0;
+    this.#records = 0;
+  }
+
+  #grow(atLeast: number): void {
+    let size = this.#buffer.length * 2;
+    while (size < this.#bytes + atLeast) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.#buffer.copy(bigger, 0, 0, this.#bytes);
+    this.#buffer = bigger;
+  }
+}
+
+/** The records of one batch's body, in order. */
+export function* decodeBatch(body: Buffer): Generator<LogRecord> {
+  for (const line of body.toString('utf8').split('\n')) {
+    const [partition, seq, showId, command] = JSON.parse(line) as [number, number, string, unknown];
+    yield { partition, seq, showId, command };
+  }
+}
+
 export class CommitLog {
   readonly #db: Database.Database;
   readonly #insert;
   readonly #prune;
   readonly #wal: WalFlusher;
   #lastBatchId: number;
-  /** The batch being built: records written so far and their bytes. */
-  #pending = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
-  #pendingBytes = 0;
-  #pendingRecords = 0;
+  readonly #pending = new BatchBuilder();
 
   constructor(
     readonly file: string,
@@ -55,35 +99,21 @@ export class CommitLog {
 
   /** Adds a record to the batch being built; `command` is already JSON and is spliced in as it is. */
   add(partition: number, seq: number, showId: string, command: string): void {
-    const line = `[${partition},${seq},${JSON.stringify(showId)},${command}]`;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the newline.
-    if (this.#pendingBytes + line.length * 3 + 1 > this.#pending.length) this.#grow(line.length * 3 + 1);
-    if (this.#pendingRecords > 0) this.#pending[this.#pendingBytes++] = NEWLINE;
-    this.#pendingBytes += this.#pending.write(line, this.#pendingBytes);
-    this.#pendingRecords++;
+    this.#pending.add(partition, seq, showId, command);
   }
 
   get pendingRecords(): number {
-    return this.#pendingRecords;
+    return this.#pending.records;
   }
 
   /** Writes the batch being built as one row (when it has records); returns its id. */
   commit(): number | undefined {
-    if (this.#pendingRecords === 0) return undefined;
+    if (this.#pending.records === 0) return undefined;
     const id = this.#lastBatchId + 1;
-    this.#insert.run(id, this.#pendingRecords, this.#pending.subarray(0, this.#pendingBytes));
+    this.#insert.run(id, this.#pending.records, this.#pending.body());
     this.#lastBatchId = id;
-    this.#pendingBytes = 0;
-    this.#pendingRecords = 0;
+    this.#pending.clear();
     return id;
-  }
-
-  #grow(atLeast: number): void {
-    let size = this.#pending.length * 2;
-    while (size < this.#pendingBytes + atLeast) size *= 2;
-    const bigger = Buffer.allocUnsafe(size);
-    this.#pending.copy(bigger, 0, 0, this.#pendingBytes);
-    this.#pending = bigger;
   }
 
   get lastBatchId(): number {
@@ -96,11 +126,7 @@ export class CommitLog {
       .prepare('SELECT body FROM batches ORDER BY id')
       .pluck()
       .iterate() as IterableIterator<Buffer>;
-    for (const body of rows)
-      for (const line of body.toString('utf8').split('\n')) {
-        const [partition, seq, showId, command] = JSON.parse(line) as [number, number, string, unknown];
-        yield { partition, seq, showId, command };
-      }
+    for (const body of rows) yield* decodeBatch(body);
   }
 
   /** Records still kept (tests and the recovery log line). */

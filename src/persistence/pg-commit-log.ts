@@ -13,7 +13,7 @@
  * the log right after opening); `close()` stops new writes and `closed()` waits for those in flight.
  */
 import type pg from 'pg';
-import type { LogRecord } from './commit-log.js';
+import { BatchBuilder, decodeBatch, type LogRecord } from './commit-log.js';
 
 export const SEAT_COMMIT_LOG_SCHEMA = `
 CREATE TABLE IF NOT EXISTS seat_commit_log (
@@ -23,9 +23,6 @@ CREATE TABLE IF NOT EXISTS seat_commit_log (
   body bytea NOT NULL,
   PRIMARY KEY (log, id)
 )`;
-
-const INITIAL_BUFFER_BYTES = 1 << 20;
-const NEWLINE = 0x0a;
 
 /**
  * Writes sent one after another: each starts once the one before it committed, so writes commit in
@@ -56,9 +53,7 @@ export class PostgresCommitLog {
   /** Records per batch still kept (loaded or committed since), for recordCount and pruning. */
   readonly #batchRecords = new Map<number, number>();
   readonly #loaded: Buffer[];
-  #pending = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
-  #pendingBytes = 0;
-  #pendingRecords = 0;
+  readonly #pending = new BatchBuilder();
   /** The chain of writes sent so far (perhaps shared with the partition store); it rejects for good once one fails. */
   readonly #writes: SerialWrites;
   #isClosed = false;
@@ -100,15 +95,11 @@ export class PostgresCommitLog {
   }
 
   add(partition: number, seq: number, showId: string, command: string): void {
-    const line = `[${partition},${seq},${JSON.stringify(showId)},${command}]`;
-    if (this.#pendingBytes + line.length * 3 + 1 > this.#pending.length) this.#grow(line.length * 3 + 1);
-    if (this.#pendingRecords > 0) this.#pending[this.#pendingBytes++] = NEWLINE;
-    this.#pendingBytes += this.#pending.write(line, this.#pendingBytes);
-    this.#pendingRecords++;
+    this.#pending.add(partition, seq, showId, command);
   }
 
   get pendingRecords(): number {
-    return this.#pendingRecords;
+    return this.#pending.records;
   }
 
   get lastBatchId(): number {
@@ -117,12 +108,12 @@ export class PostgresCommitLog {
 
   /** Sends the batch being built as one row (when it has records); returns its id. Durable at `sync()`. */
   commit(): number | undefined {
-    if (this.#pendingRecords === 0) return undefined;
+    if (this.#pending.records === 0) return undefined;
     if (this.#isClosed) throw new Error(`commit log ${this.file} is closed`);
     const id = this.#lastBatchId + 1;
     // A copy: the pending buffer is reused for the next batch while this insert is still in flight.
-    const body = Buffer.from(this.#pending.subarray(0, this.#pendingBytes));
-    const records = this.#pendingRecords;
+    const body = Buffer.from(this.#pending.body());
+    const records = this.#pending.records;
     this.#writes.push(() =>
       this.#pool.query('INSERT INTO seat_commit_log (log, id, records, body) VALUES ($1, $2, $3, $4)', [
         this.file,
@@ -133,26 +124,13 @@ export class PostgresCommitLog {
     );
     this.#batchRecords.set(id, records);
     this.#lastBatchId = id;
-    this.#pendingBytes = 0;
-    this.#pendingRecords = 0;
+    this.#pending.clear();
     return id;
-  }
-
-  #grow(atLeast: number): void {
-    let size = this.#pending.length * 2;
-    while (size < this.#pendingBytes + atLeast) size *= 2;
-    const bigger = Buffer.allocUnsafe(size);
-    this.#pending.copy(bigger, 0, 0, this.#pendingBytes);
-    this.#pending = bigger;
   }
 
   /** The records kept when the log was opened, in the order they were appended. */
   *records(): Generator<LogRecord> {
-    for (const body of this.#loaded)
-      for (const line of body.toString('utf8').split('\n')) {
-        const [partition, seq, showId, command] = JSON.parse(line) as [number, number, string, unknown];
-        yield { partition, seq, showId, command };
-      }
+    for (const body of this.#loaded) yield* decodeBatch(body);
   }
 
   recordCount(): number {
