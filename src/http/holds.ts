@@ -10,8 +10,8 @@ import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { sharedPerMinuteLimit } from './per-minute-limit.js';
 import { setResponseHeader } from './request-context.js';
+import { sharedRequestLimit } from './request-limit.js';
 import {
   bearer,
   createRoute,
@@ -35,7 +35,7 @@ const MAX_ID_LENGTH = 200;
  * hold-and-book form of POST /api/bookings. Refused attempts count too: they are what a hoarder repeats.
  */
 export async function admitHoldCreation(c: Context, deps: AppDeps): Promise<void> {
-  const limit = sharedPerMinuteLimit(deps, 'holds-by-address', deps.config.HOLDS_PER_ADDRESS_PER_MINUTE);
+  const limit = sharedRequestLimit(deps, 'holds-by-address', deps.config.HOLDS_PER_ADDRESS_PER_MINUTE);
   await limit.take(clientAddressOf(c, deps.config.trustedProxies), 'holds from this address');
 }
 

@@ -10,7 +10,7 @@ import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
-import { PerMinuteLimit } from './per-minute-limit.js';
+import { RequestLimit } from './request-limit.js';
 import {
   AmountSchema,
   bearer,
@@ -117,8 +117,8 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
   const admin = requireAdmin(deps);
   const { offers } = deps;
   const perMinute = deps.config.OFFER_VALIDATE_MAX_PER_MINUTE;
-  const validationsByAddress = new PerMinuteLimit('offer-validate-address', perMinute);
-  const validationsByUser = new PerMinuteLimit('offer-validate-user', perMinute);
+  const validationsByAddress = new RequestLimit('offer-validate-address', perMinute);
+  const validationsByUser = new RequestLimit('offer-validate-user', perMinute);
 
   app.openapi(
     createRoute({

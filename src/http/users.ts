@@ -6,13 +6,13 @@
  */
 import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { MAX_HISTORY_PAGE, type Session } from '../domain/users.js';
 import { requireUser } from './auth.js';
 import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, type Failure, unwrap } from './errors.js';
 import { type IdempotencyOptions, idempotent } from './idempotency.js';
+import { RequestLimit } from './request-limit.js';
 import {
   BookingSchema,
   BookingStatusSchema,
@@ -91,23 +91,13 @@ function sessionOrThrow(result: Session | Failure) {
  * behind one address, so the default (20 per 10 minutes) is generous for people and tight for a script.
  */
 function registrationLimit(deps: AppDeps): MiddlewareHandler<AppEnv> {
-  const limiter = new RateLimiterMemory({
-    points: deps.config.REGISTER_MAX_PER_ADDRESS,
-    duration: deps.config.REGISTER_WINDOW_SECONDS,
-  });
+  const limit = new RequestLimit(
+    'registrations-by-address',
+    deps.config.REGISTER_MAX_PER_ADDRESS,
+    deps.config.REGISTER_WINDOW_SECONDS,
+  );
   return async (c, next) => {
-    try {
-      await limiter.consume(clientAddressOf(c, deps.config.trustedProxies));
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      throw new ApiError(
-        'RATE_LIMITED',
-        'too many registrations from this address; try again later',
-        { retryAfterSeconds },
-        { 'retry-after': String(retryAfterSeconds) },
-      );
-    }
+    await limit.take(clientAddressOf(c, deps.config.trustedProxies), 'registrations from this address');
     return next();
   };
 }
