@@ -33,6 +33,12 @@ async function main(): Promise<void> {
     // pino writes through an asynchronous buffer: flush it, or the last lines ("BoxOffice stopped")
     // can be lost when the process exits with a full stdout pipe.
     const exitFlushed = (code: number) => logger.flush(() => process.exit(code));
+    // Should the event loop run dry before close() settles, something close() awaits has no handle
+    // keeping it alive (once an unref'd checkpoint thread): Node would exit 0 with the stop unfinished.
+    process.once('beforeExit', () => {
+      logger.error('shutdown stalled: the event loop ran dry before the service had stopped');
+      exitFlushed(1);
+    });
     running.close().then(
       () => exitFlushed(0),
       (err) => {

@@ -56,6 +56,10 @@ export function startCheckpointer(
     stop() {
       if (!isStopping) {
         isStopping = true;
+        // Unref'd while it runs, so it never holds a process open by itself; but while stopping, the
+        // process must wait for it: with the server and the shards already closed, nothing else keeps
+        // the event loop alive, and Node would exit (with code 0) before the last checkpoint finished.
+        worker.ref();
         worker.postMessage({ type: 'stop' });
       }
       return stopped;
