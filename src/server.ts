@@ -30,6 +30,7 @@ import { afterDurable, createPaymentProvider } from './payments/index.js';
 import { openAppDb } from './persistence/app-db.js';
 import { startCheckpointer } from './persistence/checkpointer.js';
 import { GroupCommit } from './persistence/group-commit.js';
+import { SqliteStore, type Store } from './persistence/store.js';
 import { WalFlusher } from './persistence/wal-flush.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
@@ -74,6 +75,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const dbFile = path.join(config.dataDir, 'app.db');
   const db = openAppDb(dbFile, { onCommit: options.onAppDbCommit });
+  // The domain's seam (src/persistence/store.ts): SQLite here; PostgreSQL when DATABASE_URL is set.
+  const store: Store = new SqliteStore(db);
   const checkpointer = startCheckpointer(db, logger);
   const wal = new WalFlusher(dbFile, config.JOURNAL_SYNC === 'full');
   const groupCommit = new GroupCommit({
@@ -177,6 +180,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const deps: AppDeps = {
     config,
     db,
+    store,
     logger,
     router,
     tokens,

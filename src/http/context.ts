@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
 
 export interface Lifecycle {
@@ -29,6 +30,8 @@ export interface Lifecycle {
 export interface AppDeps {
   config: Config;
   db: AppDb;
+  /** The domain's database seam (SQLite or PostgreSQL): new code goes through it, never `db`. */
+  store: Store;
   logger: Logger;
   router: ShardRouter;
   tokens: TokenService;
