@@ -261,3 +261,12 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 }
+
+/**
+ * ` FOR UPDATE` on PostgreSQL, nothing on SQLite: a transaction that reads a row to decide a write
+ * locks it there, so a concurrent transaction doing the same waits and then reads the new row.
+ * SQLite needs no row lock: its transactions (`BEGIN IMMEDIATE`) run one at a time.
+ */
+export function forUpdate(q: Queryable): string {
+  return q.dialect === 'postgres' ? ' FOR UPDATE' : '';
+}
