@@ -35,6 +35,13 @@ const schema = z.object({
   ADMIN_EMAIL: z.string().email().optional(),
   ADMIN_PASSWORD: z.string().min(8).optional(),
   SEED_DEMO: bool.default(true),
+  // PostgreSQL for every store (app data and seats); unset = SQLite files under DATA_DIR.
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: int(1, 1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
   REDIS_URL: optionalUrl,
   SMTP_URL: optionalUrl,
   MAIL_FROM: z.string().default('BoxOffice <tickets@boxoffice.local>'),

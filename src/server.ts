@@ -5,7 +5,6 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { ShardRouter } from './actors/shard-router.js';
 import type { Config } from './config.js';
@@ -27,22 +26,12 @@ import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
-import { openAppDb } from './persistence/app-db.js';
-import { startCheckpointer } from './persistence/checkpointer.js';
-import { GroupCommit } from './persistence/group-commit.js';
-import { SqliteStore, type Store } from './persistence/store.js';
-import { WalFlusher } from './persistence/wal-flush.js';
-import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
+import { openStore } from './persistence/open-store.js';
+import { claimDataDir, listenError, probeListen, StartupError } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
 export const BOOKING_SWEEP_MS = 10_000;
-
-/** SQLite's running count of rows this connection changed: group commit's "anything new?" check. */
-function totalChangesOf(db: ReturnType<typeof openAppDb>): () => number {
-  const statement = db.prepare('SELECT total_changes()').pluck();
-  return () => statement.get() as number;
-}
 
 export interface RunningServer {
   url: string;
@@ -73,29 +62,30 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     dataDirLock.release();
     throw err;
   });
-  const dbFile = path.join(config.dataDir, 'app.db');
-  const db = openAppDb(dbFile, { onCommit: options.onAppDbCommit });
-  // The domain's seam (src/persistence/store.ts): SQLite here; PostgreSQL when DATABASE_URL is set.
-  const store: Store = new SqliteStore(db);
-  const checkpointer = startCheckpointer(db, logger);
-  const wal = new WalFlusher(dbFile, config.JOURNAL_SYNC === 'full');
-  const groupCommit = new GroupCommit({
-    flush: options.appDbFlush ?? (() => wal.flush()),
-    changes: totalChangesOf(db),
-    // Ending the process is the conservative answer to a failed flush: a retry could report pages the
-    // kernel already dropped as safe. Restart recovery starts from what is really on disk.
-    onFlushFailed: (err) => {
-      logger.fatal({ err }, 'flushing the app database failed: stopping');
-      process.exit(1);
-    },
+  const opened = await openStore(config, {
+    logger,
+    appDbFlush: options.appDbFlush,
+    onAppDbCommit: options.onAppDbCommit,
+  }).catch((err) => {
+    dataDirLock.release();
+    throw err;
   });
-  const durable = () => groupCommit.whenDurable();
+  const { store, durable } = opened;
+  if (!opened.db) {
+    await opened.close();
+    dataDirLock.release();
+    throw new StartupError(
+      'DATABASE_URL: the app data does not run on PostgreSQL yet (issue 14, in progress)',
+    );
+  }
+  const db = opened.db;
   const metrics = createMetrics();
   const router = await ShardRouter.start({
     dataDir: config.dataDir,
     partitions: config.PARTITIONS,
     workers: config.WORKERS,
     journalSync: config.JOURNAL_SYNC,
+    seatStore: opened.seatStore,
     snapshotEvery: config.SNAPSHOT_EVERY,
     logger,
     now,
@@ -232,9 +222,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearInterval(bookingSweep);
       await notifier.stop();
       await router.stop();
-      await checkpointer.stop();
-      wal.close();
-      db.close();
+      await opened.close();
       dataDirLock.release();
       logger.info('BoxOffice stopped');
     })();

@@ -134,6 +134,24 @@ describe('a start that cannot serve', () => {
   });
 });
 
+describe('a start whose PostgreSQL cannot be reached', () => {
+  it('names DATABASE_URL without its password, in one line', async () => {
+    // A loopback port nothing listens on: the connection is refused at once.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const result = await startExpectingFailure({
+      DATA_DIR: tempDir(),
+      DATABASE_URL: `postgres://boxoffice:s3cret-word@127.0.0.1:${port}/boxoffice`,
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(`DATABASE_URL=postgres://boxoffice:***@127.0.0.1:${port}/boxoffice`);
+    expect(result.stderr).not.toContain('s3cret-word');
+  });
+});
+
 describe('the data directory', () => {
   it('is created owner-only, with every file in it (WAL and shared memory included) 0600', async () => {
     const dataDir = path.join(tempDir(), 'nested', 'data');
