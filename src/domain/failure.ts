@@ -56,6 +56,7 @@ export const ERROR_CODES = [
   'OVERLOADED',
   'WORKER_FAILED',
   'PROVIDER_UNAVAILABLE',
+  'STORE_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -8,6 +8,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { isStoreUnavailable } from '../persistence/store.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
@@ -231,6 +232,10 @@ function onError(err: Error, c: Context<AppEnv>) {
   const code = (err as { code?: string }).code;
   if (code === 'WORKER_FAILED' || code === 'OVERLOADED' || code === 'NOT_READY')
     return c.json(errorBody(code, 'the seat allocator is busy or recovering; try again shortly'), 503);
+  if (isStoreUnavailable(err)) {
+    c.get('log')?.warn({ err, requestId: c.get('requestId') }, 'database unavailable');
+    return c.json(errorBody('STORE_UNAVAILABLE', 'the database is unavailable; try again shortly'), 503);
+  }
   c.get('log')?.error({ err, requestId: c.get('requestId') }, 'unhandled error');
   return c.json(errorBody('INTERNAL', 'something went wrong on our side; it has been logged'), 500);
 }

@@ -60,6 +60,7 @@ export const STATUS_BY_CODE = {
   OVERLOADED: 503,
   WORKER_FAILED: 503,
   PROVIDER_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
 } as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 export interface ErrorBody {

@@ -187,6 +187,9 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** The client gives the server this long beyond its statement timeout to report the cancellation. */
+const CLIENT_TIMEOUT_MARGIN_MS = 1_000;
+
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
@@ -198,6 +201,10 @@ export class PostgresStore implements Store {
       connectionString: url,
       max: options.maxConnections,
       statement_timeout: options.statementTimeoutMs,
+      // A server that hangs (or a network that drops packets) answers nothing, so statement_timeout
+      // never fires: bound the wait for a connection and for every answer on our side too.
+      connectionTimeoutMillis: options.statementTimeoutMs,
+      query_timeout: options.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
       types,
     });
     // An idle connection the server ended (a restart) is dropped from the pool; the next query opens
@@ -269,4 +276,44 @@ export class PostgresStore implements Store {
  */
 export function forUpdate(q: Queryable): string {
   return q.dialect === 'postgres' ? ' FOR UPDATE' : '';
+}
+
+/** PostgreSQL SQLSTATE classes and codes that mean "not now", not "wrong": connection exceptions (08),
+ * insufficient resources (53), operator intervention (57: shutdown, statement timeout), system errors
+ * (58), and a serialization failure or deadlock that escaped its retries (40001, 40P01). */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57|58)|^40001$|^40P01$/;
+const UNAVAILABLE_SQLITE = new Set([
+  'SQLITE_BUSY',
+  'SQLITE_BUSY_SNAPSHOT',
+  'SQLITE_BUSY_TIMEOUT',
+  'SQLITE_LOCKED',
+]);
+const UNAVAILABLE_NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** What `pg` says, without a code, when a connection ends or a client-side timeout fires. */
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection ended unexpectedly/i;
+
+/**
+ * Whether an error from a store means the database cannot serve right now (down, restarting, slow,
+ * out of connections, busy), so the request may be retried, rather than a bug in the statement. The
+ * edge answers these with 503 STORE_UNAVAILABLE and Retry-After instead of 500.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (/^[0-9A-Z]{5}$/.test(code) && UNAVAILABLE_SQLSTATE.test(code)) return true;
+    if (UNAVAILABLE_SQLITE.has(code) || UNAVAILABLE_NETWORK.has(code)) return true;
+  }
+  if (err instanceof AggregateError && err.errors.some(isStoreUnavailable)) return true;
+  return UNAVAILABLE_MESSAGE.test(err.message);
 }

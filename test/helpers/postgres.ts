@@ -26,9 +26,18 @@ export interface TestPostgres {
   /** The admin URL (superuser `postgres`, database `postgres`). */
   url: string;
   port: number;
+  /** The postmaster's pid (it changes with `restart`). */
   pid: number;
   /** Fast shutdown (SIGINT to the postmaster's pid), then removes the temp dir. */
   stop(): Promise<void>;
+  /** Fast shutdown, keeping the data; `restart` starts the server again on the same port and data. */
+  halt(): Promise<void>;
+  restart(): Promise<void>;
+  /**
+   * SIGSTOP to the postmaster and every backend: connections stay open but nothing answers, as with
+   * a server that hangs. Returns what sends SIGCONT to the same processes.
+   */
+  freeze(): () => void;
 }
 
 function binDir(): string {
@@ -68,6 +77,23 @@ function exited(proc: ChildProcess): Promise<void> {
   });
 }
 
+/** The pids of a process's children, read from /proc (PostgreSQL's backends are the postmaster's). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command may hold spaces and parentheses: the fields after the last ')' are fixed.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
 export async function startTestPostgres(): Promise<TestPostgres> {
   const bin = binDir();
   const user = serverUser();
@@ -87,60 +113,85 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error}`);
   }
   const port = await freePort();
-  const proc = spawn(
-    path.join(bin, 'postgres'),
-    [
-      '-D',
-      dataDir,
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'fsync=on',
-      '-c',
-      'max_connections=200',
-      '-c',
-      'shared_buffers=32MB',
-    ],
-    { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...user },
-  );
-  let stderr = '';
-  proc.stderr?.on('data', (chunk: Buffer) => {
-    if (stderr.length < 16_384) stderr += chunk.toString();
-  });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let ready = false;
-  while (Date.now() < deadline && proc.exitCode === null) {
-    if (await canConnect(url)) {
-      ready = true;
-      break;
+
+  const launch = async (): Promise<ChildProcess> => {
+    const proc = spawn(
+      path.join(bin, 'postgres'),
+      [
+        '-D',
+        dataDir,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'fsync=on',
+        '-c',
+        'max_connections=200',
+        '-c',
+        'shared_buffers=32MB',
+      ],
+      { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...user },
+    );
+    let stderr = '';
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      if (stderr.length < 16_384) stderr += chunk.toString();
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      if (await canConnect(url)) return proc;
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!ready) {
     if (proc.exitCode === null) proc.kill('SIGKILL');
     await exited(proc);
-    fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`postgres did not accept connections on port ${port}: ${stderr}`);
+  };
+  const halt = async (proc: ChildProcess) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, a checkpoint is written.
+    process.kill(proc.pid as number, 'SIGINT');
+    const killed = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited(proc);
+    clearTimeout(killed);
+  };
+
+  let proc: ChildProcess;
+  try {
+    proc = await launch();
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  const pid = proc.pid as number;
   return {
     url,
     port,
-    pid,
+    get pid() {
+      return proc.pid as number;
+    },
     async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        // SIGINT is PostgreSQL's fast shutdown: sessions are ended, a checkpoint is written.
-        process.kill(pid, 'SIGINT');
-        const killed = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
-        await exited(proc);
-        clearTimeout(killed);
-      }
+      await halt(proc);
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+    halt: () => halt(proc),
+    async restart() {
+      await halt(proc);
+      proc = await launch();
+    },
+    freeze() {
+      const pids = [proc.pid as number, ...childrenOf(proc.pid as number)];
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      return () => {
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            // Gone already.
+          }
+        }
+      };
     },
   };
 }

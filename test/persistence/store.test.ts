@@ -4,8 +4,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAppDb } from '../../src/persistence/app-db.js';
 import { migratePostgres } from '../../src/persistence/pg-app-db.js';
-import { numberPlaceholders, PostgresStore, SqliteStore, type Store } from '../../src/persistence/store.js';
-import { freshPostgresDatabase } from '../helpers/postgres.js';
+import {
+  isStoreUnavailable,
+  numberPlaceholders,
+  PostgresStore,
+  SqliteStore,
+  type Store,
+} from '../../src/persistence/store.js';
+import { freshPostgresDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const NOW = '2026-12-01T10:00:00.000Z';
 
@@ -138,10 +144,79 @@ describe('the PostgreSQL store', () => {
       statementTimeoutMs: 50,
     });
     try {
-      await expect(store.get('SELECT pg_sleep(5)')).rejects.toThrow(/statement timeout/);
+      const slow = await store.get('SELECT pg_sleep(5)').catch((err: unknown) => err);
+      expect(String(slow)).toMatch(/statement timeout/);
+      expect(isStoreUnavailable(slow)).toBe(true);
       expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('a PostgreSQL server that goes away or hangs', () => {
+  // A server of this file's own: these tests stop and freeze it.
+  let server: TestPostgres;
+  beforeAll(async () => {
+    server = await startTestPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('fails statements as unavailable while the server is down, and serves again once it is back', async () => {
+    const store = new PostgresStore(server.url, { maxConnections: 2, statementTimeoutMs: 2_000 });
+    try {
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+      await server.halt();
+      const down = await store.get('SELECT 1 AS one').catch((err: unknown) => err);
+      expect(down).toBeInstanceOf(Error);
+      expect(isStoreUnavailable(down)).toBe(true);
+      const inTransaction = await store.transaction((tx) => tx.get('SELECT 1')).catch((err: unknown) => err);
+      expect(isStoreUnavailable(inTransaction)).toBe(true);
+      await server.restart();
+      // The pool dropped the dead connections: the next statement opens a new one.
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('gives up on a server that answers nothing, as unavailable, rather than waiting for ever', async () => {
+    const store = new PostgresStore(server.url, { maxConnections: 2, statementTimeoutMs: 300 });
+    const thaw = server.freeze();
+    try {
+      // Neither a new connection nor a statement can be answered: both are bounded on our side.
+      const hung = await store.get('SELECT 1 AS one').catch((err: unknown) => err);
+      expect(hung).toBeInstanceOf(Error);
+      expect(isStoreUnavailable(hung)).toBe(true);
+    } finally {
+      thaw();
+    }
+    try {
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
+
+describe('isStoreUnavailable', () => {
+  it('tells a database that cannot serve now from a statement that is wrong', () => {
+    const coded = (message: string, code: string) => Object.assign(new Error(message), { code });
+    expect(isStoreUnavailable(coded('the database system is shutting down', '57P03'))).toBe(true);
+    expect(isStoreUnavailable(coded('too many clients', '53300'))).toBe(true);
+    expect(isStoreUnavailable(coded('could not serialize access', '40001'))).toBe(true);
+    expect(isStoreUnavailable(coded('database is locked', 'SQLITE_BUSY'))).toBe(true);
+    expect(isStoreUnavailable(coded('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'))).toBe(true);
+    expect(isStoreUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isStoreUnavailable(coded('duplicate key value violates unique constraint', '23505'))).toBe(false);
+    expect(isStoreUnavailable(coded('syntax error at or near "SELEC"', '42601'))).toBe(false);
+    expect(
+      isStoreUnavailable(coded('UNIQUE constraint failed: users.email', 'SQLITE_CONSTRAINT_UNIQUE')),
+    ).toBe(false);
+    expect(isStoreUnavailable(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(
+      false,
+    );
   });
 });
