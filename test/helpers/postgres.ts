@@ -224,3 +224,29 @@ export async function freshPostgresDatabase(label = 'test'): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/**
+ * Set to `postgres` for the suite's PostgreSQL pass (the `postgres` project in vitest.config.ts): the
+ * services that tests start then keep everything in PostgreSQL instead of SQLite files.
+ */
+export const TEST_STORE_ENV = 'BOXOFFICE_TEST_STORE';
+
+const databasesByDataDir = new Map<string, Promise<string>>();
+
+/**
+ * In the PostgreSQL pass, `DATABASE_URL` for a service started on `dataDir`: one fresh database per data
+ * directory, made on first use, so a service restarted on the same directory (crash and restart tests)
+ * finds its data again. Outside that pass, or when the test sets `DATABASE_URL` itself, nothing.
+ */
+export async function testDatabaseEnv(
+  env: Record<string, string>,
+  dataDir: string,
+): Promise<Record<string, string>> {
+  if (process.env[TEST_STORE_ENV] !== 'postgres' || env.DATABASE_URL !== undefined) return {};
+  let url = databasesByDataDir.get(dataDir);
+  if (!url) {
+    url = freshPostgresDatabase('service');
+    databasesByDataDir.set(dataDir, url);
+  }
+  return { DATABASE_URL: await url };
+}

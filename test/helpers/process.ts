@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { testDatabaseEnv } from './postgres.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -41,6 +42,10 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
       REGISTER_MAX_PER_ADDRESS: '100000',
       HOLDS_PER_ADDRESS_PER_MINUTE: '100000',
       ...options.env,
+      ...(await testDatabaseEnv(
+        options.env,
+        path.resolve(options.cwd ?? REPO, options.env.DATA_DIR ?? 'data'),
+      )),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

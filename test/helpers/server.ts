@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server.js';
 import { contractOf } from './openapi-contract.js';
+import { testDatabaseEnv } from './postgres.js';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
@@ -47,6 +48,7 @@ export async function startTestServer(
     // Likewise their holds; tests/integration/hold-limits.test.ts tests the budget itself.
     HOLDS_PER_ADDRESS_PER_MINUTE: '100000',
     ...env,
+    ...(await testDatabaseEnv(env, dataDir)),
   });
   const running = await startServer(config, options);
   const api = client(running.url);
