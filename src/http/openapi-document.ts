@@ -81,10 +81,17 @@ export function registerDocumentExtras(app: OpenAPIHono<AppEnv>): void {
       method: 'get',
       path: '/readyz',
       tags: ['Operations'],
-      summary: 'Readiness: journals recovered and accepting requests',
+      summary: 'Readiness: journals recovered, the database answering, accepting requests',
       responses: {
-        200: { description: 'Ready', content: { 'application/json': { schema: status('ready') } } },
-        503: errorResponse('NOT_READY: recovering, or shutting down'),
+        200: {
+          description: 'Ready; `store` names where the data lives',
+          content: {
+            'application/json': {
+              schema: z.object({ status: z.literal('ready'), store: z.enum(['sqlite', 'postgres']) }),
+            },
+          },
+        },
+        503: errorResponse('NOT_READY: recovering, shutting down, or the database does not answer'),
       },
     }),
   );

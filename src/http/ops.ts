@@ -13,11 +13,21 @@ import { requestHeader } from './request-context.js';
 
 export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => {
+  app.get('/readyz', async (c) => {
     const { isReady, isDraining } = deps.lifecycle;
-    if (isReady && !isDraining && deps.router.isReady) return c.json({ status: 'ready' });
-    const reason = isDraining ? 'shutting down' : 'recovering partitions';
-    return c.json(errorBody('NOT_READY', `not ready: ${reason}`), 503);
+    const store = deps.store.dialect;
+    if (!isReady || isDraining || !deps.router.isReady) {
+      const reason = isDraining ? 'shutting down' : 'recovering partitions';
+      return c.json(errorBody('NOT_READY', `not ready: ${reason}`, { store }), 503);
+    }
+    // A node whose database does not answer cannot take writes: the balancer should send them elsewhere.
+    const reachable = await deps.store.get('SELECT 1 AS ok').then(
+      () => true,
+      () => false,
+    );
+    if (!reachable)
+      return c.json(errorBody('NOT_READY', 'not ready: the database is unavailable', { store }), 503);
+    return c.json({ status: 'ready', store });
   });
   const metricsToken = deps.config.METRICS_TOKEN;
   app.get('/metrics', async (c) => {

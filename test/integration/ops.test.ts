@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { TEST_STORE_ENV } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -19,7 +20,8 @@ describe('operations', () => {
     expect((await server.api('GET', '/healthz')).status).toBe(200);
     const ready = await server.api('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.status).toBe('ready');
+    const store = process.env[TEST_STORE_ENV] === 'postgres' ? 'postgres' : 'sqlite';
+    expect(ready.body).toEqual({ status: 'ready', store });
   });
 
   it('exposes Prometheus metrics including HTTP latency by route', async () => {

@@ -58,7 +58,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: journals recovered and accepting requests */
+        /** Readiness: journals recovered, the database answering, accepting requests */
         get: {
             parameters: {
                 query?: never;
@@ -68,7 +68,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Ready */
+                /** @description Ready; `store` names where the data lives */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -77,10 +77,12 @@ export interface paths {
                         "application/json": {
                             /** @enum {string} */
                             status: "ready";
+                            /** @enum {string} */
+                            store: "sqlite" | "postgres";
                         };
                     };
                 };
-                /** @description NOT_READY: recovering, or shutting down */
+                /** @description NOT_READY: recovering, shutting down, or the database does not answer */
                 503: {
                     headers: {
                         [name: string]: unknown;
