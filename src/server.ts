@@ -160,7 +160,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const reconciled = await bookings.reconcile();
   if (Object.values(reconciled).some((n) => n > 0))
     logger.info(reconciled, 'reconciled bookings a crash left unsettled');
-  const notifier = startNotifier({ db, config, logger, metrics, durable, now });
+  const notifier = startNotifier({ store, config, logger, metrics, durable, now });
   const bookingSweep = setInterval(() => {
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();

@@ -20,6 +20,8 @@ import { requestHeader } from './request-context.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Claim, read, claim again: a key freed or expired between our insert and our read gets a few more. */
+const MAX_CLAIM_TRIES = 3;
 
 interface KeyRow {
   body_hash: string;
@@ -39,18 +41,68 @@ export interface IdempotencyOptions {
 }
 
 export function idempotent(deps: AppDeps, options: IdempotencyOptions = {}): MiddlewareHandler<AppEnv> {
-  const { db } = deps;
-  const find = db.prepare(
-    'SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?',
-  );
-  const remove = db.prepare('DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?');
-  const claim = db.prepare(
-    'INSERT INTO idempotency_keys (user_id, key, route, body_hash, created_at) VALUES (?, ?, ?, ?, ?)',
-  );
-  const complete = db.prepare(
-    'UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND key = ?',
-  );
+  const { store } = deps;
+  const remove = (userId: string, key: string) =>
+    store.run('DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?', [userId, key]);
   let lastPurgeMs = 0;
+
+  /**
+   * Claims the key for this request, or answers what an earlier request with it left. The claim is a
+   * primary-key insert that does nothing on conflict: of concurrent retries with one key exactly one
+   * inserts (changes === 1) and runs; the others read its row and replay it or answer 409. No read
+   * decides the insert, so nothing needs a lock or a transaction.
+   */
+  const claimOrAnswer = async (
+    c: Context<AppEnv>,
+    claim: { userId: string; key: string; bodyHash: string; raw: string; nowMs: number },
+  ): Promise<Response | undefined> => {
+    const { userId, key, bodyHash, nowMs } = claim;
+    for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
+      const inserted = await store.run(
+        `INSERT INTO idempotency_keys (user_id, key, route, body_hash, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, key) DO NOTHING`,
+        [userId, key, c.req.path, bodyHash, new Date(nowMs).toISOString()],
+      );
+      if (inserted.changes === 1) return undefined;
+      const seen = await store.get<KeyRow>(
+        'SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?',
+        [userId, key],
+      );
+      // Gone between the insert and the read: its request failed and let go of it; claim again.
+      if (!seen) continue;
+      if (Date.parse(seen.created_at) <= nowMs - IDEMPOTENCY_TTL_MS) {
+        // Expired: removed only if it is still that very row (a concurrent retry may have replaced it).
+        await store.run('DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at = ?', [
+          userId,
+          key,
+          seen.created_at,
+        ]);
+        continue;
+      }
+      if (seen.body_hash !== bodyHash)
+        throw new ApiError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was used with a different request',
+        );
+      if (seen.status === null)
+        throw new ApiError(
+          'IDEMPOTENCY_KEY_IN_USE',
+          'a request with this Idempotency-Key is still in progress',
+        );
+      const rebuilt = await options.replay?.(c, {
+        status: seen.status,
+        body: seen.response ?? '',
+        requestBody: claim.raw,
+      });
+      if (rebuilt) return rebuilt;
+      return new Response(seen.response, {
+        status: seen.status,
+        headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' },
+      });
+    }
+    // Only a key claimed and released over and over, faster than these tries, lands here.
+    throw new ApiError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still in progress');
+  };
 
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const key = requestHeader(c, 'idempotency-key');
@@ -66,52 +118,34 @@ export function idempotent(deps: AppDeps, options: IdempotencyOptions = {}): Mid
     const nowMs = deps.now();
     if (nowMs - lastPurgeMs > 60_000) {
       lastPurgeMs = nowMs;
-      db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?').run(
+      await store.run('DELETE FROM idempotency_keys WHERE created_at < ?', [
         new Date(nowMs - IDEMPOTENCY_TTL_MS).toISOString(),
-      );
+      ]);
     }
     const raw = await c.req.raw.clone().text();
     const bodyHash = deps.tokens.keyedDigest(
       `idempotency\n${c.req.method} ${c.req.path}\n${canonicalBody(raw)}`,
     );
     const userId = c.get('user')?.id ?? `anonymous:${bodyHash}`;
-    const seen = find.get(userId, key) as KeyRow | undefined;
-    if (seen && Date.parse(seen.created_at) > nowMs - IDEMPOTENCY_TTL_MS) {
-      if (seen.body_hash !== bodyHash)
-        throw new ApiError(
-          'IDEMPOTENCY_KEY_REUSED',
-          'this Idempotency-Key was used with a different request',
-        );
-      if (seen.status === null)
-        throw new ApiError(
-          'IDEMPOTENCY_KEY_IN_USE',
-          'a request with this Idempotency-Key is still in progress',
-        );
-      const rebuilt = await options.replay?.(c, {
-        status: seen.status,
-        body: seen.response ?? '',
-        requestBody: raw,
-      });
-      if (rebuilt) return rebuilt;
-      return new Response(seen.response, {
-        status: seen.status,
-        headers: { 'content-type': 'application/json', 'idempotent-replayed': 'true' },
-      });
-    }
-    if (seen) remove.run(userId, key);
-    claim.run(userId, key, c.req.path, bodyHash, new Date(nowMs).toISOString());
+    const answer = await claimOrAnswer(c, { userId, key, bodyHash, raw, nowMs });
+    if (answer) return answer;
     try {
       await next();
     } catch (err) {
-      remove.run(userId, key);
+      await remove(userId, key);
       throw err;
     }
     if (c.res.status >= 500 || c.res.status === 400) {
-      remove.run(userId, key);
+      await remove(userId, key);
       return;
     }
     const text = await c.res.clone().text();
-    complete.run(c.res.status, options.toStored?.(c.res.status, text) ?? text, userId, key);
+    await store.run('UPDATE idempotency_keys SET status = ?, response = ? WHERE user_id = ? AND key = ?', [
+      c.res.status,
+      options.toStored?.(c.res.status, text) ?? text,
+      userId,
+      key,
+    ]);
   };
   IDEMPOTENT.add(middleware);
   return middleware;

@@ -125,7 +125,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
         422: errorResponse('The user has no phone number for SMS'),
       },
     }),
-    (c) => {
+    async (c) => {
       const body = c.req.valid('json');
       if (Buffer.byteLength(JSON.stringify(body.data)) > MAX_NOTIFICATION_DATA_BYTES)
         throw new ApiError('VALIDATION_FAILED', 'data is too large', { fields: { data: 'at most 8 KiB' } });
@@ -135,9 +135,10 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
         throw new ApiError('VALIDATION_FAILED', 'sendAt is too far ahead', {
           fields: { sendAt: 'at most 366 days from now' },
         });
-      const user = deps.db.prepare('SELECT email, phone FROM users WHERE id = ?').get(body.userId) as
-        | { email: string; phone: string | null }
-        | undefined;
+      const user = await deps.store.get<{ email: string; phone: string | null }>(
+        'SELECT email, phone FROM users WHERE id = ?',
+        [body.userId],
+      );
       if (!user) throw new ApiError('USER_NOT_FOUND', `no user ${body.userId}`);
       const recipient = body.channel === 'email' ? user.email : user.phone;
       if (!recipient) throw new ApiError('RULE_VIOLATION', 'this user has no phone number for SMS');
@@ -152,7 +153,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
           now: nowMs,
         }),
       )();
-      const notification = getNotification(deps.db, id);
+      const notification = await getNotification(deps.store, id);
       if (!notification) throw new Error(`notification ${id} vanished after its insert`);
       return c.json({ notification }, 202);
     },
@@ -184,9 +185,9 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
         ),
       },
     }),
-    (c) => {
+    async (c) => {
       const query = c.req.valid('query');
-      const page = listNotifications(deps.db, c.get('user').id, {
+      const page = await listNotifications(deps.store, c.get('user').id, {
         ...(query.cursor ? { cursor: query.cursor } : {}),
         limit: query.limit ?? LIST_PAGE_SIZE,
       });

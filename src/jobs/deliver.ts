@@ -5,7 +5,7 @@
  * harmless. A short lease on the row keeps two runs of one job from sending at the same time.
  */
 import type { Logger } from '../logger.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import type { EmailSender, OutgoingNotification } from './email.js';
 import { isNotificationTemplate, type NotificationData, type NotificationStatus } from './outbox.js';
 import { renderSms, type SmsSender } from './sms.js';
@@ -37,7 +37,7 @@ export const DELIVERY_LEASE_MS = 60_000;
 const MAX_ERROR_LENGTH = 500;
 
 export interface DelivererOptions {
-  db: AppDb;
+  store: Store;
   email: EmailSender;
   sms: SmsSender;
   logger: Logger;
@@ -66,40 +66,60 @@ interface Row {
  * Builds `deliverNotification(notificationId)`.
  *
  * @example
- * const deliver = createDeliverer({ db, email, sms, logger });
+ * const deliver = createDeliverer({ store, email, sms, logger });
  * await deliver('ntf_…'); // 'sent' | 'skipped', or throws DeliveryError to be retried
  */
 export function createDeliverer(options: DelivererOptions): DeliveryHandler {
-  const { db, logger } = options;
+  const { store, logger } = options;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const leaseMs = options.leaseMs ?? DELIVERY_LEASE_MS;
   const now = options.now ?? Date.now;
-  const load = db.prepare(
-    'SELECT id, channel, template, recipient, data, status, attempts FROM notifications WHERE id = ?',
-  );
-  const claim = db.prepare(
-    `UPDATE notifications SET attempts = attempts + 1, locked_until = ?
-     WHERE id = ? AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)`,
-  );
-  const markSent = db.prepare(
-    `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
-     WHERE id = ? AND status = 'queued'`,
-  );
-  const markFailedAttempt = db.prepare(
-    `UPDATE notifications SET last_error = ?, locked_until = NULL, status = CASE WHEN ? THEN 'failed' ELSE status END
-     WHERE id = ? AND status = 'queued'`,
-  );
-  const recordAttempt = db.prepare(
-    'INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)',
-  );
-  const succeed = db.transaction((id: string, at: string) => {
-    recordAttempt.run(id, at, 1, null);
-    markSent.run(at, id);
-  });
-  const fail = db.transaction((id: string, at: string, error: string, isFinal: boolean) => {
-    recordAttempt.run(id, at, 0, error);
-    markFailedAttempt.run(error, isFinal ? 1 : 0, id);
-  });
+  const load = (id: string) =>
+    store.get<Row>(
+      'SELECT id, channel, template, recipient, data, status, attempts FROM notifications WHERE id = ?',
+      [id],
+    );
+  // The claim is one conditional UPDATE: of concurrent runs (two queues, two nodes) only the one whose
+  // statement matched the row (still queued, lease free) gets it back, so exactly one sends. RETURNING
+  // gives the attempt number as the claim made it, not as a read before it saw it.
+  const claim = (id: string, leaseUntil: string, nowIso: string) =>
+    store.get<{ attempts: number }>(
+      `UPDATE notifications SET attempts = attempts + 1, locked_until = ?
+       WHERE id = ? AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)
+       RETURNING attempts`,
+      [leaseUntil, id, nowIso],
+    );
+  // The attempt and the row's new state commit together; the row updates stay conditional on 'queued'
+  // so that a cancel that landed meanwhile is not overwritten.
+  const succeed = (id: string, at: string) =>
+    store.transaction(async (tx) => {
+      await tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
+        id,
+        at,
+        1,
+        null,
+      ]);
+      await tx.run(
+        `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
+         WHERE id = ? AND status = 'queued'`,
+        [at, id],
+      );
+    });
+  const fail = (id: string, at: string, error: string, isFinal: boolean) =>
+    store.transaction(async (tx) => {
+      await tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
+        id,
+        at,
+        0,
+        error,
+      ]);
+      await tx.run(
+        `UPDATE notifications SET last_error = ?, locked_until = NULL,
+           status = CASE WHEN ? = 1 THEN 'failed' ELSE status END
+         WHERE id = ? AND status = 'queued'`,
+        [error, isFinal ? 1 : 0, id],
+      );
+    });
 
   async function send(row: Row): Promise<void> {
     if (!isNotificationTemplate(row.template)) throw new Error(`unknown template ${row.template}`);
@@ -114,36 +134,36 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
   }
 
   return async function deliverNotification(notificationId: string): Promise<DeliveryOutcome> {
-    const row = load.get(notificationId) as Row | undefined;
+    const row = await load(notificationId);
     if (!row) {
       logger.warn({ notificationId }, 'notification job for a row that does not exist');
       return 'skipped';
     }
     if (row.status !== 'queued') return 'skipped';
     const startedMs = now();
-    const claimed = claim.run(
-      new Date(startedMs + leaseMs).toISOString(),
+    const claimed = await claim(
       notificationId,
+      new Date(startedMs + leaseMs).toISOString(),
       new Date(startedMs).toISOString(),
     );
-    if (claimed.changes === 0) {
-      const current = load.get(notificationId) as Row | undefined;
+    if (claimed === undefined) {
+      const current = await load(notificationId);
       if (current?.status !== 'queued') return 'skipped';
       // Another run holds the lease: retry later, by which time it has sent (→ skipped) or let go.
       throw new DeliveryError('another delivery of this notification is in progress');
     }
-    const attempt = row.attempts + 1;
+    const attempt = claimed.attempts;
     try {
       await options.durable?.();
       await send(row);
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH);
       const isFinal = attempt >= maxAttempts;
-      fail(notificationId, new Date(now()).toISOString(), message, isFinal);
+      await fail(notificationId, new Date(now()).toISOString(), message, isFinal);
       logger.warn({ notificationId, attempt, maxAttempts, err: message }, 'notification delivery failed');
       throw new DeliveryError(isFinal ? `gave up after ${attempt} attempts: ${message}` : message, isFinal);
     }
-    succeed(notificationId, new Date(now()).toISOString());
+    await succeed(notificationId, new Date(now()).toISOString());
     logger.debug(
       { notificationId, channel: row.channel, template: row.template, attempt },
       'notification sent',

@@ -9,7 +9,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import { BullmqJobQueue } from './bullmq-queue.js';
 import { createDeliverer, DEFAULT_MAX_ATTEMPTS, type DeliveryHandler } from './deliver.js';
 import { createEmailSender, type EmailSender } from './email.js';
@@ -42,7 +42,7 @@ export interface Notifier {
   /** Relays pending outbox rows now instead of at the next poll; call it after a committed transaction. */
   relayNow(): Promise<void>;
   /** Age in seconds of the oldest outbox row not yet relayed (also exported as boxoffice_outbox_lag_seconds). */
-  lagSeconds(): number;
+  lagSeconds(): Promise<number>;
   /** Runs the sweep now (tests, and after Redis comes back). */
   sweepNow(): Promise<void>;
   /** 'bullmq' or 'in-process'. */
@@ -50,7 +50,7 @@ export interface Notifier {
 }
 
 export interface NotifierOptions {
-  db: AppDb;
+  store: Store;
   config: Pick<Config, 'REDIS_URL' | 'SMTP_URL' | 'MAIL_FROM' | 'SMS_WEBHOOK_URL'>;
   logger: Logger;
   metrics?: Pick<Metrics, 'outboxLag'>;
@@ -81,14 +81,14 @@ interface QueueAdapter {
  * Starts delivery. Synchronous: the queue connects in the background, and the relay backs off until it can.
  *
  * @example
- * const notifier = startNotifier({ db, config, logger, metrics });
+ * const notifier = startNotifier({ store, config, logger, metrics });
  * // after a transaction that called enqueueNotification(...):
  * void notifier.relayNow();
  * // at shutdown:
  * await notifier.stop();
  */
 export function startNotifier(options: NotifierOptions): Notifier {
-  const { db, config, logger } = options;
+  const { store, config, logger } = options;
   const now = options.now ?? Date.now;
   const retry: RetryPolicy = {
     attempts: options.retry?.attempts ?? DEFAULT_MAX_ATTEMPTS,
@@ -100,7 +100,7 @@ export function startNotifier(options: NotifierOptions): Notifier {
     options.sms ??
     (config.SMS_WEBHOOK_URL ? new HttpSmsSender(config.SMS_WEBHOOK_URL) : new LogSmsSender(logger));
   const handler: DeliveryHandler = createDeliverer({
-    db,
+    store,
     email,
     sms,
     logger,
@@ -137,25 +137,23 @@ export function startNotifier(options: NotifierOptions): Notifier {
         };
       })();
   const relay = new OutboxRelay({
-    db,
+    store,
     queue: adapter.queue,
     logger,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}),
     now,
   });
-  const due = db.prepare(
-    `SELECT id, send_at FROM notifications
-     WHERE status = 'queued' AND send_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
-     ORDER BY send_at LIMIT ${SWEEP_BATCH}`,
-  );
   const runSweep = async () => {
     try {
       const nowIso = new Date(now()).toISOString();
-      const rows = due.all(new Date(adapter.sweepUntilMs()).toISOString(), nowIso) as {
-        id: string;
-        send_at: string;
-      }[];
+      // Read-only: rescheduling is idempotent per notification id and delivery claims the row itself.
+      const rows = await store.all<{ id: string; send_at: string }>(
+        `SELECT id, send_at FROM notifications
+         WHERE status = 'queued' AND send_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
+         ORDER BY send_at LIMIT ${SWEEP_BATCH}`,
+        [new Date(adapter.sweepUntilMs()).toISOString(), nowIso],
+      );
       for (const row of rows)
         try {
           await adapter.queue.reschedule(row.id, Date.parse(row.send_at));
@@ -179,16 +177,16 @@ export function startNotifier(options: NotifierOptions): Notifier {
     return sweeping;
   };
 
-  const queuedAfter = db.prepare(
-    `SELECT id, send_at FROM notifications
-     WHERE status = 'queued' AND (send_at > ? OR (send_at = ? AND id > ?))
-     ORDER BY send_at, id LIMIT ${RESYNC_PAGE}`,
-  );
   /** Adds the job of every queued row (a no-op for jobs Redis still has), then marks Redis as synced. */
   const resyncOnce = async (queue: BullmqJobQueue) => {
     let after = { sendAt: '', id: '' };
     for (let page = 0; page < MAX_RESYNC_PAGES; page++) {
-      const rows = queuedAfter.all(after.sendAt, after.sendAt, after.id) as { id: string; send_at: string }[];
+      const rows = await store.all<{ id: string; send_at: string }>(
+        `SELECT id, send_at FROM notifications
+         WHERE status = 'queued' AND (send_at > ? OR (send_at = ? AND id > ?))
+         ORDER BY send_at, id LIMIT ${RESYNC_PAGE}`,
+        [after.sendAt, after.sendAt, after.id],
+      );
       for (const row of rows) await queue.schedule(row.id, Date.parse(row.send_at));
       const last = rows[rows.length - 1];
       if (!last || rows.length < RESYNC_PAGE) break;
@@ -231,7 +229,9 @@ export function startNotifier(options: NotifierOptions): Notifier {
   let stopping: Promise<void> | undefined;
   return {
     mode,
-    relayNow: () => relay.relayNow(),
+    relayNow: async () => {
+      await relay.relayNow();
+    },
     lagSeconds: () => relay.lagSeconds(),
     sweepNow: () => sweep(),
     stop() {

@@ -6,6 +6,7 @@
  */
 import { newId } from '../ids.js';
 import type { AppDb } from '../persistence/app-db.js';
+import type { Queryable } from '../persistence/store.js';
 
 export type NotificationChannel = 'email' | 'sms';
 export type NotificationStatus = 'queued' | 'sent' | 'failed' | 'cancelled';
@@ -292,31 +293,27 @@ export function isNotificationCursor(cursor: string): boolean {
  * A user's notifications, newest first, `limit` (1..100) per page; pass `nextCursor` back for the next page.
  * An unreadable cursor starts from the newest.
  */
-export function listNotifications(
-  db: AppDb,
+export async function listNotifications(
+  q: Queryable,
   userId: string,
   options: { cursor?: string; limit: number },
-): NotificationPage {
+): Promise<NotificationPage> {
   const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, Math.trunc(options.limit)));
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  const rows = (
-    after
-      ? db
-          .prepare(
-            `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
-             ORDER BY created_at DESC, id DESC LIMIT ?`,
-          )
-          .all(userId, after.createdAt, after.createdAt, after.id, limit + 1)
-      : db
-          .prepare(
-            `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-          )
-          .all(userId, limit + 1)
-  ) as ListRow[];
+  const rows = after
+    ? await q.all<ListRow>(
+        `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
+        [userId, after.createdAt, after.createdAt, after.id, limit + 1],
+      )
+    : await q.all<ListRow>(
+        `SELECT ${LIST_COLUMNS} FROM notifications WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+        [userId, limit + 1],
+      );
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
-  const attemptsOf = deliveryAttempts(
-    db,
+  const attemptsOf = await deliveryAttempts(
+    q,
     page.map((r) => r.id),
   );
   return {
@@ -326,11 +323,9 @@ export function listNotifications(
 }
 
 /** One notification as the list shows it; undefined when there is no such id. */
-export function getNotification(db: AppDb, id: string): NotificationView | undefined {
-  const row = db.prepare(`SELECT ${LIST_COLUMNS} FROM notifications WHERE id = ?`).get(id) as
-    | ListRow
-    | undefined;
-  return row && toView(row, deliveryAttempts(db, [id]).get(id) ?? []);
+export async function getNotification(q: Queryable, id: string): Promise<NotificationView | undefined> {
+  const row = await q.get<ListRow>(`SELECT ${LIST_COLUMNS} FROM notifications WHERE id = ?`, [id]);
+  return row && toView(row, (await deliveryAttempts(q, [id])).get(id) ?? []);
 }
 
 function toView(r: ListRow, attempts: DeliveryAttemptView[]): NotificationView {
@@ -351,19 +346,19 @@ function toView(r: ListRow, attempts: DeliveryAttemptView[]): NotificationView {
 }
 
 /** The recorded attempts of a page of notifications (at most MAX_LIST_LIMIT ids), by notification id. */
-function deliveryAttempts(db: AppDb, ids: string[]): Map<string, DeliveryAttemptView[]> {
+async function deliveryAttempts(q: Queryable, ids: string[]): Promise<Map<string, DeliveryAttemptView[]>> {
   assert(ids.length <= MAX_LIST_LIMIT, 'too many notifications for one attempts query');
   const byId = new Map<string, DeliveryAttemptView[]>();
   if (ids.length === 0) return byId;
-  const rows = db
-    .prepare(
-      `SELECT notification_id, at, ok, error FROM (
-         SELECT notification_id, id, at, ok, error,
-           ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY id DESC) AS newest
-         FROM notification_attempts WHERE notification_id IN (${ids.map(() => '?').join(', ')}))
-       WHERE newest <= ${MAX_ATTEMPTS_LISTED} ORDER BY id`,
-    )
-    .all(...ids) as { notification_id: string; at: string; ok: number; error: string | null }[];
+  // PostgreSQL 15 wants a name on a subquery in FROM (`newest_first`); SQLite takes it as well.
+  const rows = await q.all<{ notification_id: string; at: string; ok: number; error: string | null }>(
+    `SELECT notification_id, at, ok, error FROM (
+       SELECT notification_id, id, at, ok, error,
+         ROW_NUMBER() OVER (PARTITION BY notification_id ORDER BY id DESC) AS newest
+       FROM notification_attempts WHERE notification_id IN (${ids.map(() => '?').join(', ')})) AS newest_first
+     WHERE newest <= ${MAX_ATTEMPTS_LISTED} ORDER BY id`,
+    ids,
+  );
   for (const row of rows) {
     const list = byId.get(row.notification_id) ?? [];
     list.push({ at: row.at, ok: row.ok === 1, error: row.error });

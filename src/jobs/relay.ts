@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import { parseOutboxRow } from './outbox.js';
 
 /** Where relayed notifications go: BullMQ, or timers in this process. */
@@ -36,7 +36,7 @@ const PRUNE_EVERY_TICKS = 1_000;
 const MAX_BATCHES_PER_DRAIN = 100;
 
 export interface OutboxRelayOptions {
-  db: AppDb;
+  store: Store;
   queue: JobQueue;
   logger: Logger;
   metrics?: Pick<Metrics, 'outboxLag'>;
@@ -48,6 +48,14 @@ export interface OutboxRelayOptions {
   maxBackoffMs?: number;
   now?: () => number;
 }
+
+interface BatchResult {
+  /** The batch was full: more rows may be waiting. */
+  isFull: boolean;
+  /** Rows this batch marked relayed. */
+  marked: number;
+}
+const NOTHING_RELAYED: BatchResult = { isFull: false, marked: 0 };
 
 interface OutboxRow {
   id: number;
@@ -65,7 +73,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 /**
  * @example
- * const relay = new OutboxRelay({ db, queue, logger, metrics });
+ * const relay = new OutboxRelay({ store, queue, logger, metrics });
  * relay.start();
  * await relay.relayNow(); // after a transaction that wrote outbox rows, to skip the poll delay
  * await relay.stop();
@@ -73,7 +81,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export class OutboxRelay {
   readonly #o: Required<Omit<OutboxRelayOptions, 'metrics'>> & Pick<OutboxRelayOptions, 'metrics'>;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<boolean> | undefined;
+  #running: Promise<BatchResult> | undefined;
   #isStopped = true;
   #consecutiveFailures = 0;
   #ticks = 0;
@@ -104,32 +112,37 @@ export class OutboxRelay {
     await this.#running;
   }
 
-  /** Relays everything pending now (bounded); resolves early if the queue fails (the loop retries). */
-  async relayNow(): Promise<void> {
+  /**
+   * Relays everything pending now (bounded); resolves early if the queue fails (the loop retries).
+   * Resolves with how many rows this call marked relayed (rows another relay marked first not counted).
+   */
+  async relayNow(): Promise<number> {
     const wasBackingOff = this.#consecutiveFailures > 0;
+    let marked = 0;
     for (let i = 0; i < MAX_BATCHES_PER_DRAIN; i++) {
-      const isFull = await this.#runOnce();
-      if (!isFull) break;
+      const batch = await this.#runOnce();
+      marked += batch.marked;
+      if (!batch.isFull) break;
     }
     // The loop may be asleep for a long backoff (up to RELAY_MAX_BACKOFF_MS); the queue works again, so
     // rows written from now on go out at the normal poll instead of after that sleep.
     if (wasBackingOff && this.#consecutiveFailures === 0) this.#arm(this.#o.pollMs);
+    return marked;
   }
 
   /** Age in seconds of the oldest row not yet relayed; 0 when none is pending. */
-  lagSeconds(): number {
-    const oldest = this.#o.db
-      .prepare('SELECT created_at FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT 1')
-      .pluck()
-      .get() as string | undefined;
-    return oldest ? Math.max(0, (this.#o.now() - Date.parse(oldest)) / 1000) : 0;
+  async lagSeconds(): Promise<number> {
+    const oldest = await this.#o.store.get<{ created_at: string }>(
+      'SELECT created_at FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT 1',
+    );
+    return oldest ? Math.max(0, (this.#o.now() - Date.parse(oldest.created_at)) / 1000) : 0;
   }
 
   #arm(delayMs: number): void {
     if (this.#isStopped) return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      void this.#runOnce().then((isFull) => {
+      void this.#runOnce().then(({ isFull }) => {
         const delay = this.#consecutiveFailures > 0 ? this.#backoffMs() : isFull ? 0 : this.#o.pollMs;
         this.#arm(delay);
       });
@@ -141,33 +154,46 @@ export class OutboxRelay {
     return Math.min(this.#o.maxBackoffMs, this.#o.backoffMs * 2 ** exp);
   }
 
-  /** One batch, never two at once. Resolves true when the batch was full (more may be waiting). */
-  #runOnce(): Promise<boolean> {
-    const previous = this.#running ?? Promise.resolve(false);
+  /** One batch, never two at once. `isFull` when the batch was full (more may be waiting). */
+  #runOnce(): Promise<BatchResult> {
+    const previous = this.#running ?? Promise.resolve(NOTHING_RELAYED);
     const next = previous
       .then(() => this.#relayBatch())
       .catch((err: unknown) => {
         this.#consecutiveFailures++;
         this.#o.logger.error({ err }, 'outbox relay batch failed');
-        return false;
+        return NOTHING_RELAYED;
       });
     this.#running = next;
     return next;
   }
 
-  async #relayBatch(): Promise<boolean> {
-    const { db, queue, logger } = this.#o;
-    const rows = db
-      .prepare('SELECT id, kind, payload FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT ?')
-      .all(this.#o.batchSize) as OutboxRow[];
-    const markRelayed = db.prepare('UPDATE outbox SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL');
+  async #relayBatch(): Promise<BatchResult> {
+    const { store, queue, logger } = this.#o;
+    const rows = await store.all<OutboxRow>(
+      'SELECT id, kind, payload FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT ?',
+      [this.#o.batchSize],
+    );
     // Marked in one transaction per batch (one disk flush, not one per row); rows relayed before a crash
     // and not yet marked are relayed again, which the queues take as a no-op (jobs are keyed by id).
+    // Two relays on one database (two nodes) may both hand a row to the queue (a no-op again), but the
+    // conditional UPDATE (`relayed_at IS NULL`, changes === 1) lets exactly one of them mark it.
     const relayed: number[] = [];
-    const markAll = db.transaction(() => {
+    const markAll = async (): Promise<number> => {
+      if (relayed.length === 0) return 0;
       const at = new Date(this.#o.now()).toISOString();
-      for (const id of relayed) markRelayed.run(at, id);
-    });
+      return store.transaction(async (tx) => {
+        let marked = 0;
+        for (const id of relayed) {
+          const result = await tx.run(
+            'UPDATE outbox SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL',
+            [at, id],
+          );
+          marked += result.changes;
+        }
+        return marked;
+      });
+    };
     for (const row of rows) {
       const message = parseOutboxRow(row.kind, row.payload);
       if (message === null) {
@@ -186,33 +212,33 @@ export class OutboxRelay {
           if (this.#consecutiveFailures === 1)
             logger.warn(log, 'outbox relay: queue unavailable, backing off');
           else logger.debug(log, 'outbox relay: queue still unavailable');
-          markAll();
-          this.#updateLag();
-          return false;
+          const marked = await markAll();
+          await this.#updateLag();
+          return { isFull: false, marked };
         }
       }
       relayed.push(row.id);
     }
-    markAll();
+    const marked = await markAll();
     if (this.#consecutiveFailures > 0)
       logger.info({ failures: this.#consecutiveFailures }, 'outbox relay recovered');
     this.#consecutiveFailures = 0;
-    this.#updateLag();
-    if (++this.#ticks % PRUNE_EVERY_TICKS === 0) this.#prune();
-    return rows.length === this.#o.batchSize;
+    await this.#updateLag();
+    if (++this.#ticks % PRUNE_EVERY_TICKS === 0) await this.#prune();
+    return { isFull: rows.length === this.#o.batchSize, marked };
   }
 
-  #updateLag(): void {
-    this.#o.metrics?.outboxLag.set(this.lagSeconds());
+  async #updateLag(): Promise<void> {
+    const { metrics } = this.#o;
+    if (metrics) metrics.outboxLag.set(await this.lagSeconds());
   }
 
-  #prune(): void {
+  async #prune(): Promise<void> {
     const before = new Date(this.#o.now() - RELAYED_RETENTION_MS).toISOString();
-    this.#o.db
-      .prepare(
-        `DELETE FROM outbox WHERE id IN (
-           SELECT id FROM outbox WHERE relayed_at IS NOT NULL AND relayed_at < ? LIMIT ${PRUNE_SLICE})`,
-      )
-      .run(before);
+    await this.#o.store.run(
+      `DELETE FROM outbox WHERE id IN (
+         SELECT id FROM outbox WHERE relayed_at IS NOT NULL AND relayed_at < ? LIMIT ${PRUNE_SLICE})`,
+      [before],
+    );
   }
 }

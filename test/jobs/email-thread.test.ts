@@ -19,6 +19,7 @@ import { enqueueNotification } from '../../src/jobs/outbox.js';
 import { LogSmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import { openAppDb } from '../../src/persistence/app-db.js';
+import { SqliteStore } from '../../src/persistence/store.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 import { REPO } from '../helpers/process.js';
 
@@ -172,7 +173,7 @@ describe('the mail thread', () => {
     ).run(at, at);
     const email = createEmailSender({ smtpUrl, from: 't@boxoffice.test', logger });
     const notifier = startNotifier({
-      db,
+      store: new SqliteStore(db),
       config: {
         SMTP_URL: smtpUrl,
         SMS_WEBHOOK_URL: undefined,

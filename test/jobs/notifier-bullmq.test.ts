@@ -19,6 +19,7 @@ import {
 } from '../../src/jobs/outbox.js';
 import { createLogger } from '../../src/logger.js';
 import { type AppDb, openAppDb } from '../../src/persistence/app-db.js';
+import { SqliteStore } from '../../src/persistence/store.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -39,9 +40,9 @@ function sentTo(id: string) {
   return mail.filter((m) => m.id === id);
 }
 
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -71,7 +72,8 @@ function tempDb(): AppDb {
 
 function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   const notifier = startNotifier({
-    db,
+    // enqueueNotification still writes through `db` here, so both go through the same connection.
+    store: new SqliteStore(db),
     config: {
       SMTP_URL: smtpUrl,
       SMS_WEBHOOK_URL: smsUrl,
@@ -231,7 +233,7 @@ describe('notifications on BullMQ and Redis', () => {
     const during = Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_during${i}` }));
     await notifier.relayNow();
     await new Promise((r) => setTimeout(r, 700));
-    expect(notifier.lagSeconds()).toBeGreaterThan(0);
+    expect(await notifier.lagSeconds()).toBeGreaterThan(0);
     expect(db.prepare('SELECT COUNT(*) FROM outbox WHERE relayed_at IS NULL').pluck().get()).toBeGreaterThan(
       0,
     );
@@ -241,7 +243,7 @@ describe('notifications on BullMQ and Redis', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     for (const id of all) expect(sentTo(id), id).toHaveLength(1);
     await relayed(db);
-    expect(notifier.lagSeconds()).toBe(0);
+    expect(await notifier.lagSeconds()).toBe(0);
   });
 
   it('goes back to its normal pace once Redis returns after an outage long enough to back off', async () => {
@@ -252,7 +254,7 @@ describe('notifications on BullMQ and Redis', () => {
     await redis.kill();
     const during = enqueue(db, { bookingId: 'bkg_pace1' });
     // The relay has failed for seconds: its backoff between tries has grown past 2 s.
-    await waitFor(() => notifier.lagSeconds() >= 3.5, 10_000);
+    await waitFor(async () => (await notifier.lagSeconds()) >= 3.5, 10_000);
     await redis.restart();
     await waitFor(() => row(db, during).status === 'sent');
     const writtenAtMs = Date.now();

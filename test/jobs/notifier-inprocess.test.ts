@@ -21,6 +21,7 @@ import {
 import { LogSmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import { type AppDb, openAppDb } from '../../src/persistence/app-db.js';
+import { SqliteStore } from '../../src/persistence/store.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 
 const logger = createLogger('silent');
@@ -59,7 +60,8 @@ function tempDb(): AppDb {
 
 function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   const notifier = startNotifier({
-    db,
+    // enqueueNotification still writes through `db` here, so both go through the same connection.
+    store: new SqliteStore(db),
     config: {
       SMTP_URL: smtpUrl,
       SMS_WEBHOOK_URL: smsUrl,
@@ -173,7 +175,7 @@ describe('notifications without Redis', () => {
     expect(message?.raw).toContain('bkg_1');
     expect(attempts(db, id)).toMatchObject([{ ok: 1, error: null }]);
     expect(row(db, id)).toMatchObject({ status: 'sent', attempts: 1, last_error: null });
-    expect(notifier.lagSeconds()).toBe(0);
+    expect(await notifier.lagSeconds()).toBe(0);
   });
 
   it('queues a booking notification once however often the saga runs', () => {
@@ -270,7 +272,7 @@ describe('notifications without Redis', () => {
     db.prepare('UPDATE outbox SET relayed_at = NULL').run();
     await notifier.relayNow();
     const deliver = createDeliverer({
-      db,
+      store: new SqliteStore(db),
       email: createEmailSender({ smtpUrl, from: 'x@y.z', logger }),
       sms: new LogSmsSender(logger),
       logger,
@@ -291,7 +293,7 @@ describe('notifications without Redis', () => {
         now: Date.now() + i,
       }),
     );
-    const first = listNotifications(db, 'usr_1', { limit: 2 });
+    const first = await listNotifications(new SqliteStore(db), 'usr_1', { limit: 2 });
     expect(first.notifications.map((n) => n.id)).toEqual([ids[2], ids[1]]);
     expect(first.notifications[0]).toMatchObject({
       recipient: 'a***@example.com',
@@ -299,9 +301,14 @@ describe('notifications without Redis', () => {
       attempts: 0,
     });
     expect(first.notifications[1]?.recipient).toBe('+91******3210');
-    const second = listNotifications(db, 'usr_1', { limit: 2, cursor: first.nextCursor ?? '' });
+    const second = await listNotifications(new SqliteStore(db), 'usr_1', {
+      limit: 2,
+      cursor: first.nextCursor ?? '',
+    });
     expect(second.notifications.map((n) => n.id)).toEqual([ids[0]]);
     expect(second.nextCursor).toBeNull();
-    expect(listNotifications(db, 'usr_other', { limit: 10 }).notifications).toEqual([]);
+    expect((await listNotifications(new SqliteStore(db), 'usr_other', { limit: 10 })).notifications).toEqual(
+      [],
+    );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The outbox relay on its own: rows reach the queue in order, each is marked relayed once the queue took
  * it, and a queue that fails part-way leaves the rest for the next run (nothing relayed twice, nothing
- * skipped). Real app database; the queue is a recording JobQueue that can be told to fail.
+ * skipped). Real app database on both stores; the queue is a recording JobQueue that can be told to fail.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type JobQueue, OutboxRelay } from '../../src/jobs/relay.js';
 import { createLogger } from '../../src/logger.js';
-import { type AppDb, openAppDb } from '../../src/persistence/app-db.js';
+import { openAppDb } from '../../src/persistence/app-db.js';
+import { SqliteStore, type Store } from '../../src/persistence/store.js';
+import { APP_STORES } from '../helpers/app-stores.js';
 
 /** Takes calls until `failFrom` calls were taken, then refuses them (Redis gone) until healed. */
 class RecordingQueue implements JobQueue {
@@ -34,42 +36,45 @@ class RecordingQueue implements JobQueue {
   }
 }
 
-let db: AppDb | undefined;
-afterEach(() => {
-  db?.close();
-  db = undefined;
+const logger = createLogger('silent');
+
+async function writeRows(target: Store, n: number): Promise<void> {
+  for (let i = 1; i <= n; i++) {
+    const payload =
+      i % 3 === 0 ? { notificationId: `ntf_${i}` } : { notificationId: `ntf_${i}`, sendAtMs: 0 };
+    await target.run('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)', [
+      i % 3 === 0 ? 'cancel' : 'notify',
+      JSON.stringify(payload),
+      new Date().toISOString(),
+    ]);
+  }
+}
+
+async function unrelayed(target: Store): Promise<number> {
+  const row = await target.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE relayed_at IS NULL');
+  return row?.n ?? -1;
+}
+
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
 });
 
-function writeRows(target: AppDb, n: number): void {
-  const insert = target.prepare('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)');
-  for (let i = 1; i <= n; i++)
-    if (i % 3 === 0)
-      insert.run('cancel', JSON.stringify({ notificationId: `ntf_${i}` }), new Date().toISOString());
-    else
-      insert.run(
-        'notify',
-        JSON.stringify({ notificationId: `ntf_${i}`, sendAtMs: 0 }),
-        new Date().toISOString(),
-      );
-}
-
-function unrelayed(target: AppDb): number {
-  return target.prepare('SELECT COUNT(*) FROM outbox WHERE relayed_at IS NULL').pluck().get() as number;
-}
-
-describe('outbox relay', () => {
+describe.each(APP_STORES)('outbox relay on $name', (fixture) => {
   it('relays in order, marks what the queue took, and leaves the rest after a failure part-way', async () => {
-    db = openAppDb(':memory:');
-    writeRows(db, 7);
+    store = await fixture.open('relay-order');
+    await writeRows(store, 7);
     const queue = new RecordingQueue();
     queue.failFrom = 4;
-    const relay = new OutboxRelay({ db, queue, logger: createLogger('silent'), batchSize: 100 });
-    await relay.relayNow();
+    const relay = new OutboxRelay({ store, queue, logger, batchSize: 100 });
+    expect(await relay.relayNow()).toBe(4);
     expect(queue.calls).toEqual(['schedule ntf_1', 'schedule ntf_2', 'unschedule ntf_3', 'schedule ntf_4']);
-    expect(unrelayed(db)).toBe(3);
+    expect(await unrelayed(store)).toBe(3);
+    expect(await relay.lagSeconds()).toBeGreaterThanOrEqual(0);
 
     queue.failFrom = Number.POSITIVE_INFINITY;
-    await relay.relayNow();
+    expect(await relay.relayNow()).toBe(3);
     expect(queue.calls).toEqual([
       'schedule ntf_1',
       'schedule ntf_2',
@@ -79,28 +84,50 @@ describe('outbox relay', () => {
       'unschedule ntf_6',
       'schedule ntf_7',
     ]);
-    expect(unrelayed(db)).toBe(0);
-    await relay.relayNow();
+    expect(await unrelayed(store)).toBe(0);
+    expect(await relay.relayNow()).toBe(0);
     expect(queue.calls).toHaveLength(7);
+    expect(await relay.lagSeconds()).toBe(0);
   });
 
+  it('marks each row once when several relays drain one outbox at the same time', async () => {
+    store = await fixture.open('relay-race');
+    const rows = 60;
+    await writeRows(store, rows);
+    // Eight relays (eight nodes) on one store, small batches so that their batches overlap.
+    const queues = Array.from({ length: 8 }, () => new RecordingQueue());
+    const relays = queues.map(
+      (queue) => new OutboxRelay({ store: store as Store, queue, logger, batchSize: 7 }),
+    );
+    const marked = await Promise.all(relays.map((relay) => relay.relayNow()));
+    // The conditional UPDATE lets one relay mark a row: the marks add up to the rows, no more.
+    expect(marked.reduce((a, b) => a + b, 0)).toBe(rows);
+    expect(await unrelayed(store)).toBe(0);
+    // Every row reached a queue at least once (a second hand-over is a no-op for the queues).
+    const handed = new Set(queues.flatMap((queue) => queue.calls));
+    expect(handed.size).toBe(rows);
+  });
+});
+
+describe('outbox relay on SQLite files', () => {
   it('marks a batch in one commit, not one per row (each commit is a disk flush at full sync)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-relay-'));
+    const db = openAppDb(path.join(dir, 'app.db'));
     try {
-      db = openAppDb(path.join(dir, 'app.db'));
-      writeRows(db, 50);
+      store = new SqliteStore(db);
+      await writeRows(store, 50);
       // Frames in the WAL count what the relay wrote: per-row commits would write 50 or more.
       db.pragma('wal_autocheckpoint = 0');
       db.pragma('wal_checkpoint(TRUNCATE)');
-      const relay = new OutboxRelay({ db, queue: new RecordingQueue(), logger: createLogger('silent') });
+      const relay = new OutboxRelay({ store, queue: new RecordingQueue(), logger });
       await relay.relayNow();
-      expect(unrelayed(db)).toBe(0);
+      expect(await unrelayed(store)).toBe(0);
       const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)') as [{ log: number }];
       expect(log).toBeGreaterThan(0);
       expect(log).toBeLessThan(10);
     } finally {
-      db?.close();
-      db = undefined;
+      await store?.close();
+      store = undefined;
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
