@@ -6,12 +6,11 @@
  * while the others keep serving), drives the expiry sweep with the service's clock, and fans the
  * actors' events out to listeners.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
+import { openSeatMeta, type SeatMeta, type SeatMetaStore } from '../persistence/seat-meta.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
-import { type JournalSync, syncDirectorySync } from '../persistence/wal-flush.js';
+import type { JournalSync } from '../persistence/wal-flush.js';
 import { workerEntry } from '../worker-entry.js';
 import { foldCommitLogs } from './shard-core.js';
 import {
@@ -68,7 +67,8 @@ export interface ShardRouterOptions {
   sweepEveryMs?: number;
   /**
    * Where the shards keep partitions and commit logs: SQLite files in `dataDir` (the default) or a
-   * PostgreSQL database (each worker opens a small pool of its own). `meta.json` stays in `dataDir`.
+   * PostgreSQL database (each worker opens a small pool of its own), with the partition and worker
+   * counts (`seat-meta.ts`).
    */
   seatStore?: SeatStoreOption;
 }
@@ -117,59 +117,6 @@ export function partitionOf(showId: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
-/** What a data directory records about itself (`meta.json`). */
-interface DataDirMeta {
-  partitions: number;
-  createdAt: string;
-  /** The worker count whose commit logs the directory holds (absent before commit logs existed). */
-  workers?: number;
-}
-
-function metaFile(dataDir: string): string {
-  return path.join(dataDir, 'meta.json');
-}
-
-function readMeta(dataDir: string): DataDirMeta | undefined {
-  const file = metaFile(dataDir);
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as DataDirMeta) : undefined;
-}
-
-/**
- * Written whole to a temporary file, flushed, and renamed over the old one, then the directory flushed:
- * after power loss the file is the old one or the new one, never half of either.
- */
-function writeMeta(dataDir: string, meta: DataDirMeta): void {
-  const file = metaFile(dataDir);
-  const fd = fs.openSync(`${file}.tmp`, 'w', 0o600);
-  try {
-    fs.writeFileSync(fd, `${JSON.stringify(meta)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(`${file}.tmp`, file);
-  syncDirectorySync(dataDir);
-}
-
-/**
- * The partition count is fixed when a data directory is created, so a show never changes partition;
- * a different PARTITIONS later is ignored with a warning.
- */
-export function fixPartitionCount(dataDir: string, requested: number, logger?: Logger): number {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const meta = readMeta(dataDir);
-  if (meta) {
-    if (meta.partitions !== requested)
-      logger?.warn(
-        { stored: meta.partitions, requested },
-        'PARTITIONS is fixed by the data directory; using the stored count',
-      );
-    return meta.partitions;
-  }
-  writeMeta(dataDir, { partitions: requested, createdAt: new Date().toISOString() });
-  return requested;
-}
-
 /** The commit log worker `index` appends to. */
 export function workerLogName(index: number): string {
   return `w-${index}`;
@@ -188,8 +135,12 @@ export class ShardRouter {
   #sweepTimer?: NodeJS.Timeout;
   #resolveShow?: (showId: string) => CreateShowSpec | undefined;
 
-  private constructor(private readonly options: ShardRouterOptions) {
-    this.#partitions = fixPartitionCount(options.dataDir, options.partitions, options.logger);
+  private constructor(
+    private readonly options: ShardRouterOptions,
+    private readonly meta: SeatMetaStore,
+    private readonly storedMeta: SeatMeta,
+  ) {
+    this.#partitions = storedMeta.partitions;
     this.#now = options.now ?? Date.now;
     const workers = Math.max(1, Math.min(options.workers, this.#partitions));
     this.#slots = Array.from({ length: workers }, (_, index) => ({
@@ -205,7 +156,16 @@ export class ShardRouter {
 
   /** Starts the workers and resolves once every partition has recovered. */
   static async start(options: ShardRouterOptions): Promise<ShardRouter> {
-    const router = new ShardRouter(options);
+    // The partition count is fixed when the seat store is created, so a show never changes partition;
+    // a different PARTITIONS later is ignored with a warning.
+    const meta = openSeatMeta(options.dataDir, options.seatStore);
+    const stored = await meta.fix({ partitions: options.partitions, createdAt: new Date().toISOString() });
+    if (stored.partitions !== options.partitions)
+      options.logger?.warn(
+        { stored: stored.partitions, requested: options.partitions },
+        'PARTITIONS is fixed by the seat store; using the stored count',
+      );
+    const router = new ShardRouter(options, meta, stored);
     await router.#matchLogsToWorkers();
     await Promise.all(router.#slots.map((slot) => router.#spawn(slot)));
     const sweepEveryMs = options.sweepEveryMs ?? EXPIRY_SWEEP_MS;
@@ -222,7 +182,7 @@ export class ShardRouter {
    */
   async #matchLogsToWorkers(): Promise<void> {
     const { dataDir, journalSync, snapshotEvery, logger } = this.options;
-    const meta = readMeta(dataDir)!;
+    const meta = this.storedMeta;
     if (meta.workers === this.#slots.length) return;
     const started = performance.now();
     const folded = await foldCommitLogs({
@@ -244,7 +204,7 @@ export class ShardRouter {
         'worker count changed: commit logs folded into the partition files',
       );
     }
-    writeMeta(dataDir, { ...meta, workers: this.#slots.length });
+    await this.meta.setWorkers(this.#slots.length);
   }
 
   get isReady(): boolean {

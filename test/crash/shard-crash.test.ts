@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { foldCommitLogs, ShardCore } from '../../src/actors/shard-core.js';
 import { HELD, invariantViolations } from '../../src/actors/show-actor.js';
+import { openSeatMeta } from '../../src/persistence/seat-meta.js';
 import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const CHILD = path.join(import.meta.dirname, 'shard-child.ts');
@@ -48,11 +49,15 @@ describe.each(SEAT_STORES)('crash recovery ($name seat store)', (store) => {
       try {
         const { held, released, releasing, acks } = await runAndKill(target, killAfterAcks);
         expect(acks).toBeGreaterThanOrEqual(killAfterAcks);
-        // The seats were where the store says, not in SQLite files beside it.
+        // The seats, and the seat store's own record of its partition count, were where the store says,
+        // not in files beside it.
         expect(fs.existsSync(path.join(dataDir, 'partitions'))).toBe(store.name === 'sqlite');
-        const partitions = (
-          JSON.parse(fs.readFileSync(path.join(dataDir, 'meta.json'), 'utf8')) as { partitions: number }
-        ).partitions;
+        expect(fs.existsSync(path.join(dataDir, 'meta.json'))).toBe(store.name === 'sqlite');
+        const { partitions } = await openSeatMeta(dataDir, target.seatStore).fix({
+          partitions: 999,
+          createdAt: new Date().toISOString(),
+        });
+        expect(partitions).not.toBe(999);
         // The child ran two workers, each with its own commit log: recover the way the router does when
         // the worker count changes (fold both logs into the partition files), then open the result.
         const options = {
