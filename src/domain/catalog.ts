@@ -686,14 +686,15 @@ export class CatalogService {
         [name, city, address, timeZone, now, id],
       );
       await tx.run('UPDATE shows SET city = ?, updated_at = ? WHERE theater_id = ?', [city, now, id]);
-      const moved = city !== row.city;
-      const shows = moved
+      // Show info carries the theater's name and city (offer scopes read the city): re-read it now
+      // rather than after its TTL.
+      const isShowInfoChanged = city !== row.city || name !== row.name;
+      const shows = isShowInfoChanged
         ? await tx.all<{ id: string }>('SELECT id FROM shows WHERE theater_id = ?', [id])
         : [];
       return { ok: true as const, showIds: shows.map((s) => s.id) };
     });
     if (!result.ok) return result;
-    // Offer scopes read the city from the cached show info: refresh it rather than wait for its expiry.
     for (const showId of result.showIds) await this.d.showChanged(showId);
     return this.theater(id);
   }
