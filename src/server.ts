@@ -101,7 +101,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     config.JWT_TTL_SECONDS,
     now,
   );
-  const shows = new ShowInfoCache(db, now);
+  const shows = new ShowInfoCache(store, now);
   // A show row whose actor was never created (a crash between the two) gets its actor on first use.
   router.setShowResolver((showId) => {
     const info = shows.get(showId);
@@ -126,17 +126,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     now,
   });
   const catalog = new CatalogService({
-    db,
+    store,
     actors: router,
-    forgetShow: (showId) => {
-      shows.forget(showId);
+    showChanged: async (showId) => {
+      await shows.refresh(showId);
       seatMaps.forgetRendering(showId);
     },
     availableSeats: liveAvailability(seatMaps),
     currency: config.CURRENCY,
     now,
   });
-  await prepareCatalog(config, { db, users, catalog, actors: router, offers, now, logger });
+  await prepareCatalog(config, { store, users, catalog, actors: router, offers, now, logger });
+  // Every show in memory (the seed's too) before anything reads the cache synchronously.
+  await shows.start();
   const holds = new HoldService(router, shows, config, now);
   const payments = createPaymentProvider(config, db, now);
   const tickets = TicketSigner.load(config, now);

@@ -9,7 +9,7 @@ import { compileLayout } from '../actors/seat-layout.js';
 import type { ShowCommand, ShowReply } from '../actors/show-actor.js';
 import { layoutKeyOf } from '../actors/show-codec.js';
 import { newId } from '../ids.js';
-import type { AppDb } from '../persistence/app-db.js';
+import { forUpdate, type Queryable, type SqlValue, type Store } from '../persistence/store.js';
 import { type Failure, failure } from './failure.js';
 import { refusal } from './holds.js';
 
@@ -155,10 +155,10 @@ export interface ShowActors {
 }
 
 export interface CatalogDeps {
-  db: AppDb;
+  store: Store;
   actors: ShowActors;
-  /** Drops a show from the hot-path cache after an admin change (ShowInfoCache.forget). */
-  forgetShow: (showId: string) => void;
+  /** Re-reads a show into the hot-path cache after an admin change, once committed (ShowInfoCache.refresh). */
+  showChanged: (showId: string) => Promise<void>;
   /** Seats available now, from the live seat map; undefined when it cannot be had cheaply. */
   availableSeats?: (showId: string) => Promise<number | undefined>;
   currency: string;
@@ -272,90 +272,99 @@ export function utcDay(date: string): { from: string; to: string } {
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
+const SELECT_THEATER = 'SELECT id, name, city, address, time_zone AS "timeZone" FROM theaters';
+
+/** `?, ?, ?` for a list of n > 0 values: PostgreSQL has no json_each, so lists travel as placeholders. */
+function placeholders(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
 export class CatalogService {
-  readonly #movie;
-  readonly #theater;
-  readonly #screen;
-  readonly #show;
+  readonly #store: Store;
 
   constructor(private readonly d: CatalogDeps) {
-    this.#movie = d.db.prepare('SELECT * FROM movies WHERE id = ? AND archived_at IS NULL');
-    this.#theater = d.db.prepare(
-      'SELECT id, name, city, address, time_zone AS timeZone FROM theaters WHERE id = ?',
-    );
-    this.#screen = d.db.prepare('SELECT * FROM screens WHERE id = ?');
-    this.#show = d.db.prepare('SELECT * FROM shows WHERE id = ?');
+    this.#store = d.store;
   }
 
   #nowIso(): string {
     return new Date(this.d.now()).toISOString();
   }
 
+  /** `work` on the caller's transaction when given one (the demo seed writes in one), else in its own. */
+  #atomically<T>(q: Queryable | undefined, work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return q ? work(q) : this.#store.transaction(work);
+  }
+
   // ---- public reads -------------------------------------------------------------------------------
 
   /** Cities with theaters, counting their theaters and the movies with an upcoming show there. */
-  cities(): { name: string; theaters: number; movies: number }[] {
-    return this.d.db
-      .prepare(
-        `SELECT t.city AS name, COUNT(*) AS theaters,
-           (SELECT COUNT(DISTINCT s.movie_id) FROM shows s
-             WHERE s.city = t.city AND s.start_time > @now AND s.status = 'scheduled') AS movies
-         FROM theaters t GROUP BY t.city ORDER BY t.city`,
-      )
-      .all({ now: this.#nowIso() }) as { name: string; theaters: number; movies: number }[];
+  cities(): Promise<{ name: string; theaters: number; movies: number }[]> {
+    return this.#store.all(
+      `SELECT t.city AS name, COUNT(*) AS theaters,
+         (SELECT COUNT(DISTINCT s.movie_id) FROM shows s
+           WHERE s.city = t.city AND s.start_time > ? AND s.status = 'scheduled') AS movies
+       FROM theaters t GROUP BY t.city ORDER BY t.city`,
+      [this.#nowIso()],
+    );
   }
 
   /** Movies matching every given filter; show-based filters (city, date) count only upcoming shows. */
-  movies(filters: MovieFilters): Movie[] {
+  async movies(filters: MovieFilters): Promise<Movie[]> {
     const where = ['m.archived_at IS NULL'];
-    const params: Record<string, unknown> = { now: this.#nowIso(), limit: MAX_LISTED_MOVIES };
+    const params: SqlValue[] = [];
     if (filters.language !== undefined) {
-      where.push('m.language = @language');
-      params.language = canonicalLanguage(filters.language);
+      where.push('m.language = ?');
+      params.push(canonicalLanguage(filters.language));
     }
     if (filters.genre !== undefined) {
-      where.push('m.id IN (SELECT movie_id FROM movie_genres WHERE genre = @genre)');
-      params.genre = canonicalName(filters.genre);
+      where.push('m.id IN (SELECT movie_id FROM movie_genres WHERE genre = ?)');
+      params.push(canonicalName(filters.genre));
     }
     if (filters.minRating !== undefined) {
-      where.push('m.rating >= @minRating');
-      params.minRating = filters.minRating;
+      where.push('m.rating >= ?');
+      params.push(filters.minRating);
     }
     if (filters.q !== undefined) {
-      where.push("m.title LIKE @q ESCAPE '\\'");
-      params.q = `%${escapeLike(filters.q.trim())}%`;
+      // SQLite's LIKE ignores ASCII case and PostgreSQL's does not: lower() on both sides on both.
+      where.push("lower(m.title) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'");
+      params.push(`%${escapeLike(filters.q.trim())}%`);
     }
     const showFilter = this.#showFilter(filters, params);
     if (showFilter) where.push(showFilter);
-    const rows = this.d.db
-      .prepare(
-        `SELECT m.* FROM movies m WHERE ${where.join(' AND ')}
-         ORDER BY m.rating DESC, m.votes DESC, m.title, m.id LIMIT @limit`,
-      )
-      .all(params) as MovieRow[];
+    params.push(MAX_LISTED_MOVIES);
+    const rows = await this.#store.all<MovieRow>(
+      `SELECT m.* FROM movies m WHERE ${where.join(' AND ')}
+       ORDER BY m.rating DESC, m.votes DESC, m.title, m.id LIMIT ?`,
+      params,
+    );
     return rows.map(toMovie);
   }
 
-  /** With a city: through shows_city_start. With only a date: per movie through shows_movie_start. */
-  #showFilter(filters: MovieFilters, params: Record<string, unknown>): string | undefined {
-    const upcoming = "s.status = 'scheduled' AND s.start_time > @now";
+  /**
+   * With a city: through shows_city_start. With only a date: per movie through shows_movie_start.
+   * Appends its parameters to `params` in the order of its placeholders.
+   */
+  #showFilter(filters: MovieFilters, params: SqlValue[]): string | undefined {
+    if (filters.city === undefined && filters.date === undefined) return undefined;
+    const clauses: string[] = [];
+    if (filters.city !== undefined) {
+      clauses.push('s.city = ?');
+      params.push(canonicalName(filters.city));
+    } else clauses.push('s.movie_id = m.id');
+    clauses.push("s.status = 'scheduled' AND s.start_time > ?");
+    params.push(this.#nowIso());
     if (filters.date !== undefined) {
       const day = utcDay(filters.date);
-      params.from = day.from;
-      params.to = day.to;
+      clauses.push('s.start_time >= ? AND s.start_time < ?');
+      params.push(day.from, day.to);
     }
-    const inDay = filters.date === undefined ? '' : ' AND s.start_time >= @from AND s.start_time < @to';
-    if (filters.city !== undefined) {
-      params.city = canonicalName(filters.city);
-      return `m.id IN (SELECT s.movie_id FROM shows s WHERE s.city = @city AND ${upcoming}${inDay})`;
-    }
-    if (filters.date !== undefined)
-      return `EXISTS (SELECT 1 FROM shows s WHERE s.movie_id = m.id AND ${upcoming}${inDay})`;
-    return undefined;
+    return filters.city !== undefined
+      ? `m.id IN (SELECT s.movie_id FROM shows s WHERE ${clauses.join(' AND ')})`
+      : `EXISTS (SELECT 1 FROM shows s WHERE ${clauses.join(' AND ')})`;
   }
 
-  movie(id: string): { ok: true; movie: Movie } | Failure {
-    const row = this.#movie.get(id) as MovieRow | undefined;
+  async movie(id: string, q: Queryable = this.#store): Promise<{ ok: true; movie: Movie } | Failure> {
+    const row = await q.get<MovieRow>('SELECT * FROM movies WHERE id = ? AND archived_at IS NULL', [id]);
     return row ? { ok: true, movie: toMovie(row) } : failure('MOVIE_NOT_FOUND', `no movie ${id}`);
   }
 
@@ -364,27 +373,28 @@ export class CatalogService {
     movieId: string,
     filters: { city?: string; date?: string },
   ): Promise<{ ok: true; shows: ShowListing[] } | Failure> {
-    const found = this.movie(movieId);
+    const found = await this.movie(movieId);
     if (!found.ok) return found;
-    const params: Record<string, unknown> = { movieId, now: this.#nowIso(), limit: MAX_LISTED_SHOWS };
-    let where = "s.movie_id = @movieId AND s.status = 'scheduled' AND s.start_time > @now";
+    const params: SqlValue[] = [movieId, this.#nowIso()];
+    let where = "s.movie_id = ? AND s.status = 'scheduled' AND s.start_time > ?";
     if (filters.date !== undefined) {
-      Object.assign(params, utcDay(filters.date));
-      where += ' AND s.start_time >= @from AND s.start_time < @to';
+      const day = utcDay(filters.date);
+      where += ' AND s.start_time >= ? AND s.start_time < ?';
+      params.push(day.from, day.to);
     }
     if (filters.city !== undefined) {
-      params.city = canonicalName(filters.city);
-      where += ' AND s.city = @city';
+      where += ' AND s.city = ?';
+      params.push(canonicalName(filters.city));
     }
-    const rows = this.d.db
-      .prepare(
-        `SELECT s.id, s.movie_id, s.theater_id, t.name AS theater_name, t.city AS theater_city,
-                t.time_zone AS theater_time_zone, s.screen_id,
-                sc.name AS screen_name, sc.seat_count, s.start_time, s.format, s.language, s.prices, s.currency
-         FROM shows s JOIN theaters t ON t.id = s.theater_id JOIN screens sc ON sc.id = s.screen_id
-         WHERE ${where} ORDER BY s.start_time, s.id LIMIT @limit`,
-      )
-      .all(params) as ListingRow[];
+    params.push(MAX_LISTED_SHOWS);
+    const rows = await this.#store.all<ListingRow>(
+      `SELECT s.id, s.movie_id, s.theater_id, t.name AS theater_name, t.city AS theater_city,
+              t.time_zone AS theater_time_zone, s.screen_id,
+              sc.name AS screen_name, sc.seat_count, s.start_time, s.format, s.language, s.prices, s.currency
+       FROM shows s JOIN theaters t ON t.id = s.theater_id JOIN screens sc ON sc.id = s.screen_id
+       WHERE ${where} ORDER BY s.start_time, s.id LIMIT ?`,
+      params,
+    );
     const available = await this.#availability(rows);
     return { ok: true, shows: rows.map((r, i) => toListing(r, available[i] ?? r.seat_count)) };
   }
@@ -395,27 +405,24 @@ export class CatalogService {
     return Promise.all(rows.map((r) => read(r.id).catch(() => undefined)));
   }
 
-  theaters(city?: string): Theater[] {
-    const rows = (
+  async theaters(city?: string): Promise<Theater[]> {
+    const rows =
       city === undefined
-        ? this.d.db
-            .prepare(
-              'SELECT id, name, city, address, time_zone AS timeZone FROM theaters ORDER BY city, name, id LIMIT ?',
-            )
-            .all(MAX_LISTED_THEATERS)
-        : this.d.db
-            .prepare(
-              `SELECT id, name, city, address, time_zone AS timeZone FROM theaters WHERE city = ?
-               ORDER BY name, id LIMIT ?`,
-            )
-            .all(canonicalName(city), MAX_LISTED_THEATERS)
-    ) as Omit<Theater, 'screens'>[];
-    const screens = this.d.db
-      .prepare(
-        `SELECT id, theater_id, name, seat_count, categories FROM screens
-         WHERE theater_id IN (SELECT value FROM json_each(?)) ORDER BY name, id`,
-      )
-      .all(JSON.stringify(rows.map((t) => t.id))) as ScreenRow[];
+        ? await this.#store.all<Omit<Theater, 'screens'>>(
+            `${SELECT_THEATER} ORDER BY city, name, id LIMIT ?`,
+            [MAX_LISTED_THEATERS],
+          )
+        : await this.#store.all<Omit<Theater, 'screens'>>(
+            `${SELECT_THEATER} WHERE city = ? ORDER BY name, id LIMIT ?`,
+            [canonicalName(city), MAX_LISTED_THEATERS],
+          );
+    if (rows.length === 0) return [];
+    // At most MAX_LISTED_THEATERS placeholders: within both databases' parameter limits.
+    const screens = await this.#store.all<ScreenRow>(
+      `SELECT id, theater_id, name, seat_count, categories FROM screens
+       WHERE theater_id IN (${placeholders(rows.length)}) ORDER BY name, id`,
+      rows.map((t) => t.id),
+    );
     const byTheater = new Map<string, ScreenSummary[]>();
     for (const s of screens)
       byTheater.set(s.theater_id, [...(byTheater.get(s.theater_id) ?? []), toScreenSummary(s)]);
@@ -423,12 +430,16 @@ export class CatalogService {
   }
 
   /** One show with its movie, theater and screen; cancelled shows are still found (status says so). */
-  show(id: string): { ok: true; show: Show } | Failure {
-    const row = this.#show.get(id) as ShowRow | undefined;
+  async show(id: string): Promise<{ ok: true; show: Show } | Failure> {
+    const row = await this.#store.get<ShowRow>('SELECT * FROM shows WHERE id = ?', [id]);
     if (!row) return failure('SHOW_NOT_FOUND', `no show ${id}`);
-    const movie = this.d.db.prepare('SELECT * FROM movies WHERE id = ?').get(row.movie_id) as MovieRow;
-    const theater = this.#theater.get(row.theater_id) as Show['theater'];
-    const screen = this.#screen.get(row.screen_id) as ScreenRow;
+    const [movie, theater, screen] = await Promise.all([
+      this.#store.get<MovieRow>('SELECT * FROM movies WHERE id = ?', [row.movie_id]),
+      this.#store.get<Show['theater']>(`${SELECT_THEATER} WHERE id = ?`, [row.theater_id]),
+      this.#store.get<ScreenRow>('SELECT * FROM screens WHERE id = ?', [row.screen_id]),
+    ]);
+    // Foreign keys on both stores: a show's movie, theater and screen rows are never deleted.
+    if (!movie || !theater || !screen) throw new Error(`show ${id} names a missing movie, theater or screen`);
     const prices = JSON.parse(row.prices) as Record<string, number>;
     return {
       ok: true,
@@ -453,85 +464,90 @@ export class CatalogService {
 
   // ---- ratings ------------------------------------------------------------------------------------
 
-  /** Upserts the user's score and recomputes the average (one decimal) and votes, in one transaction. */
-  rate(userId: string, movieId: string, score: number): { ok: true; movie: Movie; score: number } | Failure {
-    const found = this.movie(movieId);
-    if (!found.ok) return found;
-    if (!this.#hasConfirmedBooking(userId, movieId))
-      return failure('NOT_ELIGIBLE', 'only someone with a confirmed booking of this movie can rate it');
-    this.d.db.transaction(() => {
-      this.d.db
-        .prepare(
-          `INSERT INTO ratings (user_id, movie_id, score, created_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (user_id, movie_id) DO UPDATE SET score = excluded.score`,
-        )
-        .run(userId, movieId, score, this.#nowIso());
-      this.#recomputeRating(movieId);
-    })();
-    return { ok: true, movie: (this.movie(movieId) as { movie: Movie }).movie, score };
-  }
-
-  #hasConfirmedBooking(userId: string, movieId: string): boolean {
-    return (
-      this.d.db
-        .prepare(
-          `SELECT 1 FROM bookings b JOIN shows s ON s.id = b.show_id
-           WHERE b.user_id = ? AND s.movie_id = ? AND b.status = 'confirmed' LIMIT 1`,
-        )
-        .get(userId, movieId) !== undefined
-    );
+  /**
+   * Upserts the user's score and recomputes the average (one decimal) and votes, in one transaction.
+   * Race (concurrent ratings of one movie, a cancellation withdrawing one, an archive): the movie row is
+   * locked first (forUpdate), so on PostgreSQL each later statement's snapshot sees the ratings the
+   * others committed and the aggregate equals the rows; the primary key keeps one rating per user.
+   */
+  async rate(
+    userId: string,
+    movieId: string,
+    score: number,
+  ): Promise<{ ok: true; movie: Movie; score: number } | Failure> {
+    return this.#store.transaction(async (tx) => {
+      const movie = await tx.get<{ id: string }>(
+        `SELECT id FROM movies WHERE id = ? AND archived_at IS NULL${forUpdate(tx)}`,
+        [movieId],
+      );
+      if (!movie) return failure('MOVIE_NOT_FOUND', `no movie ${movieId}`);
+      if (!(await hasConfirmedBooking(tx, userId, movieId)))
+        return failure('NOT_ELIGIBLE', 'only someone with a confirmed booking of this movie can rate it');
+      await tx.run(
+        `INSERT INTO ratings (user_id, movie_id, score, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, movie_id) DO UPDATE SET score = excluded.score`,
+        [userId, movieId, score, this.#nowIso()],
+      );
+      await this.#recomputeRating(tx, movieId);
+      const rated = await this.movie(movieId, tx);
+      if (!rated.ok) throw new Error(`movie ${movieId} vanished while locked`);
+      return { ok: true as const, movie: rated.movie, score };
+    });
   }
 
   /**
    * A rating stands only while its author has a confirmed booking of the movie: the booking saga calls
-   * this inside the transaction that cancels a booking, so the rating that booking qualified goes with
-   * it, unless another confirmed booking of the same movie still qualifies it. Returns whether one went.
+   * this inside the transaction that cancels a booking (pass its `tx`), so the rating that booking
+   * qualified goes with it, unless another confirmed booking of the same movie still qualifies it.
+   * Without `q` it runs in a transaction of its own. Returns whether one went. The movie row is locked
+   * before the booking check (forUpdate), as in `rate`, so a rating being posted meanwhile either
+   * commits first and is withdrawn here, or waits and then sees the booking cancelled.
    */
-  withdrawUnbackedRating(userId: string, showId: string): boolean {
-    const movieId = this.d.db.prepare('SELECT movie_id FROM shows WHERE id = ?').pluck().get(showId) as
-      | string
-      | undefined;
-    if (movieId === undefined || this.#hasConfirmedBooking(userId, movieId)) return false;
-    return this.d.db.transaction(() => {
-      const removed = this.d.db
-        .prepare('DELETE FROM ratings WHERE user_id = ? AND movie_id = ?')
-        .run(userId, movieId).changes;
-      if (removed > 0) this.#recomputeRating(movieId);
-      return removed > 0;
-    })();
+  withdrawUnbackedRating(userId: string, showId: string, q?: Queryable): Promise<boolean> {
+    return this.#atomically(q, async (tx) => {
+      const show = await tx.get<{ movie_id: string }>('SELECT movie_id FROM shows WHERE id = ?', [showId]);
+      if (!show) return false;
+      await tx.get(`SELECT id FROM movies WHERE id = ?${forUpdate(tx)}`, [show.movie_id]);
+      if (await hasConfirmedBooking(tx, userId, show.movie_id)) return false;
+      const { changes } = await tx.run('DELETE FROM ratings WHERE user_id = ? AND movie_id = ?', [
+        userId,
+        show.movie_id,
+      ]);
+      if (changes > 0) await this.#recomputeRating(tx, show.movie_id);
+      return changes > 0;
+    });
   }
 
-  #recomputeRating(movieId: string): void {
-    this.d.db
-      .prepare(
-        `UPDATE movies SET
-           rating = COALESCE((SELECT ROUND(AVG(score), 1) FROM ratings WHERE movie_id = @id), 0),
-           votes = (SELECT COUNT(*) FROM ratings WHERE movie_id = @id), updated_at = @now
-         WHERE id = @id`,
-      )
-      .run({ id: movieId, now: this.#nowIso() });
+  async #recomputeRating(q: Queryable, movieId: string): Promise<void> {
+    await q.run(
+      `UPDATE movies SET
+         rating = COALESCE((SELECT ROUND(AVG(score), 1) FROM ratings WHERE movie_id = ?), 0),
+         votes = (SELECT COUNT(*) FROM ratings WHERE movie_id = ?), updated_at = ?
+       WHERE id = ?`,
+      [movieId, movieId, this.#nowIso(), movieId],
+    );
   }
 
   /** Recomputes every movie's rating from the ratings table (the demo seed inserts ratings in bulk). */
-  recomputeAllRatings(): void {
-    for (const id of this.d.db.prepare('SELECT DISTINCT movie_id FROM ratings').pluck().all() as string[])
-      this.#recomputeRating(id);
+  recomputeAllRatings(q?: Queryable): Promise<void> {
+    return this.#atomically(q, async (tx) => {
+      const rows = await tx.all<{ movie_id: string }>('SELECT DISTINCT movie_id FROM ratings');
+      for (const row of rows) await this.#recomputeRating(tx, row.movie_id);
+    });
   }
 
   // ---- admin: movies ------------------------------------------------------------------------------
 
-  createMovie(input: MovieInput): { ok: true; movie: Movie } {
+  createMovie(input: MovieInput, q?: Queryable): Promise<{ ok: true; movie: Movie }> {
     const id = newId('mov');
     const now = this.#nowIso();
     const genres = uniqueGenres(input.genres);
-    this.d.db.transaction(() => {
-      this.d.db
-        .prepare(
-          `INSERT INTO movies (id, title, description, genres, language, duration_min, certificate, release_date,
-             poster_url, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
+    return this.#atomically(q, async (tx) => {
+      await tx.run(
+        `INSERT INTO movies (id, title, description, genres, language, duration_min, certificate, release_date,
+           poster_url, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
           id,
           input.title.trim(),
           input.description ?? '',
@@ -543,30 +559,27 @@ export class CatalogService {
           input.posterUrl ?? null,
           now,
           now,
-        );
-      this.#setGenres(id, genres);
-    })();
-    return this.movie(id) as { ok: true; movie: Movie };
+        ],
+      );
+      await setGenres(tx, id, genres);
+      return (await this.movie(id, tx)) as { ok: true; movie: Movie };
+    });
   }
 
-  #setGenres(movieId: string, genres: string[]): void {
-    this.d.db.prepare('DELETE FROM movie_genres WHERE movie_id = ?').run(movieId);
-    const insert = this.d.db.prepare('INSERT INTO movie_genres (movie_id, genre) VALUES (?, ?)');
-    for (const genre of genres) insert.run(movieId, genre);
-  }
-
-  updateMovie(id: string, patch: Partial<MovieInput>): { ok: true; movie: Movie } | Failure {
-    const found = this.movie(id);
-    if (!found.ok) return found;
-    const next = { ...found.movie, ...definedOnly(patch) };
-    const genres = uniqueGenres(next.genres);
-    this.d.db.transaction(() => {
-      this.d.db
-        .prepare(
-          `UPDATE movies SET title = ?, description = ?, genres = ?, language = ?, duration_min = ?, certificate = ?,
-             release_date = ?, poster_url = ?, updated_at = ? WHERE id = ?`,
-        )
-        .run(
+  /** Read and written under the movie's row lock (forUpdate): concurrent patches apply one after another. */
+  updateMovie(id: string, patch: Partial<MovieInput>): Promise<{ ok: true; movie: Movie } | Failure> {
+    return this.#store.transaction(async (tx) => {
+      const row = await tx.get<MovieRow>(
+        `SELECT * FROM movies WHERE id = ? AND archived_at IS NULL${forUpdate(tx)}`,
+        [id],
+      );
+      if (!row) return failure('MOVIE_NOT_FOUND', `no movie ${id}`);
+      const next = { ...toMovie(row), ...definedOnly(patch) };
+      const genres = uniqueGenres(next.genres);
+      await tx.run(
+        `UPDATE movies SET title = ?, description = ?, genres = ?, language = ?, duration_min = ?, certificate = ?,
+           release_date = ?, poster_url = ?, updated_at = ? WHERE id = ?`,
+        [
           next.title.trim(),
           next.description,
           JSON.stringify(genres),
@@ -577,55 +590,65 @@ export class CatalogService {
           next.posterUrl ?? null,
           this.#nowIso(),
           id,
-        );
-      this.#setGenres(id, genres);
-    })();
-    return this.movie(id);
+        ],
+      );
+      await setGenres(tx, id, genres);
+      return this.movie(id, tx);
+    });
   }
 
   /**
    * Archives a movie: past shows, bookings and tickets still name it, so the row stays. A movie with
    * upcoming shows is refused; cancel them first (their bookings need refunds, which is a decision).
+   * Race with a show being scheduled: both lock the movie row (forUpdate), so either the show is
+   * counted here or its creation waits and then finds the movie archived.
    */
-  archiveMovie(id: string): { ok: true } | Failure {
-    const found = this.movie(id);
-    if (!found.ok) return found;
-    const upcoming = this.d.db
-      .prepare("SELECT COUNT(*) FROM shows WHERE movie_id = ? AND status = 'scheduled' AND start_time > ?")
-      .pluck()
-      .get(id, this.#nowIso()) as number;
-    if (upcoming > 0)
-      return failure('CONFLICT', `the movie has ${upcoming} upcoming shows; cancel them first`, {
-        upcomingShows: upcoming,
-      });
-    this.d.db
-      .prepare('UPDATE movies SET archived_at = ?, updated_at = ? WHERE id = ?')
-      .run(this.#nowIso(), this.#nowIso(), id);
-    return { ok: true };
+  archiveMovie(id: string): Promise<{ ok: true } | Failure> {
+    return this.#store.transaction(async (tx) => {
+      const movie = await tx.get(
+        `SELECT id FROM movies WHERE id = ? AND archived_at IS NULL${forUpdate(tx)}`,
+        [id],
+      );
+      if (!movie) return failure('MOVIE_NOT_FOUND', `no movie ${id}`);
+      const now = this.#nowIso();
+      const counted = await tx.get<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM shows WHERE movie_id = ? AND status = 'scheduled' AND start_time > ?",
+        [id, now],
+      );
+      const upcoming = counted?.n ?? 0;
+      if (upcoming > 0)
+        return failure('CONFLICT', `the movie has ${upcoming} upcoming shows; cancel them first`, {
+          upcomingShows: upcoming,
+        });
+      await tx.run('UPDATE movies SET archived_at = ?, updated_at = ? WHERE id = ?', [now, now, id]);
+      return { ok: true as const };
+    });
   }
 
   // ---- admin: theaters and screens ----------------------------------------------------------------
 
-  theater(id: string): { ok: true; theater: Theater } | Failure {
-    const row = this.#theater.get(id) as Omit<Theater, 'screens'> | undefined;
+  async theater(id: string, q: Queryable = this.#store): Promise<{ ok: true; theater: Theater } | Failure> {
+    const row = await q.get<Omit<Theater, 'screens'>>(`${SELECT_THEATER} WHERE id = ?`, [id]);
     if (!row) return failure('THEATER_NOT_FOUND', `no theater ${id}`);
-    const screens = this.d.db
-      .prepare('SELECT id, name, seat_count, categories FROM screens WHERE theater_id = ? ORDER BY name, id')
-      .all(id) as ScreenRow[];
+    const screens = await q.all<ScreenRow>(
+      'SELECT id, name, seat_count, categories FROM screens WHERE theater_id = ? ORDER BY name, id',
+      [id],
+    );
     return { ok: true, theater: { ...row, screens: screens.map(toScreenSummary) } };
   }
 
-  createTheater(input: TheaterInput): { ok: true; theater: Theater } | Failure {
+  async createTheater(
+    input: TheaterInput,
+    q: Queryable = this.#store,
+  ): Promise<{ ok: true; theater: Theater } | Failure> {
     const timeZone = canonicalTimeZone(input.timeZone ?? DEFAULT_TIME_ZONE);
     if (timeZone === undefined) return unknownZone(input.timeZone ?? '');
     const id = newId('thr');
     const now = this.#nowIso();
-    this.d.db
-      .prepare(
-        `INSERT INTO theaters (id, name, city, address, time_zone, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
+    await q.run(
+      `INSERT INTO theaters (id, name, city, address, time_zone, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [
         id,
         canonicalName(input.name),
         canonicalName(input.city),
@@ -633,71 +656,88 @@ export class CatalogService {
         timeZone,
         now,
         now,
-      );
-    return this.theater(id) as { ok: true; theater: Theater };
+      ],
+    );
+    return (await this.theater(id, q)) as { ok: true; theater: Theater };
   }
 
-  /** A theater that moves city takes its shows along (shows carry the city for the city index). */
-  updateTheater(id: string, patch: Partial<TheaterInput>): { ok: true; theater: Theater } | Failure {
-    const found = this.theater(id);
-    if (!found.ok) return found;
-    const name = canonicalName(patch.name ?? found.theater.name);
-    const city = canonicalName(patch.city ?? found.theater.city);
-    const address = patch.address?.trim() ?? found.theater.address;
-    const timeZone = canonicalTimeZone(patch.timeZone ?? found.theater.timeZone);
-    if (timeZone === undefined) return unknownZone(patch.timeZone ?? '');
-    this.d.db.transaction(() => {
-      this.d.db
-        .prepare(
-          'UPDATE theaters SET name = ?, city = ?, address = ?, time_zone = ?, updated_at = ? WHERE id = ?',
-        )
-        .run(name, city, address, timeZone, this.#nowIso(), id);
-      this.d.db
-        .prepare('UPDATE shows SET city = ?, updated_at = ? WHERE theater_id = ?')
-        .run(city, this.#nowIso(), id);
-    })();
-    // Offer scopes read the city from the cached show info: drop it rather than wait for its expiry.
-    if (city !== found.theater.city)
-      for (const showId of this.d.db.prepare('SELECT id FROM shows WHERE theater_id = ?').pluck().iterate(id))
-        this.d.forgetShow(showId as string);
+  /**
+   * A theater that moves city takes its shows along (shows carry the city for the city index). The
+   * theater row is locked (forUpdate) before it is read: a show being scheduled locks it too, so its
+   * row gets either the old city and is moved here, or the new one.
+   */
+  async updateTheater(
+    id: string,
+    patch: Partial<TheaterInput>,
+  ): Promise<{ ok: true; theater: Theater } | Failure> {
+    const result = await this.#store.transaction(async (tx) => {
+      const row = await tx.get<Omit<Theater, 'screens'>>(`${SELECT_THEATER} WHERE id = ?${forUpdate(tx)}`, [
+        id,
+      ]);
+      if (!row) return failure('THEATER_NOT_FOUND', `no theater ${id}`);
+      const name = canonicalName(patch.name ?? row.name);
+      const city = canonicalName(patch.city ?? row.city);
+      const address = patch.address?.trim() ?? row.address;
+      const timeZone = canonicalTimeZone(patch.timeZone ?? row.timeZone);
+      if (timeZone === undefined) return unknownZone(patch.timeZone ?? '');
+      const now = this.#nowIso();
+      await tx.run(
+        'UPDATE theaters SET name = ?, city = ?, address = ?, time_zone = ?, updated_at = ? WHERE id = ?',
+        [name, city, address, timeZone, now, id],
+      );
+      await tx.run('UPDATE shows SET city = ?, updated_at = ? WHERE theater_id = ?', [city, now, id]);
+      // Show info carries the theater's name and city (offer scopes read the city): re-read it now
+      // rather than after its TTL.
+      const isShowInfoChanged = city !== row.city || name !== row.name;
+      const shows = isShowInfoChanged
+        ? await tx.all<{ id: string }>('SELECT id FROM shows WHERE theater_id = ?', [id])
+        : [];
+      return { ok: true as const, showIds: shows.map((s) => s.id) };
+    });
+    if (!result.ok) return result;
+    for (const showId of result.showIds) await this.d.showChanged(showId);
     return this.theater(id);
   }
 
-  createScreen(theaterId: string, name: string, layout: SeatLayout): { ok: true; screen: Screen } | Failure {
-    if (!this.#theater.get(theaterId)) return failure('THEATER_NOT_FOUND', `no theater ${theaterId}`);
+  /** Two screens of one theater cannot share a name: the theater row is locked (forUpdate) for the check. */
+  createScreen(
+    theaterId: string,
+    name: string,
+    layout: SeatLayout,
+    q?: Queryable,
+  ): Promise<{ ok: true; screen: Screen } | Failure> {
     const compiled = compileLayout(layout);
-    if (!compiled.ok) return failure('INVALID_LAYOUT', compiled.message);
-    const screenName = canonicalName(name);
-    const clash = this.d.db
-      .prepare('SELECT id FROM screens WHERE theater_id = ? AND name = ? COLLATE NOCASE')
-      .get(theaterId, screenName);
-    if (clash) return failure('CONFLICT', `the theater already has a screen called ${screenName}`);
-    const id = newId('scr');
-    const now = this.#nowIso();
-    this.d.db
-      .prepare(
-        `INSERT INTO screens (id, theater_id, name, layout, seat_count, categories, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
+    return this.#atomically(q, async (tx) => {
+      const theater = await tx.get(`SELECT id FROM theaters WHERE id = ?${forUpdate(tx)}`, [theaterId]);
+      if (!theater) return failure('THEATER_NOT_FOUND', `no theater ${theaterId}`);
+      if (!compiled.ok) return failure('INVALID_LAYOUT', compiled.message);
+      const screenName = canonicalName(name);
+      // screens.name is plain text on PostgreSQL (NOCASE only in SQLite's comparison): lower() on both.
+      const clash = await tx.get('SELECT id FROM screens WHERE theater_id = ? AND lower(name) = lower(?)', [
         theaterId,
         screenName,
-        layoutKeyOf(layout),
-        compiled.layout.seatCount,
-        JSON.stringify(compiled.layout.categories),
-        now,
-        now,
+      ]);
+      if (clash) return failure('CONFLICT', `the theater already has a screen called ${screenName}`);
+      const id = newId('scr');
+      const now = this.#nowIso();
+      await tx.run(
+        `INSERT INTO screens (id, theater_id, name, layout, seat_count, categories, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          id,
+          theaterId,
+          screenName,
+          layoutKeyOf(layout),
+          compiled.layout.seatCount,
+          JSON.stringify(compiled.layout.categories),
+          now,
+          now,
+        ],
       );
-    return { ok: true, screen: this.#screenOf(this.#screen.get(id) as ScreenRow) };
-  }
-
-  #screenOf(row: ScreenRow): Screen {
-    return {
-      ...toScreenSummary(row),
-      theaterId: row.theater_id,
-      layout: JSON.parse(row.layout) as SeatLayout,
-    };
+      const row = await tx.get<ScreenRow>('SELECT * FROM screens WHERE id = ?', [id]);
+      if (!row) throw new Error(`screen ${id} missing right after its insert`);
+      return { ok: true as const, screen: screenOf(row) };
+    });
   }
 
   // ---- admin: shows -------------------------------------------------------------------------------
@@ -707,8 +747,10 @@ export class CatalogService {
    * (the router creates the actor from the row on first use) and the caller hears NOT_READY.
    */
   async createShow(input: ShowInput): Promise<{ ok: true; show: Show } | Failure> {
-    const inserted = this.insertShow(input);
+    const inserted = await this.insertShow(input);
     if (!inserted.ok) return inserted;
+    // Before the actor: the router's resolver builds a missing actor from the cached show info.
+    await this.d.showChanged(inserted.spec.showId);
     const created = await this.d.actors.createShow(inserted.spec).catch((err: unknown) => ({
       ok: false as const,
       code: 'WORKER_FAILED',
@@ -726,68 +768,90 @@ export class CatalogService {
     return this.show(inserted.spec.showId);
   }
 
-  /** The row half of createShow, synchronous so the demo seed can write many in one transaction. */
+  /**
+   * The row half of createShow; on the caller's transaction when given one (the demo seed writes many
+   * in one). Locks, in this order, the movie (against an archive), the screen (against an overlapping
+   * show scheduled meanwhile: the overlap check and the insert happen under it) and the theater
+   * (against a city move), all with forUpdate.
+   */
   insertShow(
     input: ShowInput,
-  ): { ok: true; spec: { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean } } | Failure {
-    const movie = this.#movie.get(input.movieId) as MovieRow | undefined;
-    if (!movie) return failure('MOVIE_NOT_FOUND', `no movie ${input.movieId}`);
-    const screen = this.#screen.get(input.screenId) as ScreenRow | undefined;
-    if (!screen) return failure('SCREEN_NOT_FOUND', `no screen ${input.screenId}`);
-    const timing = this.#timing(input.startTime, movie.duration_min, screen.id);
-    if (!timing.ok) return timing;
-    const pricing = checkPrices(input.prices, JSON.parse(screen.categories) as string[]);
-    if (pricing) return pricing;
-    const theater = this.#theater.get(screen.theater_id) as { city: string };
-    const showId = newId('shw');
-    const isGapFree = input.forbidSingleSeatGaps ?? false;
-    const now = this.#nowIso();
-    this.d.db
-      .prepare(
+    q?: Queryable,
+  ): Promise<
+    { ok: true; spec: { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean } } | Failure
+  > {
+    return this.#atomically(q, async (tx) => {
+      const movie = await tx.get<MovieRow>(
+        `SELECT * FROM movies WHERE id = ? AND archived_at IS NULL${forUpdate(tx)}`,
+        [input.movieId],
+      );
+      if (!movie) return failure('MOVIE_NOT_FOUND', `no movie ${input.movieId}`);
+      const screen = await tx.get<ScreenRow>(`SELECT * FROM screens WHERE id = ?${forUpdate(tx)}`, [
+        input.screenId,
+      ]);
+      if (!screen) return failure('SCREEN_NOT_FOUND', `no screen ${input.screenId}`);
+      const timing = await this.#timing(tx, input.startTime, movie.duration_min, screen.id);
+      if (!timing.ok) return timing;
+      const pricing = checkPrices(input.prices, JSON.parse(screen.categories) as string[]);
+      if (pricing) return pricing;
+      const theater = await tx.get<{ city: string }>(
+        `SELECT city FROM theaters WHERE id = ?${forUpdate(tx)}`,
+        [screen.theater_id],
+      );
+      if (!theater) throw new Error(`screen ${screen.id} names a missing theater`);
+      const showId = newId('shw');
+      const isGapFree = input.forbidSingleSeatGaps ?? false;
+      const now = this.#nowIso();
+      await tx.run(
         `INSERT INTO shows (id, movie_id, screen_id, theater_id, city, start_time, end_time, format, language, prices,
            currency, forbid_single_seat_gaps, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)`,
-      )
-      .run(
-        showId,
-        movie.id,
-        screen.id,
-        screen.theater_id,
-        theater.city,
-        timing.start,
-        timing.end,
-        input.format ?? '2D',
-        input.language === undefined ? movie.language : canonicalLanguage(input.language),
-        JSON.stringify(input.prices),
-        this.d.currency,
-        isGapFree ? 1 : 0,
-        now,
-        now,
+        [
+          showId,
+          movie.id,
+          screen.id,
+          screen.theater_id,
+          theater.city,
+          timing.start,
+          timing.end,
+          input.format ?? '2D',
+          input.language === undefined ? movie.language : canonicalLanguage(input.language),
+          JSON.stringify(input.prices),
+          this.d.currency,
+          isGapFree ? 1 : 0,
+          now,
+          now,
+        ],
       );
-    return { ok: true, spec: { showId, layoutKey: screen.layout, forbidSingleSeatGaps: isGapFree } };
+      return {
+        ok: true as const,
+        spec: { showId, layoutKey: screen.layout, forbidSingleSeatGaps: isGapFree },
+      };
+    });
   }
 
-  /** A show starts in the future and does not overlap another scheduled show on its screen. */
-  #timing(
+  /**
+   * A show starts in the future and does not overlap another scheduled show on its screen. Callers
+   * hold the screen's row lock, so no overlapping show can be written between this check and their write.
+   */
+  async #timing(
+    tx: Queryable,
     startTime: string,
     durationMin: number,
     screenId: string,
     showId?: string,
-  ): { ok: true; start: string; end: string } | Failure {
+  ): Promise<{ ok: true; start: string; end: string } | Failure> {
     const startMs = Date.parse(startTime);
     if (!Number.isFinite(startMs))
       return failure('VALIDATION_FAILED', 'startTime is not a time', { fields: { startTime: 'invalid' } });
     if (startMs <= this.d.now()) return failure('RULE_VIOLATION', 'a show must start in the future');
     const start = new Date(startMs).toISOString();
     const end = new Date(startMs + durationMin * 60_000).toISOString();
-    const clash = this.d.db
-      .prepare(
-        `SELECT id, start_time, end_time FROM shows WHERE screen_id = ? AND status = 'scheduled'
-           AND start_time < ? AND end_time > ? AND id != ? LIMIT 1`,
-      )
-      .get(screenId, end, start, showId ?? '') as
-      | { id: string; start_time: string; end_time: string }
-      | undefined;
+    const clash = await tx.get<{ id: string; start_time: string; end_time: string }>(
+      `SELECT id, start_time, end_time FROM shows WHERE screen_id = ? AND status = 'scheduled'
+         AND start_time < ? AND end_time > ? AND id != ? LIMIT 1`,
+      [screenId, end, start, showId ?? ''],
+    );
     if (clash)
       return failure('CONFLICT', `the screen is busy from ${clash.start_time} to ${clash.end_time}`, {
         showId: clash.id,
@@ -795,48 +859,67 @@ export class CatalogService {
     return { ok: true, start, end };
   }
 
-  /** Prices and start time of a scheduled show; a move keeps its duration and must not overlap. */
-  updateShow(
+  /**
+   * Prices and start time of a scheduled show; a move keeps its duration and must not overlap. The
+   * screen row is locked (forUpdate) before the show is re-read, as when a show is scheduled.
+   */
+  async updateShow(
     id: string,
     patch: { prices?: Record<string, number>; startTime?: string },
-  ): { ok: true; show: Show } | Failure {
-    const row = this.#show.get(id) as ShowRow | undefined;
-    if (!row) return failure('SHOW_NOT_FOUND', `no show ${id}`);
-    if (row.status !== 'scheduled') return failure('INVALID_STATE', 'a cancelled show cannot be changed');
-    if (patch.prices) {
-      const screen = this.#screen.get(row.screen_id) as ScreenRow;
-      const pricing = checkPrices(patch.prices, JSON.parse(screen.categories) as string[]);
-      if (pricing) return pricing;
-    }
-    let start = row.start_time;
-    let end = row.end_time;
-    if (patch.startTime !== undefined) {
-      const durationMin = (Date.parse(row.end_time) - Date.parse(row.start_time)) / 60_000;
-      const timing = this.#timing(patch.startTime, durationMin, row.screen_id, id);
-      if (!timing.ok) return timing;
-      ({ start, end } = timing);
-    }
-    this.d.db
-      .prepare('UPDATE shows SET prices = ?, start_time = ?, end_time = ?, updated_at = ? WHERE id = ?')
-      .run(JSON.stringify(patch.prices ?? JSON.parse(row.prices)), start, end, this.#nowIso(), id);
-    this.d.forgetShow(id);
+  ): Promise<{ ok: true; show: Show } | Failure> {
+    const updated = await this.#store.transaction(async (tx): Promise<{ ok: true } | Failure> => {
+      const found = await tx.get<{ screen_id: string }>('SELECT screen_id FROM shows WHERE id = ?', [id]);
+      if (!found) return failure('SHOW_NOT_FOUND', `no show ${id}`);
+      const screen = await tx.get<ScreenRow>(`SELECT * FROM screens WHERE id = ?${forUpdate(tx)}`, [
+        found.screen_id,
+      ]);
+      const row = await tx.get<ShowRow>(`SELECT * FROM shows WHERE id = ?${forUpdate(tx)}`, [id]);
+      if (!screen || !row) throw new Error(`show ${id} or its screen vanished`);
+      if (row.status !== 'scheduled') return failure('INVALID_STATE', 'a cancelled show cannot be changed');
+      if (patch.prices) {
+        const pricing = checkPrices(patch.prices, JSON.parse(screen.categories) as string[]);
+        if (pricing) return pricing;
+      }
+      let start = row.start_time;
+      let end = row.end_time;
+      if (patch.startTime !== undefined) {
+        const durationMin = (Date.parse(row.end_time) - Date.parse(row.start_time)) / 60_000;
+        const timing = await this.#timing(tx, patch.startTime, durationMin, row.screen_id, id);
+        if (!timing.ok) return timing;
+        ({ start, end } = timing);
+      }
+      await tx.run('UPDATE shows SET prices = ?, start_time = ?, end_time = ?, updated_at = ? WHERE id = ?', [
+        JSON.stringify(patch.prices ?? JSON.parse(row.prices)),
+        start,
+        end,
+        this.#nowIso(),
+        id,
+      ]);
+      return { ok: true };
+    });
+    if (!updated.ok) return updated;
+    await this.d.showChanged(id);
     return this.show(id);
   }
 
   /**
    * Takes a show off sale for good. Idempotent. Refunding its bookings is the booking saga's job, so a
    * show that has already been played cannot be cancelled: that would refund every ticket, the
-   * checked-in ones included (a show cut short is running, not played, and can be).
+   * checked-in ones included (a show cut short is running, not played, and can be). The update is
+   * conditional on the status and end time it was decided on, so a concurrent move or cancel cannot
+   * slip between the check and the write.
    */
-  cancelShow(id: string): { ok: true; show: Show } | Failure {
-    const row = this.#show.get(id) as ShowRow | undefined;
+  async cancelShow(id: string): Promise<{ ok: true; show: Show } | Failure> {
+    const row = await this.#store.get<ShowRow>('SELECT * FROM shows WHERE id = ?', [id]);
     if (!row) return failure('SHOW_NOT_FOUND', `no show ${id}`);
+    const nowIso = this.#nowIso();
     if (row.status === 'scheduled' && Date.parse(row.end_time) <= this.d.now())
       return failure('INVALID_STATE', 'this show has already been played; it cannot be cancelled');
-    this.d.db
-      .prepare("UPDATE shows SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'scheduled'")
-      .run(this.#nowIso(), id);
-    this.d.forgetShow(id);
+    await this.#store.run(
+      "UPDATE shows SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'scheduled' AND end_time > ?",
+      [nowIso, id, nowIso],
+    );
+    await this.d.showChanged(id);
     return this.show(id);
   }
 
@@ -846,7 +929,8 @@ export class CatalogService {
     seats: string[],
     isBlock: boolean,
   ): Promise<{ ok: true; seats: string[] } | Failure> {
-    if (!this.#show.get(id)) return failure('SHOW_NOT_FOUND', `no show ${id}`);
+    if (!(await this.#store.get('SELECT id FROM shows WHERE id = ?', [id])))
+      return failure('SHOW_NOT_FOUND', `no show ${id}`);
     const reply = await this.d.actors.send(id, {
       type: isBlock ? 'block' : 'unblock',
       seats,
@@ -855,6 +939,29 @@ export class CatalogService {
     if (!reply.ok) return refusal(reply);
     return { ok: true, seats: 'seats' in reply ? reply.seats : seats };
   }
+}
+
+async function hasConfirmedBooking(q: Queryable, userId: string, movieId: string): Promise<boolean> {
+  const row = await q.get(
+    `SELECT 1 AS found FROM bookings b JOIN shows s ON s.id = b.show_id
+     WHERE b.user_id = ? AND s.movie_id = ? AND b.status = 'confirmed' LIMIT 1`,
+    [userId, movieId],
+  );
+  return row !== undefined;
+}
+
+async function setGenres(q: Queryable, movieId: string, genres: string[]): Promise<void> {
+  await q.run('DELETE FROM movie_genres WHERE movie_id = ?', [movieId]);
+  for (const genre of genres)
+    await q.run('INSERT INTO movie_genres (movie_id, genre) VALUES (?, ?)', [movieId, genre]);
+}
+
+function screenOf(row: ScreenRow): Screen {
+  return {
+    ...toScreenSummary(row),
+    theaterId: row.theater_id,
+    layout: JSON.parse(row.layout) as SeatLayout,
+  };
 }
 
 interface ListingRow {

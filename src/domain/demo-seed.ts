@@ -8,13 +8,13 @@ import { type RowLayout, rowLabel, type SeatLayout } from '../actors/seat-layout
 import type { Config } from '../config.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Queryable, Store } from '../persistence/store.js';
 import type { CatalogService, ShowActors } from './catalog.js';
 import type { OfferService } from './offers.js';
 import type { UserService } from './users.js';
 
 export interface DemoSeedDeps {
-  db: AppDb;
+  store: Store;
   catalog: CatalogService;
   actors: ShowActors;
   offers: Pick<OfferService, 'create'>;
@@ -141,11 +141,14 @@ const LOCKED_PASSWORD = '!locked';
 
 /** Seeds the demo catalog when there are no movies yet; a no-op otherwise. */
 export async function seedDemo(deps: DemoSeedDeps): Promise<SeedSummary | undefined> {
-  const movieCount = deps.db.prepare('SELECT COUNT(*) FROM movies').pluck().get() as number;
-  if (movieCount > 0) return undefined;
+  const counted = await deps.store.get<{ n: number }>('SELECT COUNT(*) AS n FROM movies');
+  if ((counted?.n ?? 0) > 0) return undefined;
   const rand = prng(SEED);
   const started = Date.now();
-  const { summary, specs } = deps.db.transaction(() => writeCatalog(deps, rand))();
+  // One transaction: a crash mid-seed leaves no half catalog that the count above would take for done.
+  // Two nodes seeding one empty PostgreSQL at once: the second fails on the demo viewers' unique emails
+  // and rolls back whole.
+  const { summary, specs } = await deps.store.transaction((tx) => writeCatalog(deps, tx, rand));
   for (let i = 0; i < specs.length; i += ACTOR_CREATION_CHUNK) {
     // A refusal here is not fatal: the router creates a missing actor from its row on first use.
     const results = await Promise.all(
@@ -154,20 +157,25 @@ export async function seedDemo(deps: DemoSeedDeps): Promise<SeedSummary | undefi
     const refused = results.filter((r) => !r.ok).length;
     if (refused > 0) deps.logger?.warn({ refused }, 'demo seed: some show actors were not created up front');
   }
-  summary.offers = seedOffers(deps);
+  summary.offers = await seedOffers(deps);
   deps.logger?.info({ ...summary, ms: Date.now() - started }, 'demo catalog seeded');
   return summary;
 }
 
 type ShowSpec = { showId: string; layoutKey: string; forbidSingleSeatGaps: boolean };
 
-function writeCatalog(deps: DemoSeedDeps, rand: Random): { summary: SeedSummary; specs: ShowSpec[] } {
+async function writeCatalog(
+  deps: DemoSeedDeps,
+  tx: Queryable,
+  rand: Random,
+): Promise<{ summary: SeedSummary; specs: ShowSpec[] }> {
   const { catalog } = deps;
-  const movies = MOVIES.map((m) => ({
-    spec: m,
-    id: catalog.createMovie({ ...m, description: describe(m.title, m.genres) }).movie.id,
-  }));
-  seedRatings(deps, movies, rand);
+  const movies: { spec: (typeof MOVIES)[number]; id: string }[] = [];
+  for (const m of MOVIES) {
+    const created = await catalog.createMovie({ ...m, description: describe(m.title, m.genres) }, tx);
+    movies.push({ spec: m, id: created.movie.id });
+  }
+  await seedRatings(deps, tx, movies, rand);
   const specs: ShowSpec[] = [];
   let theaters = 0;
   let screens = 0;
@@ -178,26 +186,30 @@ function writeCatalog(deps: DemoSeedDeps, rand: Random): { summary: SeedSummary;
     for (const [t, locality] of city.localities.entries()) {
       const chain = CHAINS[t % CHAINS.length]!;
       // Every demo city is in India: named rather than left to the default, so the seed says so.
-      const added = catalog.createTheater({
-        name: `${chain} ${locality}`,
-        city: city.name,
-        address: `${between(rand, 1, 220)}, ${locality}, ${city.name}`,
-        timeZone: 'Asia/Kolkata',
-      });
+      const added = await catalog.createTheater(
+        {
+          name: `${chain} ${locality}`,
+          city: city.name,
+          address: `${between(rand, 1, 220)}, ${locality}, ${city.name}`,
+          timeZone: 'Asia/Kolkata',
+        },
+        tx,
+      );
       if (!added.ok) throw new Error(`demo theater refused: ${added.message}`);
       const { theater } = added;
       theaters++;
       const screenCount = rand() < 0.4 ? 3 : 2;
       for (let s = 0; s < screenCount; s++) {
         const layout = demoLayout(rand);
-        const created = catalog.createScreen(
+        const created = await catalog.createScreen(
           theater.id,
           s === 0 && rand() < 0.3 ? 'IMAX' : `Audi ${s + 1}`,
           layout,
+          tx,
         );
         if (!created.ok) throw new Error(`demo layout refused: ${created.message}`);
         screens++;
-        specs.push(...scheduleScreen(deps, created.screen, pool, city.priceTier, rand));
+        specs.push(...(await scheduleScreen(deps, tx, created.screen, pool, city.priceTier, rand)));
       }
     }
   }
@@ -258,13 +270,14 @@ export function demoLayout(rand: Random): SeatLayout {
   throw new Error('demo seed: no layout within 150 to 400 seats after 50 attempts');
 }
 
-function scheduleScreen(
+async function scheduleScreen(
   deps: DemoSeedDeps,
+  tx: Queryable,
   screen: { id: string; name: string; categories: string[] },
   pool: { id: string; spec: { genres: string[] } }[],
   priceTier: number,
   rand: Random,
-): ShowSpec[] {
+): Promise<ShowSpec[]> {
   const prices = demoPrices(screen.categories, priceTier, rand);
   const firstSlot = between(rand, 0, 1);
   const isGapFree = rand() < 0.3;
@@ -281,14 +294,17 @@ function scheduleScreen(
       const startMs = today + day * 86_400_000 + (slot - IST_OFFSET_MINUTES) * 60_000;
       if (startMs <= nowMs + 15 * 60_000) continue;
       const isAnimated = movie.spec.genres.some((g) => g === 'Animation' || g === 'Sci-Fi');
-      const inserted = deps.catalog.insertShow({
-        movieId: movie.id,
-        screenId: screen.id,
-        startTime: new Date(startMs).toISOString(),
-        prices,
-        format: screen.name === 'IMAX' ? 'IMAX' : isAnimated && rand() < 0.5 ? '3D' : '2D',
-        forbidSingleSeatGaps: isGapFree,
-      });
+      const inserted = await deps.catalog.insertShow(
+        {
+          movieId: movie.id,
+          screenId: screen.id,
+          startTime: new Date(startMs).toISOString(),
+          prices,
+          format: screen.name === 'IMAX' ? 'IMAX' : isAnimated && rand() < 0.5 ? '3D' : '2D',
+          forbidSingleSeatGaps: isGapFree,
+        },
+        tx,
+      );
       if (!inserted.ok) throw new Error(`demo show refused: ${inserted.message}`);
       specs.push(inserted.spec);
     }
@@ -308,48 +324,45 @@ function demoPrices(categories: string[], priceTier: number, rand: Random): Reco
 }
 
 /** Demo viewers rate each movie around its intended score, so ratings recompute consistently later. */
-function seedRatings(
+async function seedRatings(
   deps: DemoSeedDeps,
+  tx: Queryable,
   movies: { id: string; spec: { rating: number } }[],
   rand: Random,
-): void {
+): Promise<void> {
   const nowIso = new Date(deps.now()).toISOString();
-  const insertUser = deps.db.prepare(
-    `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
-     VALUES (?, ?, ?, NULL, ?, 'user', ?, ?)`,
-  );
-  const viewers = Array.from({ length: DEMO_VIEWERS }, (_, i) => {
+  const viewers: string[] = [];
+  for (let i = 0; i < DEMO_VIEWERS; i++) {
     const id = newId('usr');
-    insertUser.run(
-      id,
-      `Demo Viewer ${i + 1}`,
-      `viewer${i + 1}@demo.boxoffice.local`,
-      LOCKED_PASSWORD,
-      nowIso,
-      nowIso,
+    await tx.run(
+      `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
+       VALUES (?, ?, ?, NULL, ?, 'user', ?, ?)`,
+      [id, `Demo Viewer ${i + 1}`, `viewer${i + 1}@demo.boxoffice.local`, LOCKED_PASSWORD, nowIso, nowIso],
     );
-    return id;
-  });
-  const insertRating = deps.db.prepare(
-    'INSERT INTO ratings (user_id, movie_id, score, created_at) VALUES (?, ?, ?, ?)',
-  );
+    viewers.push(id);
+  }
   for (const movie of movies) {
     const voters = viewers.slice(0, between(rand, 8, DEMO_VIEWERS));
     for (const viewer of voters) {
       const score = Math.min(10, Math.max(1, Math.round(movie.spec.rating + (rand() - 0.5) * 3)));
-      insertRating.run(viewer, movie.id, score, nowIso);
+      await tx.run('INSERT INTO ratings (user_id, movie_id, score, created_at) VALUES (?, ?, ?, ?)', [
+        viewer,
+        movie.id,
+        score,
+        nowIso,
+      ]);
     }
   }
-  deps.catalog.recomputeAllRatings();
+  await deps.catalog.recomputeAllRatings(tx);
 }
 
-function seedOffers(deps: DemoSeedDeps): number {
+async function seedOffers(deps: DemoSeedDeps): Promise<number> {
   const nowMs = deps.now();
   const validFrom = new Date(nowMs - 86_400_000).toISOString();
   const validUntil = new Date(nowMs + 365 * 86_400_000).toISOString();
   const common = { validFrom, validUntil, scope: {}, isPublic: true, isActive: true, totalLimit: null };
   const offers = [
-    deps.offers.create({
+    await deps.offers.create({
       ...common,
       code: 'FIRSTSHOW',
       description: '20% off your booking, up to ₹150',
@@ -359,7 +372,7 @@ function seedOffers(deps: DemoSeedDeps): number {
       minAmount: 20_000,
       perUserLimit: 1,
     }),
-    deps.offers.create({
+    await deps.offers.create({
       ...common,
       code: 'WEEKEND100',
       description: '₹100 off weekend shows on orders of ₹500 or more',

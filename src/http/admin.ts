@@ -132,7 +132,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) => c.json({ movie: catalog.createMovie(c.req.valid('json')).movie }, 201),
+    async (c) => c.json({ movie: (await catalog.createMovie(c.req.valid('json'))).movie }, 201),
   );
 
   app.openapi(
@@ -150,8 +150,11 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) =>
-      c.json({ movie: unwrap(catalog.updateMovie(c.req.valid('param').id, c.req.valid('json'))).movie }, 200),
+    async (c) =>
+      c.json(
+        { movie: unwrap(await catalog.updateMovie(c.req.valid('param').id, c.req.valid('json'))).movie },
+        200,
+      ),
   );
 
   app.openapi(
@@ -170,8 +173,8 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) => {
-      unwrap(catalog.archiveMovie(c.req.valid('param').id));
+    async (c) => {
+      unwrap(await catalog.archiveMovie(c.req.valid('param').id));
       return c.body(null, 204);
     },
   );
@@ -191,7 +194,7 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) => c.json({ theater: unwrap(catalog.createTheater(c.req.valid('json'))).theater }, 201),
+    async (c) => c.json({ theater: unwrap(await catalog.createTheater(c.req.valid('json'))).theater }, 201),
   );
 
   app.openapi(
@@ -210,9 +213,11 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) =>
+    async (c) =>
       c.json(
-        { theater: unwrap(catalog.updateTheater(c.req.valid('param').id, c.req.valid('json'))).theater },
+        {
+          theater: unwrap(await catalog.updateTheater(c.req.valid('param').id, c.req.valid('json'))).theater,
+        },
         200,
       ),
   );
@@ -234,9 +239,9 @@ export function registerAdminRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         ...adminErrors,
       },
     }),
-    (c) => {
+    async (c) => {
       const { name, layout } = c.req.valid('json');
-      const created = unwrap(catalog.createScreen(c.req.valid('param').id, name, layout as SeatLayout));
+      const created = unwrap(await catalog.createScreen(c.req.valid('param').id, name, layout as SeatLayout));
       return c.json({ screen: created.screen }, 201);
     },
   );
@@ -290,8 +295,11 @@ function registerShowAdminRoutes(
         ...adminErrors,
       },
     }),
-    (c) =>
-      c.json({ show: unwrap(catalog.updateShow(c.req.valid('param').id, c.req.valid('json'))).show }, 200),
+    async (c) =>
+      c.json(
+        { show: unwrap(await catalog.updateShow(c.req.valid('param').id, c.req.valid('json'))).show },
+        200,
+      ),
   );
 
   app.openapi(
@@ -314,9 +322,9 @@ function registerShowAdminRoutes(
         ...adminErrors,
       },
     }),
-    (c) => {
+    async (c) => {
       const id = c.req.valid('param').id;
-      unwrap(catalog.cancelShow(id));
+      unwrap(await catalog.cancelShow(id));
       // Refunds take a provider call each: the answer does not wait for hundreds of them.
       deps.bookings
         .cancelForShow(id)

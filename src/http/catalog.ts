@@ -136,7 +136,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         ),
       },
     }),
-    (c) => c.json({ cities: catalog.cities() }, 200),
+    async (c) => c.json({ cities: await catalog.cities() }, 200),
   );
 
   app.openapi(
@@ -153,7 +153,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         400: errorResponse('Bad filter'),
       },
     }),
-    (c) => c.json({ movies: catalog.movies(c.req.valid('query')) }, 200),
+    async (c) => c.json({ movies: await catalog.movies(c.req.valid('query')) }, 200),
   );
 
   app.openapi(
@@ -168,7 +168,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         404: errorResponse('MOVIE_NOT_FOUND'),
       },
     }),
-    (c) => c.json({ movie: unwrap(catalog.movie(c.req.valid('param').id)).movie }, 200),
+    async (c) => c.json({ movie: unwrap(await catalog.movie(c.req.valid('param').id)).movie }, 200),
   );
 
   app.openapi(
@@ -199,7 +199,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       request: { query: z.object({ city: queryParam(City) }) },
       responses: { 200: json(z.object({ theaters: z.array(TheaterSchema) }), 'Theaters') },
     }),
-    (c) => c.json({ theaters: catalog.theaters(c.req.valid('query').city) }, 200),
+    async (c) => c.json({ theaters: await catalog.theaters(c.req.valid('query').city) }, 200),
   );
 
   app.openapi(
@@ -214,7 +214,7 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         404: errorResponse('SHOW_NOT_FOUND'),
       },
     }),
-    (c) => c.json({ show: unwrap(catalog.show(c.req.valid('param').id)).show }, 200),
+    async (c) => c.json({ show: unwrap(await catalog.show(c.req.valid('param').id)).show }, 200),
   );
 
   app.openapi(
@@ -239,9 +239,9 @@ export function registerCatalogRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         422: errorResponse('NOT_ELIGIBLE: no confirmed booking of this movie'),
       },
     }),
-    (c) => {
+    async (c) => {
       const rated = unwrap(
-        catalog.rate(c.get('user').id, c.req.valid('param').id, c.req.valid('json').score),
+        await catalog.rate(c.get('user').id, c.req.valid('param').id, c.req.valid('json').score),
       );
       return c.json({ movie: rated.movie, rating: { score: rated.score } }, 200);
     },

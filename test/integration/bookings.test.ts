@@ -747,7 +747,7 @@ describe('a show cancelled by the theater', () => {
     const paid = await bookSeats(alice, showId, ['C1']);
     await payByCard(alice, paid.booking.id);
     // The show is marked cancelled but the process stops before settling its bookings.
-    expect(server.deps.catalog.cancelShow(showId).ok).toBe(true);
+    expect((await server.deps.catalog.cancelShow(showId)).ok).toBe(true);
     expect((await getBooking(alice, paid.booking.id)).status).toBe('confirmed');
     // What the 10-second sweep (and the start-up reconciliation) runs; it may have run already.
     await server.deps.bookings.settleCancelledShows();
