@@ -372,6 +372,8 @@ export class UserService {
     const found = await this.get(userId);
     if (!found.ok) return found;
     let hash: string | undefined;
+    /** The hash the current password was checked against: the change applies only over that one. */
+    let replaced: string | undefined;
     if (patch.password !== undefined) {
       const weak = weakPassword(patch.password, found.user.email);
       if (weak) return weak;
@@ -390,6 +392,7 @@ export class UserService {
       const hashed = await this.hashGate.run(() => hashPassword(newPassword));
       if (!hashed.ok) return hashed;
       hash = hashed.value;
+      replaced = checked.row.password_hash;
     }
     // Only the fields the patch names are set, so the statement needs no typed NULL tests (which
     // PostgreSQL cannot infer a parameter type for).
@@ -403,11 +406,14 @@ export class UserService {
     if (patch.phone !== undefined) set('phone', patch.phone);
     if (hash !== undefined) set('password_hash', hash);
     params.push(userId);
-    // The new password and the end of the other sessions commit together (one transaction); the
-    // generation increment is a single statement, so concurrent changes each get their own.
+    // Two changes checked against the same current password (scrypt runs outside any transaction):
+    // the conditional write lets only the first land; the other finds the hash replaced.
+    const where = replaced === undefined ? 'id = ?' : 'id = ? AND password_hash = ?';
+    if (replaced !== undefined) params.push(replaced);
+    // The new password and the end of the other sessions commit together (one transaction).
     const { row, bumped } = await this.store.transaction(async (tx) => {
       const updated = await tx.get<UserRow>(
-        `UPDATE users SET ${sets.join(', ')} WHERE id = ? RETURNING *`,
+        `UPDATE users SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
         params,
       );
       const moved =
@@ -415,7 +421,16 @@ export class UserService {
       return { row: updated, bumped: moved };
     });
     this.tokens.sessionsEnded(userId, bumped);
-    return row ? { ok: true, user: toUser(row) } : failure('USER_NOT_FOUND', 'this account no longer exists');
+    if (row) return { ok: true, user: toUser(row) };
+    if (replaced !== undefined && (await this.#byId(userId)))
+      return failure(
+        'INVALID_CREDENTIALS',
+        'the password was changed meanwhile; the current password is wrong',
+        {
+          fields: { currentPassword: 'wrong' },
+        },
+      );
+    return failure('USER_NOT_FOUND', 'this account no longer exists');
   }
 
   /**

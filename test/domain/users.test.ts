@@ -232,6 +232,30 @@ describe.each(APP_STORES)('UserService on the $name store', (fixture) => {
     expect(await restarted.verify(first.token)).toMatchObject({ id: first.user.id });
   });
 
+  it('lets only one of concurrent password changes made with the same current password land', async () => {
+    const owner = await register('twice@example.com');
+    const caller = await tokens.verify(owner.token);
+    const changes = await Promise.all(
+      ['first new passphrase', 'second new passphrase', 'third new passphrase'].map((password) =>
+        users.update(owner.user.id, { password, currentPassword: 'a good passphrase' }, caller, '10.0.0.9'),
+      ),
+    );
+    const landed = changes.flatMap((change, k) => (change.ok ? [k] : []));
+    expect(landed).toHaveLength(1);
+    for (const change of changes.filter((c) => !c.ok))
+      expect(change).toMatchObject({
+        code: 'INVALID_CREDENTIALS',
+        details: { fields: { currentPassword: 'wrong' } },
+      });
+    const winner = ['first new passphrase', 'second new passphrase', 'third new passphrase'][landed[0] ?? -1];
+    expect(await users.login('twice@example.com', winner ?? '', '10.0.0.9')).toMatchObject({ ok: true });
+    const row = await store.get<{ session_generation: number }>(
+      'SELECT session_generation FROM users WHERE id = ?',
+      [owner.user.id],
+    );
+    expect(row?.session_generation).toBe(1);
+  });
+
   it('creates the admin, keeps its sessions for the same password and ends them on a new one', async () => {
     const admin = await users.ensureAdmin('Root@Example.com', 'admin passphrase 1');
     expect(admin).toMatchObject({ email: 'root@example.com', role: 'admin' });
