@@ -95,8 +95,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics.journalBatch.observe(journaled);
     metrics.journalCommit.observe(commitMs / 1000);
   });
-  const tokens = new TokenService(
-    db,
+  const tokens = await TokenService.open(
+    store,
     loadJwtKey(config.JWT_SECRET, config.dataDir),
     config.JWT_TTL_SECONDS,
     now,
@@ -109,7 +109,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const seatMaps = new SeatMaps(router, shows);
   const offers = new OfferService(db, now);
-  const users = new UserService(db, tokens, {
+  const users = new UserService(store, tokens, {
     loginMaxFailures: config.LOGIN_MAX_FAILURES,
     loginWindowSeconds: config.LOGIN_WINDOW_SECONDS,
     loginMaxBackoffSeconds: config.LOGIN_MAX_BACKOFF_SECONDS,

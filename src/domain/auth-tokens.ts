@@ -4,13 +4,13 @@
  * stored in the app database (they survive restarts) and mirrored in memory; verified tokens are cached
  * so the hot path does one map lookup instead of an HMAC per request. Each token carries the user's
  * session generation (`gen`); a password change moves it on, voiding every other session of the user
- * but the one that made the change (`endOtherSessions`).
+ * but the one that made the change (`nextGeneration`, then `sessionsEnded` after the commit).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Queryable, Store } from '../persistence/store.js';
 
 export type Role = 'user' | 'admin';
 
@@ -23,7 +23,7 @@ export interface AuthUser {
   expiresAtMs: number;
 }
 
-interface SessionGeneration {
+export interface SessionGeneration {
   generation: number;
   /** The one earlier session still valid: the one that changed the password. */
   keptJti: string | null;
@@ -39,36 +39,45 @@ export class TokenService {
   /** Users whose generation moved on (most never change their password): user id → generation. */
   readonly #generations = new Map<string, SessionGeneration>();
   readonly #cache = new Map<string, AuthUser>();
-  readonly #insertRevocation;
-  readonly #nextGeneration;
 
-  constructor(
-    db: AppDb,
+  private constructor(
+    private readonly store: Store,
     key: Uint8Array,
     private readonly ttlSeconds: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {
     this.#key = key;
+  }
+
+  /**
+   * Loads the revocations and session generations into memory before the first request: every token
+   * check answers from memory, so the store is only read here and written on revoke or generation bump.
+   */
+  static async open(
+    store: Store,
+    key: Uint8Array,
+    ttlSeconds: number,
+    now: () => number = Date.now,
+  ): Promise<TokenService> {
+    const tokens = new TokenService(store, key, ttlSeconds, now);
+    await tokens.#load();
+    return tokens;
+  }
+
+  async #load(): Promise<void> {
     const nowIso = new Date(this.now()).toISOString();
-    db.prepare('DELETE FROM revoked_tokens WHERE expires_at < ?').run(nowIso);
-    for (const row of db.prepare('SELECT jti, expires_at FROM revoked_tokens').all() as {
-      jti: string;
-      expires_at: string;
-    }[])
-      this.#revoked.set(row.jti, Date.parse(row.expires_at));
-    this.#insertRevocation = db.prepare(
-      'INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)',
+    await this.store.run('DELETE FROM revoked_tokens WHERE expires_at < ?', [nowIso]);
+    const revoked = await this.store.all<{ jti: string; expires_at: string }>(
+      'SELECT jti, expires_at FROM revoked_tokens',
     );
-    for (const row of db
-      .prepare('SELECT id, session_generation, kept_session_jti FROM users WHERE session_generation > 0')
-      .all() as { id: string; session_generation: number; kept_session_jti: string | null }[])
+    for (const row of revoked) this.#revoked.set(row.jti, Date.parse(row.expires_at));
+    const moved = await this.store.all<{
+      id: string;
+      session_generation: number;
+      kept_session_jti: string | null;
+    }>('SELECT id, session_generation, kept_session_jti FROM users WHERE session_generation > 0');
+    for (const row of moved)
       this.#generations.set(row.id, { generation: row.session_generation, keptJti: row.kept_session_jti });
-    this.#nextGeneration = db
-      .prepare(
-        `UPDATE users SET session_generation = session_generation + 1, kept_session_jti = ? WHERE id = ?
-         RETURNING session_generation`,
-      )
-      .pluck();
   }
 
   /** `generation`: the user's session generation as read with the row the login checked, if known. */
@@ -134,19 +143,49 @@ export class TokenService {
     return createHmac('sha256', this.#key).update(text).digest('base64url');
   }
 
-  revoke(user: AuthUser): void {
-    this.#insertRevocation.run(user.jti, new Date(user.expiresAtMs).toISOString());
+  /**
+   * Refused in memory first, so the token stops working on this node even while the write is in
+   * flight; the row makes it survive a restart. A second revoke of the same token (a retried logout,
+   * two at once) is a no-op thanks to ON CONFLICT DO NOTHING on the primary key.
+   */
+  async revoke(user: AuthUser): Promise<void> {
     this.#revoked.set(user.jti, user.expiresAtMs);
+    await this.store.run(
+      'INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      [user.jti, new Date(user.expiresAtMs).toISOString()],
+    );
   }
 
   /**
-   * Voids every token of the user issued so far, except `keep` (the session that changed the password;
-   * none when an operator rotated it). Tokens issued afterwards carry the new generation.
+   * Moves the user's session generation on, in the caller's transaction (`q`), voiding every token of
+   * the user issued so far except `keep` (the session that changed the password; none when an operator
+   * rotated it). The increment is one statement, so concurrent bumps each get their own generation (the
+   * row lock orders them on PostgreSQL). Hand the result to `sessionsEnded` once the transaction has
+   * committed: memory must never run ahead of a transaction that could still roll back.
    */
-  endOtherSessions(userId: string, keep?: AuthUser): void {
+  async nextGeneration(
+    q: Queryable,
+    userId: string,
+    keep?: AuthUser,
+  ): Promise<SessionGeneration | undefined> {
     const keptJti = keep?.jti ?? null;
-    const generation = this.#nextGeneration.get(keptJti, userId) as number | undefined;
-    if (generation !== undefined) this.#generations.set(userId, { generation, keptJti });
+    const row = await q.get<{ session_generation: number }>(
+      `UPDATE users SET session_generation = session_generation + 1, kept_session_jti = ? WHERE id = ?
+       RETURNING session_generation`,
+      [keptJti, userId],
+    );
+    return row && { generation: row.session_generation, keptJti };
+  }
+
+  /**
+   * Applies a committed generation bump to memory. Concurrent bumps can finish in any order, so an
+   * older generation never replaces a newer one: memory ends where the row ended.
+   */
+  sessionsEnded(userId: string, bumped: SessionGeneration | undefined): void {
+    if (!bumped) return;
+    const current = this.#generations.get(userId);
+    if (current && current.generation >= bumped.generation) return;
+    this.#generations.set(userId, bumped);
   }
 
   #isLive(user: AuthUser): boolean {

@@ -6,7 +6,7 @@
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { newId } from '../ids.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { SqlValue, Store } from '../persistence/store.js';
 import type { AuthUser, Role, TokenService } from './auth-tokens.js';
 import type { BookingRow, BookingStatus } from './bookings.js';
 import { type Failure, failure } from './failure.js';
@@ -191,18 +191,26 @@ function weakPassword(password: string, email: string): Failure | undefined {
     : failure('VALIDATION_FAILED', `the password ${problem}`, { fields: { password: problem } });
 }
 
+/**
+ * A unique index refused the row: SQLite's SQLITE_CONSTRAINT_UNIQUE (or PRIMARYKEY), PostgreSQL's
+ * SQLSTATE 23505. How two writers racing for one email (or one load-test index) get a clean refusal.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}
+
+const INSERT_USER = `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`;
+
 export class UserService {
   readonly throttle: LoginThrottle;
   readonly hashGate: HashGate;
-  readonly #byId;
-  readonly #byEmail;
-  readonly #insert;
-  readonly #setHash;
   /** Computed at start so the first login with an unknown email takes no longer than the others. */
   readonly #dummyHash: Promise<string>;
 
   constructor(
-    private readonly db: AppDb,
+    private readonly store: Store,
     private readonly tokens: TokenService,
     private readonly options: UserServiceOptions,
   ) {
@@ -216,16 +224,6 @@ export class UserService {
       now: options.now,
     });
     this.hashGate = new HashGate(options.hashConcurrency, options.hashQueueMax, options.onHashLoad);
-    this.#byId = db.prepare('SELECT * FROM users WHERE id = ?');
-    this.#byEmail = db.prepare('SELECT * FROM users WHERE email = ?');
-    this.#insert = db.prepare(
-      `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
-       VALUES (@id, @name, @email, @phone, @hash, @role, @now, @now)`,
-    );
-    // Conditional on the hash it replaces: a password changed meanwhile is never overwritten.
-    this.#setHash = db.prepare(
-      'UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?',
-    );
     this.#dummyHash = hashPassword(randomBytes(16).toString('hex'));
   }
 
@@ -233,31 +231,59 @@ export class UserService {
     return new Date(this.options.now()).toISOString();
   }
 
+  #byId(id: string): Promise<UserRow | undefined> {
+    return this.store.get<UserRow>('SELECT * FROM users WHERE id = ?', [id]);
+  }
+
+  /** `email` is normalised; the column is NOCASE on SQLite and citext on PostgreSQL anyway. */
+  #byEmail(email: string): Promise<UserRow | undefined> {
+    return this.store.get<UserRow>('SELECT * FROM users WHERE email = ?', [email]);
+  }
+
+  /** The new row, or undefined when the email is taken (the unique index decides a race). */
+  async #insert(user: {
+    name: string;
+    email: string;
+    phone: string | null;
+    hash: string;
+    role: Role;
+  }): Promise<UserRow | undefined> {
+    const now = this.#iso();
+    try {
+      return await this.store.get<UserRow>(INSERT_USER, [
+        newId('usr'),
+        user.name,
+        user.email,
+        user.phone,
+        user.hash,
+        user.role,
+        now,
+        now,
+      ]);
+    } catch (err) {
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
+  }
+
   async register(input: Registration): Promise<Session | Failure> {
     const email = normaliseEmail(input.email);
     const weak = weakPassword(input.password, email);
     if (weak) return weak;
-    if (this.#byEmail.get(email)) return failure('EMAIL_TAKEN', 'an account with this email already exists');
+    // A cheap early answer; the unique index below is what decides two registrations racing.
+    if (await this.#byEmail(email))
+      return failure('EMAIL_TAKEN', 'an account with this email already exists');
     const hashed = await this.hashGate.run(() => hashPassword(input.password));
     if (!hashed.ok) return hashed;
-    const id = newId('usr');
-    try {
-      this.#insert.run({
-        id,
-        name: input.name,
-        email,
-        phone: input.phone ?? null,
-        hash: hashed.value,
-        role: 'user',
-        now: this.#iso(),
-      });
-    } catch (err) {
-      // Two registrations racing for one email: the unique index decides.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-        return failure('EMAIL_TAKEN', 'an account with this email already exists');
-      throw err;
-    }
-    return this.#session(this.#byId.get(id) as UserRow);
+    const row = await this.#insert({
+      name: input.name,
+      email,
+      phone: input.phone ?? null,
+      hash: hashed.value,
+      role: 'user',
+    });
+    if (!row) return failure('EMAIL_TAKEN', 'an account with this email already exists');
+    return this.#session(row);
   }
 
   /**
@@ -272,7 +298,12 @@ export class UserService {
     if (!isHashCurrent(row.password_hash)) {
       // An upgrade the gate has no room for now waits for the next login.
       const rehashed = await this.hashGate.run(() => hashPassword(password));
-      if (rehashed.ok) this.#setHash.run(rehashed.value, this.#iso(), row.id, row.password_hash);
+      // Conditional on the hash it replaces: a password changed meanwhile is never overwritten.
+      if (rehashed.ok)
+        await this.store.run(
+          'UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?',
+          [rehashed.value, this.#iso(), row.id, row.password_hash],
+        );
     }
     return this.#session(row);
   }
@@ -291,7 +322,14 @@ export class UserService {
       return failure('RATE_LIMITED', 'too many failed attempts; try again later', {
         retryAfterSeconds: taken.retryAfterSeconds,
       });
-    const row = this.#byEmail.get(email) as UserRow | undefined;
+    let row: UserRow | undefined;
+    try {
+      row = await this.#byEmail(email);
+    } catch (err) {
+      // The attempt was never checked: it must not count as a failure against the account.
+      this.throttle.refund(email, address);
+      throw err;
+    }
     const stored = row?.password_hash ?? (await this.#dummyHash);
     const verified = await this.hashGate.run(() => verifyPassword(password, stored));
     if (!verified.ok) {
@@ -316,8 +354,8 @@ export class UserService {
     return { ok: true, user: toUser(row), token, expiresAtMs };
   }
 
-  get(userId: string): { ok: true; user: PublicUser } | Failure {
-    const row = this.#byId.get(userId) as UserRow | undefined;
+  async get(userId: string): Promise<{ ok: true; user: PublicUser } | Failure> {
+    const row = await this.#byId(userId);
     return row ? { ok: true, user: toUser(row) } : failure('USER_NOT_FOUND', 'this account no longer exists');
   }
 
@@ -331,9 +369,11 @@ export class UserService {
     session?: AuthUser,
     address = 'unknown',
   ): Promise<{ ok: true; user: PublicUser } | Failure> {
-    const found = this.get(userId);
+    const found = await this.get(userId);
     if (!found.ok) return found;
     let hash: string | undefined;
+    /** The hash the current password was checked against: the change applies only over that one. */
+    let replaced: string | undefined;
     if (patch.password !== undefined) {
       const weak = weakPassword(patch.password, found.user.email);
       if (weak) return weak;
@@ -352,25 +392,45 @@ export class UserService {
       const hashed = await this.hashGate.run(() => hashPassword(newPassword));
       if (!hashed.ok) return hashed;
       hash = hashed.value;
+      replaced = checked.row.password_hash;
     }
-    // The new password and the end of the other sessions commit together.
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `UPDATE users SET name = COALESCE(@name, name), phone = CASE WHEN @setPhone THEN @phone ELSE phone END,
-         password_hash = COALESCE(@hash, password_hash), updated_at = @now WHERE id = @id`,
-        )
-        .run({
-          id: userId,
-          name: patch.name ?? null,
-          setPhone: patch.phone === undefined ? 0 : 1,
-          phone: patch.phone ?? null,
-          hash: hash ?? null,
-          now: this.#iso(),
-        });
-      if (hash !== undefined) this.tokens.endOtherSessions(userId, session);
-    })();
-    return this.get(userId);
+    // Only the fields the patch names are set, so the statement needs no typed NULL tests (which
+    // PostgreSQL cannot infer a parameter type for).
+    const sets = ['updated_at = ?'];
+    const params: SqlValue[] = [this.#iso()];
+    const set = (column: string, value: SqlValue) => {
+      sets.push(`${column} = ?`);
+      params.push(value);
+    };
+    if (patch.name !== undefined) set('name', patch.name);
+    if (patch.phone !== undefined) set('phone', patch.phone);
+    if (hash !== undefined) set('password_hash', hash);
+    params.push(userId);
+    // Two changes checked against the same current password (scrypt runs outside any transaction):
+    // the conditional write lets only the first land; the other finds the hash replaced.
+    const where = replaced === undefined ? 'id = ?' : 'id = ? AND password_hash = ?';
+    if (replaced !== undefined) params.push(replaced);
+    // The new password and the end of the other sessions commit together (one transaction).
+    const { row, bumped } = await this.store.transaction(async (tx) => {
+      const updated = await tx.get<UserRow>(
+        `UPDATE users SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+        params,
+      );
+      const moved =
+        updated && hash !== undefined ? await this.tokens.nextGeneration(tx, userId, session) : undefined;
+      return { row: updated, bumped: moved };
+    });
+    this.tokens.sessionsEnded(userId, bumped);
+    if (row) return { ok: true, user: toUser(row) };
+    if (replaced !== undefined && (await this.#byId(userId)))
+      return failure(
+        'INVALID_CREDENTIALS',
+        'the password was changed meanwhile; the current password is wrong',
+        {
+          fields: { currentPassword: 'wrong' },
+        },
+      );
+    return failure('USER_NOT_FOUND', 'this account no longer exists');
   }
 
   /**
@@ -379,59 +439,58 @@ export class UserService {
    */
   async ensureAdmin(emailInput: string, password: string): Promise<PublicUser> {
     const email = normaliseEmail(emailInput);
-    const row = this.#byEmail.get(email) as UserRow | undefined;
+    const row = await this.#byEmail(email);
     if (!row) {
-      const id = newId('usr');
       const hash = await hashPassword(password);
-      this.#insert.run({
-        id,
-        name: 'Administrator',
-        email,
-        phone: null,
-        hash,
-        role: 'admin',
-        now: this.#iso(),
-      });
-      return toUser(this.#byId.get(id) as UserRow);
+      const created = await this.#insert({ name: 'Administrator', email, phone: null, hash, role: 'admin' });
+      if (created) return toUser(created);
+      // Another start created the account meanwhile (the unique index refused ours): promote that one.
+      return this.ensureAdmin(emailInput, password);
     }
     const isSamePassword = await verifyPassword(password, row.password_hash);
     const hash =
       isSamePassword && isHashCurrent(row.password_hash) ? row.password_hash : await hashPassword(password);
-    this.db.transaction(() => {
-      this.db
-        .prepare("UPDATE users SET role = 'admin', password_hash = ?, updated_at = ? WHERE id = ?")
-        .run(hash, this.#iso(), row.id);
+    const { updated, bumped } = await this.store.transaction(async (tx) => {
+      const changed = await tx.get<UserRow>(
+        "UPDATE users SET role = 'admin', password_hash = ?, updated_at = ? WHERE id = ? RETURNING *",
+        [hash, this.#iso(), row.id],
+      );
       // A rotated ADMIN_PASSWORD ends every session opened with the old one (a mere rehash does not).
-      if (!isSamePassword) this.tokens.endOtherSessions(row.id);
-    })();
-    return toUser(this.#byId.get(row.id) as UserRow);
+      const moved = isSamePassword ? undefined : await this.tokens.nextGeneration(tx, row.id);
+      return { updated: changed, bumped: moved };
+    });
+    this.tokens.sessionsEnded(row.id, bumped);
+    if (!updated) throw new Error(`the admin account ${row.id} vanished while being updated`);
+    return toUser(updated);
   }
 
   /** One page of a user's bookings, newest first; keyset paging on (created_at, id). */
-  bookingHistory(
+  async bookingHistory(
     userId: string,
     query: { status?: BookingStatus; cursor?: string; limit?: number },
-  ): { ok: true; rows: BookingRow[]; nextCursor: string | null } | Failure {
+  ): Promise<{ ok: true; rows: BookingRow[]; nextCursor: string | null } | Failure> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     if (query.cursor !== undefined && !after)
       return failure('VALIDATION_FAILED', 'the cursor is not one this API gave out', {
         fields: { cursor: 'invalid' },
       });
     const limit = Math.min(query.limit ?? DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE);
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM bookings WHERE user_id = @userId
-           AND (@status IS NULL OR status = @status)
-           AND (@afterAt IS NULL OR (created_at, id) < (@afterAt, @afterId))
-         ORDER BY created_at DESC, id DESC LIMIT @take`,
-      )
-      .all({
-        userId,
-        status: query.status ?? null,
-        afterAt: after?.createdAt ?? null,
-        afterId: after?.id ?? null,
-        take: limit + 1,
-      }) as BookingRow[];
+    // Conditions are added only when given: `? IS NULL` has no type PostgreSQL can infer.
+    const where = ['user_id = ?'];
+    const params: SqlValue[] = [userId];
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      params.push(query.status);
+    }
+    if (after) {
+      where.push('(created_at, id) < (?, ?)');
+      params.push(after.createdAt, after.id);
+    }
+    params.push(limit + 1);
+    const rows = await this.store.all<BookingRow>(
+      `SELECT * FROM bookings WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      params,
+    );
     const hasMore = rows.length > limit;
     const page = hasMore ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];

@@ -68,7 +68,7 @@ export function registerLoadTestRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
     async (c) => {
       const input = c.req.valid('json');
       const batch = unwrap(
-        await createLoadTestUsers(deps.db, deps.tokens, {
+        await createLoadTestUsers(deps.store, deps.tokens, {
           count: input.count,
           runId: input.runId,
           firstIndex: input.firstIndex,
