@@ -223,6 +223,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       clearInterval(bookingSweep);
       await notifier.stop();
+      await tokens.close();
       await router.stop();
       await opened.close();
       dataDirLock.release();

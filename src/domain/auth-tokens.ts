@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
-import type { Queryable, Store } from '../persistence/store.js';
+import { notify, type Queryable, type Store, type Subscription } from '../persistence/store.js';
 
 export type Role = 'user' | 'admin';
 
@@ -32,6 +32,23 @@ export interface SessionGeneration {
 /** Bound on cached verified tokens; past it the oldest half is dropped. */
 export const MAX_CACHED_TOKENS = 100_000;
 const ISSUER = 'boxoffice';
+/**
+ * Where nodes sharing a PostgreSQL database tell each other about revocations and ended sessions. A
+ * change reaches the others when its transaction commits; one that a node missed while its listening
+ * connection was down is picked up by the reload when it reconnects (retried every second).
+ */
+export const SESSIONS_CHANNEL = 'boxoffice_sessions';
+const RELOAD_RETRY_MS = 1_000;
+
+type SessionChange =
+  | { revoked: string; expiresAtMs: number; user?: undefined; generation?: undefined; keptJti?: undefined }
+  | {
+      user: string;
+      generation: number;
+      keptJti: string | null;
+      revoked?: undefined;
+      expiresAtMs?: undefined;
+    };
 
 export class TokenService {
   readonly #key: Uint8Array;
@@ -39,6 +56,7 @@ export class TokenService {
   /** Users whose generation moved on (most never change their password): user id → generation. */
   readonly #generations = new Map<string, SessionGeneration>();
   readonly #cache = new Map<string, AuthUser>();
+  #subscription?: Subscription;
 
   private constructor(
     private readonly store: Store,
@@ -60,8 +78,40 @@ export class TokenService {
     now: () => number = Date.now,
   ): Promise<TokenService> {
     const tokens = new TokenService(store, key, ttlSeconds, now);
+    // Subscribed before the load, so nothing committed between the two is missed.
+    tokens.#subscription = await store.subscribe(SESSIONS_CHANNEL, {
+      onMessage: (payload) => tokens.#apply(payload),
+      onResync: () => tokens.#reload(),
+    });
     await tokens.#load();
     return tokens;
+  }
+
+  /** Stops following other nodes' revocations and session changes. */
+  async close(): Promise<void> {
+    await this.#subscription?.close();
+  }
+
+  /**
+   * Another node revoked a token or ended a user's sessions (PostgreSQL NOTIFY, sent by `revoke` and
+   * `nextGeneration` and delivered at their commit): this node refuses the same tokens from now on.
+   */
+  #apply(payload: string): void {
+    let change: SessionChange;
+    try {
+      change = JSON.parse(payload) as SessionChange;
+    } catch {
+      return;
+    }
+    if (typeof change.revoked === 'string' && typeof change.expiresAtMs === 'number')
+      this.#revoked.set(change.revoked, change.expiresAtMs);
+    else if (typeof change.user === 'string' && typeof change.generation === 'number')
+      this.sessionsEnded(change.user, { generation: change.generation, keptJti: change.keptJti ?? null });
+  }
+
+  /** After a lost subscription: everything again, retried every second until the store answers. */
+  #reload(): void {
+    this.#load().catch(() => setTimeout(() => this.#reload(), RELOAD_RETRY_MS).unref());
   }
 
   async #load(): Promise<void> {
@@ -76,8 +126,9 @@ export class TokenService {
       session_generation: number;
       kept_session_jti: string | null;
     }>('SELECT id, session_generation, kept_session_jti FROM users WHERE session_generation > 0');
+    // `sessionsEnded` keeps the newer of memory and row, so a reload never undoes a newer change.
     for (const row of moved)
-      this.#generations.set(row.id, { generation: row.session_generation, keptJti: row.kept_session_jti });
+      this.sessionsEnded(row.id, { generation: row.session_generation, keptJti: row.kept_session_jti });
   }
 
   /** `generation`: the user's session generation as read with the row the login checked, if known. */
@@ -150,10 +201,17 @@ export class TokenService {
    */
   async revoke(user: AuthUser): Promise<void> {
     this.#revoked.set(user.jti, user.expiresAtMs);
-    await this.store.run(
-      'INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
-      [user.jti, new Date(user.expiresAtMs).toISOString()],
-    );
+    await this.store.transaction(async (tx) => {
+      await tx.run('INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING', [
+        user.jti,
+        new Date(user.expiresAtMs).toISOString(),
+      ]);
+      await notify(
+        tx,
+        SESSIONS_CHANNEL,
+        JSON.stringify({ revoked: user.jti, expiresAtMs: user.expiresAtMs }),
+      );
+    });
   }
 
   /**
@@ -174,7 +232,13 @@ export class TokenService {
        RETURNING session_generation`,
       [keptJti, userId],
     );
-    return row && { generation: row.session_generation, keptJti };
+    if (!row) return undefined;
+    await notify(
+      q,
+      SESSIONS_CHANNEL,
+      JSON.stringify({ user: userId, generation: row.session_generation, keptJti }),
+    );
+    return { generation: row.session_generation, keptJti };
   }
 
   /**

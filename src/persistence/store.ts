@@ -32,7 +32,36 @@ export interface Store extends Queryable {
    * SQLite: after it, since the one connection is busy with it).
    */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Follows `channel`: `onMessage` gets every payload that `notify` sends on it after the subscription
+   * is made, from any process on the same database; `onResync` is called whenever messages may have
+   * been missed (the listening connection was lost and is back), so the caller reloads what it keeps.
+   * SQLite serves one process, which changes its memory itself: nothing to follow there.
+   */
+  subscribe(channel: string, handlers: ChangeHandlers): Promise<Subscription>;
   close(): Promise<void>;
+}
+
+export interface ChangeHandlers {
+  onMessage(payload: string): void;
+  onResync(): void;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** Payloads are short (PostgreSQL's limit is 8000 bytes); channels are plain identifiers. */
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Tells the store's other processes about a change, in `q`'s transaction: on PostgreSQL a NOTIFY that
+ * is delivered when (and only if) the transaction commits; on SQLite nothing (one process).
+ */
+export async function notify(q: Queryable, channel: string, payload: string): Promise<void> {
+  if (q.dialect !== 'postgres') return;
+  if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
+  await q.get('SELECT pg_notify(?, ?)', [channel, payload]);
 }
 
 /** Statement texts whose placeholders were numbered, kept so each is rewritten once. */
@@ -157,6 +186,10 @@ export class SqliteStore implements Store {
     }
   }
 
+  async subscribe(): Promise<Subscription> {
+    return { close: async () => undefined };
+  }
+
   async close(): Promise<void> {
     const release = await this.#acquire();
     this.#statements.clear();
@@ -187,6 +220,8 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** How often a lost subscription connection is tried again. */
+const RESUBSCRIBE_MS = 1_000;
 /** The client gives the server this long beyond its statement timeout to report the cancellation. */
 const CLIENT_TIMEOUT_MARGIN_MS = 1_000;
 
@@ -194,9 +229,13 @@ export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
   readonly #numbered = new Map<string, string>();
+  readonly #url: string;
+  readonly #statementTimeoutMs: number;
 
   constructor(url: string, options: PostgresStoreOptions) {
     if (!(options.maxConnections >= 1)) throw new Error('maxConnections must be at least 1');
+    this.#url = url;
+    this.#statementTimeoutMs = options.statementTimeoutMs;
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.maxConnections,
@@ -262,6 +301,68 @@ export class PostgresStore implements Store {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
       client.release(broken);
     }
+  }
+
+  /**
+   * One connection of its own per subscription, outside the pool. Should it fail, it is opened again
+   * (every RESUBSCRIBE_MS until it succeeds) and `onResync` tells the caller it may have missed messages.
+   */
+  async subscribe(channel: string, handlers: ChangeHandlers): Promise<Subscription> {
+    if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    let client: pg.Client | undefined;
+    let isClosed = false;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const next = new pg.Client({
+        connectionString: this.#url,
+        connectionTimeoutMillis: this.#statementTimeoutMs,
+      });
+      next.on('notification', (message) => {
+        if (message.channel === channel) handlers.onMessage(message.payload ?? '');
+      });
+      next.on('error', () => lost(next));
+      next.on('end', () => lost(next));
+      try {
+        await next.connect();
+        await next.query(`LISTEN ${channel}`);
+      } catch (err) {
+        await next.end().catch(() => undefined);
+        throw err;
+      }
+      if (isClosed) {
+        await next.end().catch(() => undefined);
+        return;
+      }
+      client = next;
+    };
+    const lost = (which: pg.Client) => {
+      if (client !== which || isClosed) return;
+      client = undefined;
+      which.end().catch(() => undefined);
+      schedule();
+    };
+    const schedule = () => {
+      retry = setTimeout(() => {
+        connect().then(
+          () => {
+            if (!isClosed) handlers.onResync();
+          },
+          () => {
+            if (!isClosed) schedule();
+          },
+        );
+      }, RESUBSCRIBE_MS);
+      retry.unref();
+    };
+    await connect();
+    return {
+      close: async () => {
+        isClosed = true;
+        clearTimeout(retry);
+        await client?.end().catch(() => undefined);
+        client = undefined;
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -3,10 +3,13 @@
  * answered from memory, loaded again by a new service (a restart), and concurrent generation bumps.
  */
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthUser, TokenService } from '../../src/domain/auth-tokens.js';
-import type { Store } from '../../src/persistence/store.js';
+import { migratePostgres } from '../../src/persistence/pg-app-db.js';
+import { PostgresStore, type Store } from '../../src/persistence/store.js';
 import { APP_STORES } from '../helpers/app-stores.js';
+import { freshPostgresDatabase } from '../helpers/postgres.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const TTL_SECONDS = 3600;
@@ -23,7 +26,12 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   let store: Store;
   const key = randomBytes(32);
   const now = () => T0;
-  const open = () => TokenService.open(store, key, TTL_SECONDS, now);
+  const opened: TokenService[] = [];
+  const open = async () => {
+    const tokens = await TokenService.open(store, key, TTL_SECONDS, now);
+    opened.push(tokens);
+    return tokens;
+  };
 
   /** A token for `userId` and the user it verifies as (with its jti). */
   async function session(tokens: TokenService, userId: string): Promise<{ token: string; user: AuthUser }> {
@@ -37,6 +45,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
     store = await fixture.open('auth_tokens');
   });
   afterAll(async () => {
+    for (const tokens of opened) await tokens.close();
     await store?.close();
   });
 
@@ -148,5 +157,78 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
       for (const s of sessions) if (await service.verify(s.token)) live.push(s.user.jti);
       expect(live).toEqual([row?.kept_session_jti]);
     }
+  });
+});
+
+describe('two nodes on one PostgreSQL database', () => {
+  const key = randomBytes(32);
+  const now = () => T0;
+  const stores: Store[] = [];
+  const services: TokenService[] = [];
+  afterAll(async () => {
+    for (const tokens of services) await tokens.close();
+    for (const store of stores) await store.close();
+  });
+
+  async function node(url: string): Promise<{ store: Store; tokens: TokenService }> {
+    const store = new PostgresStore(url, { maxConnections: 4, statementTimeoutMs: 5_000 });
+    stores.push(store);
+    const tokens = await TokenService.open(store, key, TTL_SECONDS, now);
+    services.push(tokens);
+    return { store, tokens };
+  }
+
+  /** Polls until `check` holds; a NOTIFY arrives in milliseconds, the bound only stops a broken test. */
+  async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      if (await check()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return false;
+  }
+
+  it('refuses on one node a token revoked, or a session ended, on the other', async () => {
+    const url = await freshPostgresDatabase('two_nodes');
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    await migratePostgres(pool);
+    await pool.end();
+    const a = await node(url);
+    const b = await node(url);
+    await addUser(a.store, 'usr_two');
+
+    const { token } = await a.tokens.issue({ id: 'usr_two', role: 'user' });
+    const onA = (await a.tokens.verify(token))!;
+    expect(await b.tokens.verify(token)).toMatchObject({ id: 'usr_two' });
+    await a.tokens.revoke(onA);
+    expect(await eventually(async () => (await b.tokens.verify(token)) === undefined)).toBe(true);
+
+    // A password change on B ends every other session of the user, on A too; B's own one stays.
+    const kept = await b.tokens.issue({ id: 'usr_two', role: 'user' });
+    const other = await a.tokens.issue({ id: 'usr_two', role: 'user' });
+    expect(await a.tokens.verify(other.token)).toBeDefined();
+    const keeper = (await b.tokens.verify(kept.token))!;
+    const bumped = await b.store.transaction((tx) => b.tokens.nextGeneration(tx, 'usr_two', keeper));
+    b.tokens.sessionsEnded('usr_two', bumped);
+    expect(await eventually(async () => (await a.tokens.verify(other.token)) === undefined)).toBe(true);
+    expect(await a.tokens.verify(kept.token)).toMatchObject({ id: 'usr_two' });
+  });
+
+  it('picks up what it missed while its listening connection was cut, once it is back', async () => {
+    const url = await freshPostgresDatabase('two_nodes_cut');
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    await migratePostgres(pool);
+    const a = await node(url);
+    const b = await node(url);
+    await addUser(a.store, 'usr_cut');
+    const { token } = await a.tokens.issue({ id: 'usr_cut', role: 'user' });
+    const onA = (await a.tokens.verify(token))!;
+    // B's listener is ended by the server (as by a restart or a network cut); A revokes meanwhile.
+    await pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+    );
+    await a.tokens.revoke(onA);
+    await pool.end();
+    expect(await eventually(async () => (await b.tokens.verify(token)) === undefined)).toBe(true);
   });
 });

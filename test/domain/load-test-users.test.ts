@@ -22,6 +22,7 @@ describe.each(APP_STORES)('load-test users on the $name store', (fixture) => {
     tokens = await TokenService.open(store, randomBytes(32), 3600, now);
   });
   afterAll(async () => {
+    await tokens?.close();
     await store?.close();
   });
 

@@ -128,6 +128,7 @@ describe.each(APP_STORES)('UserService on the $name store', (fixture) => {
     users = userService(store, tokens);
   });
   afterAll(async () => {
+    await tokens?.close();
     await store?.close();
   });
 
@@ -230,6 +231,7 @@ describe.each(APP_STORES)('UserService on the $name store', (fixture) => {
     const restarted = await TokenService.open(store, key, 3600, () => T0);
     expect(await restarted.verify(other.token)).toBeUndefined();
     expect(await restarted.verify(first.token)).toMatchObject({ id: first.user.id });
+    await restarted.close();
   });
 
   it('lets only one of concurrent password changes made with the same current password land', async () => {
