@@ -154,7 +154,7 @@ export async function seedDemo(deps: DemoSeedDeps): Promise<SeedSummary | undefi
     const refused = results.filter((r) => !r.ok).length;
     if (refused > 0) deps.logger?.warn({ refused }, 'demo seed: some show actors were not created up front');
   }
-  summary.offers = seedOffers(deps);
+  summary.offers = await seedOffers(deps);
   deps.logger?.info({ ...summary, ms: Date.now() - started }, 'demo catalog seeded');
   return summary;
 }
@@ -343,12 +343,12 @@ function seedRatings(
   deps.catalog.recomputeAllRatings();
 }
 
-function seedOffers(deps: DemoSeedDeps): number {
+async function seedOffers(deps: DemoSeedDeps): Promise<number> {
   const nowMs = deps.now();
   const validFrom = new Date(nowMs - 86_400_000).toISOString();
   const validUntil = new Date(nowMs + 365 * 86_400_000).toISOString();
   const common = { validFrom, validUntil, scope: {}, isPublic: true, isActive: true, totalLimit: null };
-  const offers = [
+  const offers = await Promise.all([
     deps.offers.create({
       ...common,
       code: 'FIRSTSHOW',
@@ -369,7 +369,7 @@ function seedOffers(deps: DemoSeedDeps): number {
       perUserLimit: 3,
       scope: { daysOfWeek: [0, 6] },
     }),
-  ];
+  ]);
   return offers.filter((o) => o.ok).length;
 }
 

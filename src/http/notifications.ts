@@ -125,7 +125,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
         422: errorResponse('The user has no phone number for SMS'),
       },
     }),
-    (c) => {
+    async (c) => {
       const body = c.req.valid('json');
       if (Buffer.byteLength(JSON.stringify(body.data)) > MAX_NOTIFICATION_DATA_BYTES)
         throw new ApiError('VALIDATION_FAILED', 'data is too large', { fields: { data: 'at most 8 KiB' } });
@@ -141,8 +141,8 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       if (!user) throw new ApiError('USER_NOT_FOUND', `no user ${body.userId}`);
       const recipient = body.channel === 'email' ? user.email : user.phone;
       if (!recipient) throw new ApiError('RULE_VIOLATION', 'this user has no phone number for SMS');
-      const id = deps.db.transaction(() =>
-        enqueueNotification(deps.db, {
+      const id = await deps.store.transaction((tx) =>
+        enqueueNotification(tx, {
           userId: body.userId,
           channel: body.channel,
           template: body.template,
@@ -151,7 +151,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
           sendAt: new Date(Math.max(sendAtMs, nowMs)).toISOString(),
           now: nowMs,
         }),
-      )();
+      );
       const notification = getNotification(deps.db, id);
       if (!notification) throw new Error(`notification ${id} vanished after its insert`);
       return c.json({ notification }, 202);

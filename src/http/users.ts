@@ -266,10 +266,13 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         401: errorResponse('No or bad token'),
       },
     }),
-    (c) => {
+    async (c) => {
       const page = unwrap(users.bookingHistory(c.get('user').id, c.req.valid('query')));
       return c.json(
-        { bookings: page.rows.map((row) => deps.bookings.view(row)), nextCursor: page.nextCursor },
+        {
+          bookings: await Promise.all(page.rows.map((row) => deps.bookings.view(row))),
+          nextCursor: page.nextCursor,
+        },
         200,
       );
     },

@@ -19,6 +19,7 @@ import { enqueueNotification } from '../../src/jobs/outbox.js';
 import { LogSmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import { openAppDb } from '../../src/persistence/app-db.js';
+import { SqliteStore } from '../../src/persistence/store.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 import { REPO } from '../helpers/process.js';
 
@@ -187,8 +188,8 @@ describe('the mail thread', () => {
     });
     try {
       isHolding = true;
-      const id = db.transaction(() =>
-        enqueueNotification(db, {
+      const id = await new SqliteStore(db).transaction((tx) =>
+        enqueueNotification(tx, {
           userId: 'usr_1',
           bookingId: 'bkg_crash',
           channel: 'email',
@@ -197,7 +198,7 @@ describe('the mail thread', () => {
           data: BOOKING_DATA,
           sendAt: new Date().toISOString(),
         }),
-      )();
+      );
       await notifier.relayNow();
       // The whole message reached the server, which has not answered: the send is in flight.
       await waitFor(() => held.some((m) => m.id === id));
