@@ -108,7 +108,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return info && { showId, layoutKey: info.layoutKey, forbidSingleSeatGaps: info.forbidSingleSeatGaps };
   });
   const seatMaps = new SeatMaps(router, shows);
-  const offers = new OfferService(db, now);
+  const offers = new OfferService(store, now);
   const users = new UserService(store, tokens, {
     loginMaxFailures: config.LOGIN_MAX_FAILURES,
     loginWindowSeconds: config.LOGIN_WINDOW_SECONDS,
@@ -140,11 +140,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Every show in memory (the seed's too) before anything reads the cache synchronously.
   await shows.start();
   const holds = new HoldService(router, shows, config, now);
-  const payments = createPaymentProvider(config, db, now);
+  const payments = createPaymentProvider(config, store, now);
   const tickets = TicketSigner.load(config, now);
-  const ticketDesk = new TicketDesk(db, tickets, now);
+  const ticketDesk = new TicketDesk(store, tickets, now);
   const bookings = new BookingService({
-    db,
+    store,
     router,
     holds,
     shows,
@@ -155,7 +155,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     now,
-    withdrawRatings: (userId, showId) => catalog.withdrawUnbackedRating(userId, showId),
+    // On SQLite the catalog's synchronous statement runs on the one connection, inside the cancel's
+    // transaction; the catalog's conversion passes `tx` on.
+    withdrawRatings: (tx, userId, showId) => catalog.withdrawUnbackedRating(userId, showId, tx),
     afterActorConfirm: options.afterActorConfirm,
   });
   // Bookings a crash left between the actor and the app database are settled before anyone is served.

@@ -6,7 +6,6 @@
  * people. Every step can be repeated safely, which is what reconciliation after a crash relies on.
  */
 
-import type { Statement } from 'better-sqlite3';
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { Config } from '../config.js';
 import { newId } from '../ids.js';
@@ -14,7 +13,7 @@ import { cancelBookingReminders, enqueueNotification } from '../jobs/outbox.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CreatedIntent, PaymentProvider } from '../payments/payment-provider.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Queryable, Store } from '../persistence/store.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
 import { type Failure, failure } from './failure.js';
 import { type HoldService, refusal } from './holds.js';
@@ -120,7 +119,7 @@ export function toBooking(row: BookingRow, ticketCode?: string): Booking {
 }
 
 export interface BookingDeps {
-  db: AppDb;
+  store: Store;
   router: ShardRouter;
   holds: HoldService;
   shows: ShowInfoCache;
@@ -131,84 +130,70 @@ export interface BookingDeps {
   logger: Logger;
   metrics: Metrics;
   now: () => number;
-  /** Called in the cancel transaction: withdraws the rating the booking qualified (CatalogService). */
-  withdrawRatings: (userId: string, showId: string) => void;
+  /**
+   * Called in the cancel transaction, with it: withdraws the rating the booking qualified
+   * (CatalogService). Only statements on `tx`, no other await.
+   */
+  withdrawRatings: (tx: Queryable, userId: string, showId: string) => unknown;
   /** Test-only fault injection: called right after the actor confirmed, before the app db is updated. */
   afterActorConfirm?: () => void;
 }
 
+const SET_STATUS = 'UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = ?';
+const INSERT_EVENT = 'INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)';
+const LATEST_PAYMENT = 'SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1';
+const LIVE_STATUSES = "('pending_payment', 'confirmed')";
+
+interface PaymentRow {
+  intent_id: string;
+  status: string;
+}
+
 export class BookingService {
-  readonly #get;
-  readonly #ticketOf;
-  readonly #setStatus;
-  readonly #event;
-  readonly #payment;
   #isSweeping = false;
   #isSettling = false;
 
-  constructor(private readonly d: BookingDeps) {
-    const { db } = d;
-    this.#get = db.prepare('SELECT * FROM bookings WHERE id = ?');
-    this.#ticketOf = db
-      .prepare('SELECT code FROM tickets WHERE booking_id = ? AND revoked_at IS NULL')
-      .pluck();
-    this.#setStatus = db.prepare(
-      'UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? AND status = ?',
-    );
-    this.#event = db.prepare(
-      'INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)',
-    );
-    this.#payment = db.prepare(
-      'SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1',
-    );
-  }
-
-  /**
-   * The booking path's other statements, prepared on first use and kept: better-sqlite3 compiles the SQL
-   * on every `prepare`, which cost the HTTP thread ~2.5% of a full booking's samples. Keyed by SQL text,
-   * all literals of this file, so the map stays small. A statement's `pluck` mode sticks to it: a text is
-   * always used the same way here.
-   */
-  readonly #statements = new Map<string, Statement>();
-
-  #sql(source: string): Statement {
-    let statement = this.#statements.get(source);
-    if (!statement) {
-      statement = this.d.db.prepare(source);
-      this.#statements.set(source, statement);
-    }
-    return statement;
-  }
+  constructor(private readonly d: BookingDeps) {}
 
   #iso(): string {
     return new Date(this.d.now()).toISOString();
   }
 
-  row(id: string): BookingRow | undefined {
-    return this.#get.get(id) as BookingRow | undefined;
+  row(id: string): Promise<BookingRow | undefined> {
+    return this.#rowOn(this.d.store, id);
   }
 
-  view(row: BookingRow): Booking {
-    return toBooking(
-      row,
-      row.status === 'confirmed' ? (this.#ticketOf.get(row.id) as string | undefined) : undefined,
+  #rowOn(q: Queryable, id: string): Promise<BookingRow | undefined> {
+    return q.get<BookingRow>('SELECT * FROM bookings WHERE id = ?', [id]);
+  }
+
+  #paymentOf(q: Queryable, bookingId: string): Promise<PaymentRow | undefined> {
+    return q.get<PaymentRow>(LATEST_PAYMENT, [bookingId]);
+  }
+
+  async view(row: BookingRow): Promise<Booking> {
+    if (row.status !== 'confirmed') return toBooking(row);
+    const ticket = await this.d.store.get<{ code: string }>(
+      'SELECT code FROM tickets WHERE booking_id = ? AND revoked_at IS NULL',
+      [row.id],
     );
+    return toBooking(row, ticket?.code);
   }
 
   /** The caller's booking, or NOT_FOUND / FORBIDDEN (admins may read any). */
-  get(
+  async get(
     user: { id: string; role: string },
     id: string,
-  ): { ok: true; booking: Booking; row: BookingRow } | Failure {
-    const row = this.row(id);
+  ): Promise<{ ok: true; booking: Booking; row: BookingRow } | Failure> {
+    const row = await this.row(id);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${id}`);
     if (row.user_id !== user.id && user.role !== 'admin')
       return failure('FORBIDDEN', 'this booking is not yours');
-    return { ok: true, booking: this.view(row), row };
+    return { ok: true, booking: await this.view(row), row };
   }
 
   /** Prices the seats from the show's categories, then the promo code, then fees, in minor units. */
-  price(show: ShowInfo, seats: string[], promoCode: string | undefined, userId: string | undefined) {
+  async price(show: ShowInfo, seats: string[], promoCode: string | undefined, userId: string | undefined) {
     let subtotal = 0;
     for (const label of seats) {
       const index = show.layout.indexOf.get(label);
@@ -221,7 +206,7 @@ export class BookingService {
     let discount = 0;
     let offer: import('./offers.js').Offer | undefined;
     if (promoCode) {
-      const evaluated = this.d.offers.evaluate(promoCode, userId, show, subtotal);
+      const evaluated = await this.d.offers.evaluate(promoCode, userId, show, subtotal);
       if (!evaluated.ok) return evaluated;
       discount = evaluated.discount;
       offer = evaluated.offer;
@@ -264,7 +249,7 @@ export class BookingService {
       await releaseOurHold();
       return closed ?? failure('SHOW_NOT_FOUND', 'no such show');
     }
-    const priced = this.price(show, hold.seats, input.promoCode, userId);
+    const priced = await this.price(show, hold.seats, input.promoCode, userId);
     if (!priced.ok) {
       await releaseOurHold();
       return priced;
@@ -280,54 +265,56 @@ export class BookingService {
       idempotencyKey: `intent-${id}`,
     };
     let intent: CreatedIntent | Failure | undefined;
-    const taken = this.d.db.transaction(() => {
-      // One booking per hold: a second booking of the same hold would pay twice for the same seats.
-      const existing = this.#sql(
-        "SELECT id FROM bookings WHERE hold_id = ? AND status IN ('pending_payment', 'confirmed')",
-      )
-        .pluck()
-        .get(hold.id) as string | undefined;
-      if (existing)
-        return failure('CONFLICT', `hold ${hold.id} already has booking ${existing}`, {
-          bookingId: existing,
-        });
-      this.#sql(
-        `INSERT INTO bookings (id, user_id, show_id, hold_id, hold_expires_at, seats, status, subtotal, discount, fees,
-             total, currency, promo_code, offer_id, payment_method, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        id,
-        userId,
-        hold.showId,
-        hold.id,
-        hold.expiresAt,
-        JSON.stringify(hold.seats),
-        priced.amount.subtotal,
-        priced.amount.discount,
-        priced.amount.fees,
-        priced.amount.total,
-        priced.amount.currency,
-        priced.offer?.code ?? null,
-        priced.offer?.id ?? null,
-        input.paymentMethod,
-        now,
-        now,
-      );
-      this.#event.run(id, 'pending_payment', now, null);
-      if (priced.offer) {
-        const refused = this.d.offers.takeUse(priced.offer, userId, id);
-        if (refused) throw new RollbackWith(refused);
-      }
-      // A ledger in this database: the intent and its payment row commit with the booking, one commit.
-      if (ledger) {
-        intent = ledger.createIntent(intentInput);
-        if (intent.ok) this.#insertPayment(id, input.paymentMethod, priced.amount, intent, now);
-      }
-      return undefined;
-    });
     let refused: Failure | undefined;
     try {
-      refused = taken();
+      refused = await this.d.store.transaction(async (tx) => {
+        // One live booking per hold (a second would pay twice for the same seats): the partial unique
+        // index bookings_live_hold (migration 010) lets one of racing inserts win; a loser inserts nothing.
+        const inserted = await tx.run(
+          `INSERT INTO bookings (id, user_id, show_id, hold_id, hold_expires_at, seats, status, subtotal, discount, fees,
+               total, currency, promo_code, offer_id, payment_method, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING`,
+          [
+            id,
+            userId,
+            hold.showId,
+            hold.id,
+            hold.expiresAt,
+            JSON.stringify(hold.seats),
+            priced.amount.subtotal,
+            priced.amount.discount,
+            priced.amount.fees,
+            priced.amount.total,
+            priced.amount.currency,
+            priced.offer?.code ?? null,
+            priced.offer?.id ?? null,
+            input.paymentMethod,
+            now,
+            now,
+          ],
+        );
+        if (inserted.changes === 0) {
+          const existing = await tx.get<{ id: string }>(
+            `SELECT id FROM bookings WHERE hold_id = ? AND status IN ${LIVE_STATUSES}`,
+            [hold.id],
+          );
+          return failure('CONFLICT', `hold ${hold.id} already has booking ${existing?.id ?? ''}`.trim(), {
+            bookingId: existing?.id,
+          });
+        }
+        await tx.run(INSERT_EVENT, [id, 'pending_payment', now, null]);
+        if (priced.offer) {
+          const taken = await this.d.offers.takeUse(tx, priced.offer, userId, id);
+          if (taken) throw new RollbackWith(taken);
+        }
+        // A ledger in this database: the intent and its payment row commit with the booking, one commit.
+        if (ledger) {
+          intent = await ledger.createIntent(tx, intentInput);
+          if (intent.ok) await this.#insertPayment(tx, id, input.paymentMethod, priced.amount, intent, now);
+        }
+        return undefined;
+      });
     } catch (err) {
       if (!(err instanceof RollbackWith)) throw err;
       refused = err.failure;
@@ -339,22 +326,23 @@ export class BookingService {
     if (!intent) {
       // A remote provider: its intent follows the booking's commit, and its payment row follows it.
       intent = await this.d.payments.createIntent(intentInput);
-      if (intent.ok) this.#insertPayment(id, input.paymentMethod, priced.amount, intent, now);
+      if (intent.ok)
+        await this.#insertPayment(this.d.store, id, input.paymentMethod, priced.amount, intent, now);
     }
     if (!intent.ok) {
-      this.#finish(id, 'failed', `payment intent: ${intent.message}`);
-      await this.#releaseHold(this.row(id)!);
+      await this.#finish(id, 'failed', `payment intent: ${intent.message}`);
+      await this.#releaseHold((await this.row(id))!);
       return failure('PROVIDER_UNAVAILABLE', 'the payment provider is unavailable; try again');
     }
     this.d.metrics.bookings.inc({ status: 'pending_payment' });
-    const created = this.row(id)!;
+    const created = (await this.row(id))!;
     // The show was cancelled while the intent was being made: the booking has already failed, and a
     // 201 would hand out a payable intent for it.
     if (created.status !== 'pending_payment')
       return failure('RULE_VIOLATION', 'this show has been cancelled');
     return {
       ok: true,
-      booking: this.view(created),
+      booking: await this.view(created),
       payment: {
         provider: intent.provider,
         intentId: intent.intentId,
@@ -368,13 +356,13 @@ export class BookingService {
 
   /** POST /api/payments: confirms the payment with the provider, then settles the booking. */
   async pay(user: { id: string; role: string }, bookingId: string, proof: PaymentProof) {
-    const found = this.get(user, bookingId);
+    const found = await this.get(user, bookingId);
     if (!found.ok) return found;
     const { row } = found;
     if (row.status === 'confirmed') return { ok: true as const, booking: found.booking };
     if (row.status === 'cancelled' || row.status === 'failed')
       return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
-    const payment = this.#payment.get(bookingId) as { intent_id: string; status: string } | undefined;
+    const payment = await this.#paymentOf(this.d.store, bookingId);
     if (!payment) return failure('INVALID_STATE', 'this booking has no payment intent');
     // A booking whose seats were lost after the capture was refunded: the same answer as the first time.
     if (row.status === 'expired' && payment.status === 'refunded') return seatsLost(JSON.parse(row.seats));
@@ -386,7 +374,7 @@ export class BookingService {
     // grants that use now; otherwise nothing is charged and the booking stays as it is.
     const isLate = row.status !== 'pending_payment';
     if (isLate && row.offer_id) {
-      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      const refused = await this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
       if (refused) return refused;
     }
     const confirmInput = { intentId: payment.intent_id, ...proof, idempotencyKey: `confirm-${bookingId}` };
@@ -395,18 +383,19 @@ export class BookingService {
     // confirm (a crash after it finds the money recorded as captured, which reconciliation settles).
     const isRecorded = ledger !== undefined;
     const outcome = ledger
-      ? this.d.db.transaction(() => {
-          const state = ledger.confirm(confirmInput);
-          if (state.ok && isRecordedHere(state.status)) this.#recordPayment(bookingId, state.status, state);
+      ? await this.d.store.transaction(async (tx) => {
+          const state = await ledger.confirm(tx, confirmInput);
+          if (state.ok && isRecordedHere(state.status))
+            await this.#recordPayment(tx, bookingId, state.status, state);
           return state;
-        })()
+        })
       : await this.d.payments.confirm(confirmInput);
     if (!outcome.ok) {
       if (outcome.code === 'PAYMENT_FAILED') {
         await this.fail(bookingId, outcome.message);
         return failure('PAYMENT_FAILED', outcome.message, outcome.details);
       }
-      if (isLate) this.d.offers.giveBackUse(bookingId);
+      if (isLate) await this.#giveBackUse(bookingId);
       return outcome;
     }
     if (outcome.status === 'failed') {
@@ -416,37 +405,41 @@ export class BookingService {
       });
     }
     if (outcome.status === 'refunded' || outcome.status === 'canceled') {
-      if (isLate) this.d.offers.giveBackUse(bookingId);
+      if (isLate) await this.#giveBackUse(bookingId);
       return failure('INVALID_STATE', `the payment of booking ${bookingId} was ${outcome.status}`);
     }
     if (outcome.status !== 'succeeded') {
       // Processing (a UPI collect request, a pending wallet): the provider's webhook settles it.
-      if (!isRecorded) this.#recordPayment(bookingId, outcome.status, outcome);
-      return { ok: true as const, booking: this.view(this.row(bookingId)!), paymentStatus: outcome.status };
+      if (!isRecorded) await this.#recordPayment(this.d.store, bookingId, outcome.status, outcome);
+      return {
+        ok: true as const,
+        booking: await this.view((await this.row(bookingId))!),
+        paymentStatus: outcome.status,
+      };
     }
-    if (!isRecorded) this.#recordPayment(bookingId, 'succeeded', outcome);
+    if (!isRecorded) await this.#recordPayment(this.d.store, bookingId, 'succeeded', outcome);
     return this.settleSucceeded(bookingId);
   }
 
   /**
    * The payment succeeded: confirm the seats with the actor (re-holding them if the hold lapsed), then
    * the booking, ticket and notifications in one transaction. If the seats are gone: refund, 410.
-   * Idempotent: webhooks, retries and reconciliation all call it.
+   * Idempotent: webhooks, retries and reconciliation all call it, concurrently too (`#confirmInDb`).
    */
   async settleSucceeded(bookingId: string): Promise<{ ok: true; booking: Booking } | Failure> {
-    const row = this.row(bookingId);
+    const row = await this.row(bookingId);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
-    if (row.status === 'confirmed') return { ok: true, booking: this.view(row) };
+    if (row.status === 'confirmed') return { ok: true, booking: await this.view(row) };
     if (row.status === 'cancelled') {
       // Cancelled before payment, then captured anyway (a UPI collect approved late): give it back.
-      const late = this.#payment.get(bookingId) as { status: string } | undefined;
+      const late = await this.#paymentOf(this.d.store, bookingId);
       if (row.confirmed_at === null && late?.status === 'succeeded')
         await this.refund(bookingId, 'cancelled before payment');
       return failure('INVALID_STATE', 'this booking was cancelled');
     }
     const seats = JSON.parse(row.seats) as string[];
     // Only captured money books seats: a replayed success webhook after a refund must not.
-    const payment = this.#payment.get(bookingId) as { status: string } | undefined;
+    const payment = await this.#paymentOf(this.d.store, bookingId);
     if (payment?.status !== 'succeeded') {
       if (row.status === 'expired' && payment?.status === 'refunded') return seatsLost(seats);
       return failure(
@@ -458,14 +451,14 @@ export class BookingService {
     // captured money goes back (a late webhook or POST /api/payments, or reconciliation at start).
     if (this.d.shows.get(row.show_id)?.status === 'cancelled') {
       await this.refund(bookingId, SHOW_CANCELLED);
-      if (row.status === 'pending_payment') this.#finish(bookingId, 'failed', SHOW_CANCELLED);
-      else this.d.offers.giveBackUse(bookingId);
+      if (row.status === 'pending_payment') await this.#finish(bookingId, 'failed', SHOW_CANCELLED);
+      else await this.#giveBackUse(bookingId);
       return failure('RULE_VIOLATION', 'the show was cancelled; your payment has been refunded');
     }
     // Money captured for a lapsed booking (a late webhook, reconciliation): its discount stands only if
     // the offer grants the use again, as POST /api/payments checks before charging; else it is refunded.
     if (row.status !== 'pending_payment' && row.offer_id) {
-      const refused = this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
+      const refused = await this.d.offers.retakeUse(bookingId, row.offer_id, row.user_id);
       if (refused) {
         await this.refund(bookingId, 'the promo code no longer applied when the payment arrived');
         return { ...refused, message: `${refused.message}; your payment has been refunded` };
@@ -487,28 +480,28 @@ export class BookingService {
         reply.code === 'HOLD_NOT_FOUND'
       ) {
         await this.refund(bookingId, 'the seats were lost before payment completed');
-        this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
+        await this.#finish(bookingId, 'expired', 'seats lost before payment; refunded');
         // A late payment took its promo use again; with the seats gone it goes back.
-        this.d.offers.giveBackUse(bookingId);
+        await this.#giveBackUse(bookingId);
         return seatsLost(reply.seats ?? seats);
       }
       return refusal(reply);
     }
     this.d.holds.forget(row.hold_id);
     this.d.afterActorConfirm?.();
-    return { ok: true, booking: this.#confirmInDb(bookingId) };
+    return { ok: true, booking: await this.#confirmInDb(bookingId) };
   }
 
-  #confirmInDb(bookingId: string): Booking {
-    const db = this.d.db;
-    const row = this.row(bookingId)!;
+  async #confirmInDb(bookingId: string): Promise<Booking> {
+    const { store } = this.d;
+    const row = (await this.row(bookingId))!;
     const show = this.d.shows.get(row.show_id);
-    const user = this.#sql('SELECT name, email, phone FROM users WHERE id = ?').get(row.user_id) as {
-      name: string;
-      email: string;
-      phone: string | null;
-    };
+    const user = (await store.get<{ name: string; email: string; phone: string | null }>(
+      'SELECT name, email, phone FROM users WHERE id = ?',
+      [row.user_id],
+    ))!;
     const seats = JSON.parse(row.seats) as string[];
+    // Signed before the transaction: it holds only statements.
     const code = this.d.tickets.sign({
       bookingId,
       showId: row.show_id,
@@ -518,16 +511,23 @@ export class BookingService {
       startTime: show?.startTime ?? new Date(this.d.now()).toISOString(),
     });
     const now = this.#iso();
-    db.transaction(() => {
-      const changed = this.#sql(
+    await store.transaction(async (tx) => {
+      // Confirmed exactly once, whoever races (POST /api/payments, the webhook, reconciliation): the
+      // conditional UPDATE changes the row for one of them (changes === 1), and only that one issues
+      // the ticket and sends the confirmation.
+      const changed = await tx.run(
         "UPDATE bookings SET status = 'confirmed', confirmed_at = ?, updated_at = ? WHERE id = ? AND status IN ('pending_payment', 'expired', 'failed')",
-      ).run(now, now, bookingId).changes;
-      if (changed === 0) return;
-      this.#event.run(bookingId, 'confirmed', now, null);
+        [now, now, bookingId],
+      );
+      if (changed.changes !== 1) return;
+      await tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]);
       // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
-      this.#sql(
-        'INSERT OR REPLACE INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)',
-      ).run(bookingId, code.code, code.kid, now);
+      await tx.run(
+        `INSERT INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)
+         ON CONFLICT (booking_id) DO UPDATE SET code = excluded.code, kid = excluded.kid, issued_at = excluded.issued_at,
+           revoked_at = NULL, checked_in_at = NULL`,
+        [bookingId, code.code, code.kid, now],
+      );
       const data = {
         bookingId,
         userName: user.name,
@@ -541,7 +541,7 @@ export class BookingService {
         ticketCode: code.code,
       };
       const notify = (channel: 'email' | 'sms', template: string, recipient: string, sendAt: string) =>
-        enqueueNotification(db, {
+        enqueueNotification(tx, {
           userId: row.user_id,
           bookingId,
           channel,
@@ -550,33 +550,34 @@ export class BookingService {
           data,
           sendAt,
         });
-      notify('email', 'booking_confirmed', user.email, now);
-      if (user.phone) notify('sms', 'booking_confirmed', user.phone, now);
+      await notify('email', 'booking_confirmed', user.email, now);
+      if (user.phone) await notify('sms', 'booking_confirmed', user.phone, now);
       if (show) {
         const remindAtMs = show.startMs - this.d.config.REMINDER_MINUTES_BEFORE * 60_000;
         if (remindAtMs > this.d.now()) {
           const at = new Date(remindAtMs).toISOString();
-          notify('email', 'show_reminder', user.email, at);
-          if (user.phone) notify('sms', 'show_reminder', user.phone, at);
+          await notify('email', 'show_reminder', user.email, at);
+          if (user.phone) await notify('sms', 'show_reminder', user.phone, at);
         }
       }
-    })();
+    });
     this.d.metrics.bookings.inc({ status: 'confirmed' });
-    return this.view(this.row(bookingId)!);
+    return this.view((await this.row(bookingId))!);
   }
 
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
   async fail(bookingId: string, reason: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
-    const row = this.row(bookingId);
+    const row = await this.row(bookingId);
     // A late payment of a lapsed booking that failed: the promo use it took again goes back.
-    if (row?.status === 'expired' || row?.status === 'failed') this.d.offers.giveBackUse(bookingId);
+    if (row?.status === 'expired' || row?.status === 'failed') await this.#giveBackUse(bookingId);
     if (row?.status !== 'pending_payment') return;
     // One commit: a crash between the payment's failure and the booking's end would leave a pending
     // booking that reconciliation skips (its payment is already failed) until its hold lapses.
-    this.d.db.transaction(() => {
-      this.#recordPayment(bookingId, 'failed', { failureReason: reason });
-      this.#finish(bookingId, status, reason);
-    })();
+    const isChanged = await this.d.store.transaction(async (tx) => {
+      await this.#recordPayment(tx, bookingId, 'failed', { failureReason: reason });
+      return this.#finishOn(tx, bookingId, status, reason);
+    });
+    if (isChanged) this.d.metrics.bookings.inc({ status });
     await this.#releaseHold(row);
   }
 
@@ -593,23 +594,40 @@ export class BookingService {
   }
 
   /** Moves a pending booking to a final state and gives its promo use back; any other status stays. */
-  #finish(bookingId: string, status: 'failed' | 'expired' | 'cancelled', detail: string): void {
-    const now = this.#iso();
-    const isChanged = this.d.db.transaction(() => {
-      const row = this.row(bookingId);
-      if (row?.status !== 'pending_payment') return false;
-      this.#setStatus.run(status, now, bookingId, row.status);
-      if (status === 'cancelled')
-        this.#sql('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, bookingId);
-      this.#event.run(bookingId, status, now, detail);
-      this.d.offers.giveBackUse(bookingId);
-      return true;
-    })();
+  async #finish(
+    bookingId: string,
+    status: 'failed' | 'expired' | 'cancelled',
+    detail: string,
+  ): Promise<void> {
+    const isChanged = await this.d.store.transaction((tx) => this.#finishOn(tx, bookingId, status, detail));
     if (isChanged) this.d.metrics.bookings.inc({ status });
   }
 
+  async #finishOn(
+    tx: Queryable,
+    bookingId: string,
+    status: 'failed' | 'expired' | 'cancelled',
+    detail: string,
+  ): Promise<boolean> {
+    const now = this.#iso();
+    // Racing ends (a payment failing while the sweep expires it): the conditional UPDATE lets one
+    // change the status, and only that one records the event and gives the promo use back.
+    const changed = await tx.run(SET_STATUS, [status, now, bookingId, 'pending_payment']);
+    if (changed.changes !== 1) return false;
+    if (status === 'cancelled')
+      await tx.run('UPDATE bookings SET cancelled_at = ? WHERE id = ?', [now, bookingId]);
+    await tx.run(INSERT_EVENT, [bookingId, status, now, detail]);
+    await this.d.offers.giveBackUse(tx, bookingId);
+    return true;
+  }
+
+  /** A booking's promo use back, in a transaction of its own (the DELETE and the count together). */
+  #giveBackUse(bookingId: string): Promise<void> {
+    return this.d.store.transaction((tx) => this.d.offers.giveBackUse(tx, bookingId));
+  }
+
   async refund(bookingId: string, reason: string): Promise<void> {
-    const payment = this.#payment.get(bookingId) as { intent_id: string; status: string } | undefined;
+    const payment = await this.#paymentOf(this.d.store, bookingId);
     if (payment?.status !== 'succeeded') return;
     const refunded = await this.d.payments.refund({
       intentId: payment.intent_id,
@@ -617,54 +635,61 @@ export class BookingService {
     });
     if (refunded.ok) {
       // Racing callers (two cancels, a cancel and a webhook) get the same refund from the provider, by
-      // its idempotency key; only the first records it.
-      const changes = this.#sql(
-        "UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ? AND status <> 'refunded'",
-      ).run(refunded.refundId ?? null, this.#iso(), bookingId).changes;
-      if (changes > 0) this.#event.run(bookingId, 'refunded', this.#iso(), reason);
+      // its idempotency key; the conditional UPDATE lets only the first record it.
+      await this.d.store.transaction(async (tx) => {
+        const changed = await tx.run(
+          "UPDATE payments SET status = 'refunded', refund_id = ?, refunded_amount = amount, updated_at = ? WHERE booking_id = ? AND status <> 'refunded'",
+          [refunded.refundId ?? null, this.#iso(), bookingId],
+        );
+        if (changed.changes > 0) await tx.run(INSERT_EVENT, [bookingId, 'refunded', this.#iso(), reason]);
+      });
     } else
       this.d.logger.error({ bookingId, code: refunded.code }, 'refund failed; reconciliation will retry');
   }
 
-  #insertPayment(
+  async #insertPayment(
+    q: Queryable,
     bookingId: string,
     method: PaymentMethod,
     amount: { total: number; currency: string },
     intent: CreatedIntent,
     now: string,
-  ): void {
-    this.#sql(
+  ): Promise<void> {
+    await q.run(
       `INSERT INTO payments (id, booking_id, provider, intent_id, method, amount, currency, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      newId('pay'),
-      bookingId,
-      this.d.payments.name,
-      intent.intentId,
-      method,
-      amount.total,
-      amount.currency,
-      intent.status,
-      now,
-      now,
+      [
+        newId('pay'),
+        bookingId,
+        this.d.payments.name,
+        intent.intentId,
+        method,
+        amount.total,
+        amount.currency,
+        intent.status,
+        now,
+        now,
+      ],
     );
   }
 
-  #recordPayment(
+  async #recordPayment(
+    q: Queryable,
     bookingId: string,
     status: string,
     outcome: { cardBrand?: string; cardLast4?: string; failureReason?: string },
-  ): void {
-    this.#sql(
+  ): Promise<void> {
+    await q.run(
       `UPDATE payments SET status = ?, card_brand = COALESCE(?, card_brand), card_last4 = COALESCE(?, card_last4),
          failure_reason = ?, updated_at = ? WHERE booking_id = ? AND status NOT IN ('refunded')`,
-    ).run(
-      status,
-      outcome.cardBrand ?? null,
-      outcome.cardLast4 ?? null,
-      outcome.failureReason ?? null,
-      this.#iso(),
-      bookingId,
+      [
+        status,
+        outcome.cardBrand ?? null,
+        outcome.cardLast4 ?? null,
+        outcome.failureReason ?? null,
+        this.#iso(),
+        bookingId,
+      ],
     );
     this.d.metrics.payments.inc({ provider: this.d.payments.name, outcome: status });
   }
@@ -674,7 +699,7 @@ export class BookingService {
     user: { id: string; role: string },
     bookingId: string,
   ): Promise<{ ok: true; booking: Booking } | Failure> {
-    const found = this.get(user, bookingId);
+    const found = await this.get(user, bookingId);
     if (!found.ok) return found;
     const { row } = found;
     if (row.status === 'cancelled') return { ok: true, booking: found.booking };
@@ -682,7 +707,7 @@ export class BookingService {
       // API.md's cancel row answers `cancelled` whether or not the booking was paid: the customer
       // ended it, which a `failed` booking (the provider or the rules ended it) would not say.
       await this.fail(bookingId, 'cancelled before payment', 'cancelled');
-      return { ok: true, booking: this.view(this.row(bookingId)!) };
+      return { ok: true, booking: await this.view((await this.row(bookingId))!) };
     }
     if (row.status !== 'confirmed') return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
     const show = this.d.shows.get(row.show_id);
@@ -694,7 +719,7 @@ export class BookingService {
         { cutoff: new Date(cutoffMs).toISOString() },
       );
     await this.#cancelConfirmed(row, 'cancelled by the customer');
-    return { ok: true, booking: this.view(this.row(bookingId)!) };
+    return { ok: true, booking: await this.view((await this.row(bookingId))!) };
   }
 
   /**
@@ -702,7 +727,7 @@ export class BookingService {
    * them), never a valid ticket for seats someone else can buy. Then the refund (retried at start).
    */
   async #cancelConfirmed(row: BookingRow, reason: string, notice?: string): Promise<void> {
-    this.#cancelInDb(row, notice);
+    await this.#cancelInDb(row, notice);
     await this.#releaseCancelledSeats(row.id, row.show_id);
     await this.refund(row.id, reason);
   }
@@ -713,16 +738,17 @@ export class BookingService {
    * itself, a customer's cancel or a payment: each step is conditional on the booking's status.
    */
   async cancelForShow(showId: string): Promise<{ cancelled: number; failed: number }> {
-    const rows = this.#sql(
+    const rows = await this.d.store.all<BookingRow>(
       "SELECT * FROM bookings WHERE show_id = ? AND status IN ('confirmed', 'pending_payment')",
-    ).all(showId) as BookingRow[];
+      [showId],
+    );
     let cancelled = 0;
     let failed = 0;
     for (const row of rows) {
       if (row.status === 'pending_payment') {
         // The booking ends, but its payment row keeps the provider's state: a UPI or wallet payment
         // may still be captured, and then it is refunded (settleSucceeded, reconciliation).
-        this.#finish(row.id, 'failed', SHOW_CANCELLED);
+        await this.#finish(row.id, 'failed', SHOW_CANCELLED);
         await this.#releaseHold(row);
         failed++;
       } else {
@@ -737,15 +763,14 @@ export class BookingService {
 
   /** Bookings still open on cancelled shows (a crash during `cancelForShow`): settled by the sweep. */
   async settleCancelledShows(): Promise<number> {
-    const showIds = this.#sql(
+    const shows = await this.d.store.all<{ show_id: string }>(
       `SELECT DISTINCT b.show_id FROM bookings b JOIN shows s ON s.id = b.show_id
          WHERE s.status = 'cancelled' AND b.status IN ('confirmed', 'pending_payment') LIMIT ?`,
-    )
-      .pluck()
-      .all(MAX_SWEEP_BATCH) as string[];
+      [MAX_SWEEP_BATCH],
+    );
     let settled = 0;
-    for (const showId of showIds) {
-      const { cancelled, failed } = await this.cancelForShow(showId);
+    for (const { show_id } of shows) {
+      const { cancelled, failed } = await this.cancelForShow(show_id);
       settled += cancelled + failed;
     }
     return settled;
@@ -758,36 +783,42 @@ export class BookingService {
       this.d.logger.warn({ bookingId, code: reply.code }, 'seats of a cancelled booking not yet released');
       return false;
     }
-    this.#sql('UPDATE bookings SET seats_released_at = ? WHERE id = ?').run(this.#iso(), bookingId);
+    await this.d.store.run('UPDATE bookings SET seats_released_at = ? WHERE id = ?', [
+      this.#iso(),
+      bookingId,
+    ]);
     return true;
   }
 
   /** Cancelled bookings whose seats the actor has not yet released (a crash or a failed worker between). */
   async releasePendingSeats(): Promise<number> {
-    const rows = this.#sql(
+    const rows = await this.d.store.all<{ id: string; show_id: string }>(
       "SELECT id, show_id FROM bookings WHERE status = 'cancelled' AND seats_released_at IS NULL LIMIT ?",
-    ).all(MAX_SWEEP_BATCH) as { id: string; show_id: string }[];
+      [MAX_SWEEP_BATCH],
+    );
     let released = 0;
     for (const row of rows) if (await this.#releaseCancelledSeats(row.id, row.show_id)) released++;
     return released;
   }
 
   /** Records the cancellation (ticket revoked, promo use back, reminder withdrawn, customer told). */
-  #cancelInDb(row: BookingRow, notice?: string): void {
-    const db = this.d.db;
+  async #cancelInDb(row: BookingRow, notice?: string): Promise<void> {
     const now = this.#iso();
-    const isChanged = db.transaction(() => {
-      if (this.#setStatus.run('cancelled', now, row.id, 'confirmed').changes === 0) return false;
-      this.#sql('UPDATE bookings SET cancelled_at = ? WHERE id = ?').run(now, row.id);
-      this.#event.run(row.id, 'cancelled', now, null);
-      this.#sql('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?').run(now, row.id);
-      this.d.offers.giveBackUse(row.id);
-      this.d.withdrawRatings(row.user_id, row.show_id);
-      cancelBookingReminders(db, row.id, this.d.now());
-      const user = this.#sql('SELECT email, phone FROM users WHERE id = ?').get(row.user_id) as {
-        email: string;
-        phone: string | null;
-      };
+    const isChanged = await this.d.store.transaction(async (tx) => {
+      // Racing cancels (the customer and the theater): the conditional UPDATE lets one of them cancel,
+      // and only that one revokes, gives back and tells the customer.
+      const changed = await tx.run(SET_STATUS, ['cancelled', now, row.id, 'confirmed']);
+      if (changed.changes === 0) return false;
+      await tx.run('UPDATE bookings SET cancelled_at = ? WHERE id = ?', [now, row.id]);
+      await tx.run(INSERT_EVENT, [row.id, 'cancelled', now, null]);
+      await tx.run('UPDATE tickets SET revoked_at = ? WHERE booking_id = ?', [now, row.id]);
+      await this.d.offers.giveBackUse(tx, row.id);
+      await this.d.withdrawRatings(tx, row.user_id, row.show_id);
+      await cancelBookingReminders(tx, row.id, this.d.now());
+      const user = (await tx.get<{ email: string; phone: string | null }>(
+        'SELECT email, phone FROM users WHERE id = ?',
+        [row.user_id],
+      ))!;
       const show = this.d.shows.get(row.show_id);
       const data = {
         bookingId: row.id,
@@ -799,7 +830,7 @@ export class BookingService {
         ...(notice ? { reason: notice } : {}),
       };
       const enqueue = (channel: 'email' | 'sms', recipient: string) =>
-        enqueueNotification(db, {
+        enqueueNotification(tx, {
           userId: row.user_id,
           bookingId: row.id,
           channel,
@@ -808,33 +839,45 @@ export class BookingService {
           data,
           sendAt: now,
         });
-      enqueue('email', user.email);
-      if (user.phone) enqueue('sms', user.phone);
+      await enqueue('email', user.email);
+      if (user.phone) await enqueue('sms', user.phone);
       return true;
-    })();
+    });
     if (isChanged) this.d.metrics.bookings.inc({ status: 'cancelled' });
   }
 
   /** Webhook events drive the same transitions as POST /api/payments. */
   async onPaymentEvent(event: { type: string; intentId: string; failureReason?: string }): Promise<void> {
-    const payment = this.#sql('SELECT booking_id FROM payments WHERE intent_id = ?')
-      .pluck()
-      .get(event.intentId) as string | undefined;
+    const payment = await this.d.store.get<{ booking_id: string }>(
+      'SELECT booking_id FROM payments WHERE intent_id = ?',
+      [event.intentId],
+    );
     if (!payment) {
       this.d.logger.warn({ intentId: event.intentId }, 'webhook for an unknown payment intent');
       return;
     }
+    const bookingId = payment.booking_id;
     if (event.type === 'payment_succeeded') {
-      this.#recordPayment(payment, 'succeeded', {});
-      await this.settleSucceeded(payment);
+      await this.#recordPayment(this.d.store, bookingId, 'succeeded', {});
+      await this.settleSucceeded(bookingId);
     } else if (event.type === 'payment_failed')
-      await this.fail(payment, event.failureReason ?? 'payment failed');
+      await this.fail(bookingId, event.failureReason ?? 'payment failed');
     else if (event.type === 'refunded') {
       // Usually our own refund reported back (already recorded); else one made at the provider directly.
-      const changes = this.#sql(
-        "UPDATE payments SET status = 'refunded', refunded_amount = amount, updated_at = ? WHERE intent_id = ? AND status <> 'refunded'",
-      ).run(this.#iso(), event.intentId).changes;
-      if (changes > 0) this.#event.run(payment, 'refunded', this.#iso(), 'reported by the payment provider');
+      // A replayed webhook: the conditional UPDATE records it once.
+      await this.d.store.transaction(async (tx) => {
+        const changed = await tx.run(
+          "UPDATE payments SET status = 'refunded', refunded_amount = amount, updated_at = ? WHERE intent_id = ? AND status <> 'refunded'",
+          [this.#iso(), event.intentId],
+        );
+        if (changed.changes > 0)
+          await tx.run(INSERT_EVENT, [
+            bookingId,
+            'refunded',
+            this.#iso(),
+            'reported by the payment provider',
+          ]);
+      });
     }
   }
 
@@ -848,23 +891,21 @@ export class BookingService {
     this.#isSweeping = true;
     try {
       const nowMs = this.d.now();
-      const rows = this.#sql(
+      const rows = await this.d.store.all<{ id: string; show_id: string; hold_id: string }>(
         "SELECT id, show_id, hold_id FROM bookings WHERE status = 'pending_payment' AND hold_expires_at < ? LIMIT ?",
-      ).all(new Date(nowMs - PENDING_GRACE_MS).toISOString(), MAX_SWEEP_BATCH) as {
-        id: string;
-        show_id: string;
-        hold_id: string;
-      }[];
+        [new Date(nowMs - PENDING_GRACE_MS).toISOString(), MAX_SWEEP_BATCH],
+      );
       let expired = 0;
       for (const row of rows) {
         const hold = await this.d.router.getHold(row.show_id, row.hold_id);
         if (hold && hold.expiresAtMs > this.d.now()) {
-          this.#sql(
+          await this.d.store.run(
             "UPDATE bookings SET hold_expires_at = ?, updated_at = ? WHERE id = ? AND status = 'pending_payment'",
-          ).run(new Date(hold.expiresAtMs).toISOString(), this.#iso(), row.id);
+            [new Date(hold.expiresAtMs).toISOString(), this.#iso(), row.id],
+          );
           continue;
         }
-        this.#finish(row.id, 'expired', 'hold expired before payment');
+        await this.#finish(row.id, 'expired', 'hold expired before payment');
         expired++;
       }
       return expired;
@@ -891,23 +932,23 @@ export class BookingService {
     released: number;
     ofCancelledShows: number;
   }> {
-    const rows = this.#sql(
+    const rows = await this.d.store.all<{ id: string; intent_id: string }>(
       `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
          WHERE (b.status = 'pending_payment' AND p.status NOT IN ('refunded', 'failed'))
             OR (b.status IN ('expired', 'failed') AND p.status IN ('succeeded', 'processing', 'requires_action'))`,
-    ).all() as { id: string; intent_id: string }[];
+    );
     let settled = 0;
     let failed = 0;
     for (const { id, intent_id } of rows) {
       const state = await this.d.payments.retrieve(intent_id);
       if (!state.ok) continue;
       if (state.status === 'succeeded') {
-        this.#recordPayment(id, 'succeeded', state);
+        await this.#recordPayment(this.d.store, id, 'succeeded', state);
         if ((await this.settleSucceeded(id)).ok) settled++;
       } else if (state.status === 'failed') {
-        if (this.row(id)?.status === 'pending_payment')
+        if ((await this.row(id))?.status === 'pending_payment')
           await this.fail(id, state.failureReason ?? 'payment failed');
-        else this.#recordPayment(id, 'failed', state);
+        else await this.#recordPayment(this.d.store, id, 'failed', state);
         failed++;
       }
     }
@@ -919,13 +960,12 @@ export class BookingService {
 
   /** Cancelled bookings whose refund failed (the provider was down): tried again. */
   async #retryRefunds(limit: number): Promise<number> {
-    const unrefunded = this.#sql(
+    const unrefunded = await this.d.store.all<{ id: string }>(
       `SELECT b.id FROM bookings b JOIN payments p ON p.booking_id = b.id
          WHERE b.status = 'cancelled' AND p.status = 'succeeded' LIMIT ?`,
-    )
-      .pluck()
-      .all(limit) as string[];
-    for (const id of unrefunded) await this.refund(id, 'cancelled; refund retried');
+      [limit],
+    );
+    for (const { id } of unrefunded) await this.refund(id, 'cancelled; refund retried');
     return unrefunded.length;
   }
 

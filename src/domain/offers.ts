@@ -7,7 +7,7 @@
  */
 
 import { newId } from '../ids.js';
-import type { AppDb } from '../persistence/app-db.js';
+import { forUpdate, type Queryable, type Store } from '../persistence/store.js';
 import { type Failure, failure } from './failure.js';
 import type { ShowInfo } from './show-info.js';
 
@@ -101,57 +101,34 @@ export function discountOf(
 }
 
 export class OfferService {
-  readonly #byCode;
-  readonly #userUses;
-  readonly #take;
-  readonly #insertUse;
-  readonly #findUse;
-  readonly #deleteUse;
-  readonly #giveBack;
-
   constructor(
-    private readonly db: AppDb,
+    private readonly store: Store,
     private readonly now: () => number,
-  ) {
-    this.#byCode = db.prepare('SELECT * FROM offers WHERE code = ?');
-    this.#userUses = db.prepare('SELECT COUNT(*) FROM offer_uses WHERE offer_id = ? AND user_id = ?').pluck();
-    this.#take = db.prepare(
-      'UPDATE offers SET used_count = used_count + 1 WHERE id = ? AND (total_limit IS NULL OR used_count < total_limit)',
-    );
-    this.#insertUse = db.prepare(
-      'INSERT INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)',
-    );
-    this.#findUse = db.prepare('SELECT offer_id FROM offer_uses WHERE booking_id = ?').pluck();
-    this.#deleteUse = db.prepare('DELETE FROM offer_uses WHERE booking_id = ?');
-    this.#giveBack = db.prepare(
-      'UPDATE offers SET used_count = used_count - 1 WHERE id = ? AND used_count > 0',
-    );
-  }
+  ) {}
 
-  listPublic(): Offer[] {
+  async listPublic(): Promise<Offer[]> {
     const nowIso = new Date(this.now()).toISOString();
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM offers WHERE is_public = 1 AND is_active = 1 AND valid_from <= ? AND valid_until > ?
+    const rows = await this.store.all<OfferRow>(
+      `SELECT * FROM offers WHERE is_public = 1 AND is_active = 1 AND valid_from <= ? AND valid_until > ?
          AND (total_limit IS NULL OR used_count < total_limit) ORDER BY valid_until LIMIT ?`,
-      )
-      .all(nowIso, nowIso, MAX_LISTED_OFFERS) as OfferRow[];
+      [nowIso, nowIso, MAX_LISTED_OFFERS],
+    );
     return rows.map(toOffer);
   }
 
-  get(id: string): Offer | undefined {
-    const row = this.db.prepare('SELECT * FROM offers WHERE id = ?').get(id) as OfferRow | undefined;
+  async get(id: string): Promise<Offer | undefined> {
+    const row = await this.store.get<OfferRow>('SELECT * FROM offers WHERE id = ?', [id]);
     return row && toOffer(row);
   }
 
   /** Checks every rule of the code for this user, show and amount; does not take a use. */
-  evaluate(
+  async evaluate(
     code: string,
     userId: string | undefined,
     show: ShowInfo,
     amountMinor: number,
-  ): { ok: true; offer: Offer; discount: number } | Failure {
-    const row = this.#byCode.get(code) as OfferRow | undefined;
+  ): Promise<{ ok: true; offer: Offer; discount: number } | Failure> {
+    const row = await this.store.get<OfferRow>('SELECT * FROM offers WHERE code = ?', [code]);
     const invalid = (reason: string, message: string) => failure('OFFER_INVALID', message, { reason, code });
     // A private code exists only for a signed-in customer: anonymously it answers exactly as an unknown
     // code does, so guessing codes without an account cannot even tell that one exists.
@@ -166,7 +143,7 @@ export class OfferService {
     if (
       userId &&
       offer.perUserLimit !== null &&
-      (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit
+      (await userUses(this.store, offer.id, userId)) >= offer.perUserLimit
     )
       return invalid('user_limit', `you have already used ${code} the maximum number of times`);
     if (amountMinor < offer.minAmount)
@@ -185,111 +162,139 @@ export class OfferService {
   }
 
   /**
-   * Takes one use for a booking. Call inside the booking's transaction: the conditional UPDATE makes the
-   * last use go to exactly one booking, and the per-user count is read in the same transaction.
+   * Takes one use for a booking, on the booking's transaction `tx`. Two races, two mechanisms:
+   * - the last use: the conditional UPDATE (`used_count < total_limit`, changes checked) gives it to
+   *   exactly one booking (PostgreSQL's row lock makes a second updater re-check the new count);
+   * - the per-user limit: a count over `offer_uses` decides a later insert, so the offer's row is locked
+   *   first (`forUpdate`): a racing use of the same offer waits for this transaction and then counts
+   *   this use (READ COMMITTED reads anew per statement). SQLite's transactions run one at a time.
    */
-  takeUse(offer: Offer, userId: string, bookingId: string): Failure | undefined {
-    if (offer.perUserLimit !== null && (this.#userUses.get(offer.id, userId) as number) >= offer.perUserLimit)
-      return failure('OFFER_INVALID', `you have already used ${offer.code} the maximum number of times`, {
-        reason: 'user_limit',
-        code: offer.code,
-      });
-    if (this.#take.run(offer.id).changes !== 1)
+  async takeUse(
+    tx: Queryable,
+    offer: Offer,
+    userId: string,
+    bookingId: string,
+  ): Promise<Failure | undefined> {
+    if (offer.perUserLimit !== null) {
+      await tx.get(`SELECT id FROM offers WHERE id = ?${forUpdate(tx)}`, [offer.id]);
+      if ((await userUses(tx, offer.id, userId)) >= offer.perUserLimit)
+        return failure('OFFER_INVALID', `you have already used ${offer.code} the maximum number of times`, {
+          reason: 'user_limit',
+          code: offer.code,
+        });
+    }
+    const taken = await tx.run(
+      'UPDATE offers SET used_count = used_count + 1 WHERE id = ? AND (total_limit IS NULL OR used_count < total_limit)',
+      [offer.id],
+    );
+    if (taken.changes !== 1)
       return failure('OFFER_INVALID', `${offer.code} has been used up`, {
         reason: 'exhausted',
         code: offer.code,
       });
-    this.#insertUse.run(bookingId, offer.id, userId, new Date(this.now()).toISOString());
+    await tx.run('INSERT INTO offer_uses (booking_id, offer_id, user_id, created_at) VALUES (?, ?, ?, ?)', [
+      bookingId,
+      offer.id,
+      userId,
+      new Date(this.now()).toISOString(),
+    ]);
     return undefined;
   }
 
   /**
    * Takes the use again for a booking that gave it back (it lapsed) and is now being paid late: the
    * discount it was priced with stands only if the offer would still grant that use now (active, within
-   * its dates, per-user and total limits). Inside one transaction, so racing payments cannot both take
-   * the last use. Idempotent: a booking that holds its use already is left as it is.
+   * its dates, per-user and total limits). Inside one transaction, with the limits protected as in
+   * `takeUse`, so racing payments cannot both take the last use. Idempotent: a booking that holds its
+   * use already is left as it is (`offer_uses` is keyed by booking: a racing retake of the same booking
+   * conflicts on that key and is refused, see below).
    */
-  retakeUse(bookingId: string, offerId: string, userId: string): Failure | undefined {
-    return this.db.transaction((): Failure | undefined => {
-      if (this.#findUse.get(bookingId) !== undefined) return undefined;
-      const row = this.db.prepare('SELECT * FROM offers WHERE id = ?').get(offerId) as OfferRow | undefined;
-      const code = row?.code ?? offerId;
-      const invalid = (reason: string, why: string) =>
-        failure('OFFER_INVALID', `the booking lapsed and ${code} no longer applies: ${why}`, {
-          reason,
-          code,
-        });
-      if (row?.is_active !== 1) return invalid('withdrawn', 'the offer was withdrawn');
-      const nowIso = new Date(this.now()).toISOString();
-      if (nowIso < row.valid_from) return invalid('not_started', `it is valid from ${row.valid_from}`);
-      if (nowIso >= row.valid_until) return invalid('expired', `it expired at ${row.valid_until}`);
-      const offer = toOffer(row);
-      const refused = this.takeUse(offer, userId, bookingId);
-      if (refused) return invalid(String(refused.details?.reason), refused.message);
-      return undefined;
-    })();
+  async retakeUse(bookingId: string, offerId: string, userId: string): Promise<Failure | undefined> {
+    try {
+      return await this.store.transaction(async (tx): Promise<Failure | undefined> => {
+        if ((await findUse(tx, bookingId)) !== undefined) return undefined;
+        const row = await tx.get<OfferRow>(`SELECT * FROM offers WHERE id = ?${forUpdate(tx)}`, [offerId]);
+        const code = row?.code ?? offerId;
+        const invalid = (reason: string, why: string) =>
+          failure('OFFER_INVALID', `the booking lapsed and ${code} no longer applies: ${why}`, {
+            reason,
+            code,
+          });
+        if (row?.is_active !== 1) return invalid('withdrawn', 'the offer was withdrawn');
+        const nowIso = new Date(this.now()).toISOString();
+        if (nowIso < row.valid_from) return invalid('not_started', `it is valid from ${row.valid_from}`);
+        if (nowIso >= row.valid_until) return invalid('expired', `it expired at ${row.valid_until}`);
+        const refused = await this.takeUse(tx, toOffer(row), userId, bookingId);
+        if (refused) throw new RefusedUse(invalid(String(refused.details?.reason), refused.message));
+        return undefined;
+      });
+    } catch (err) {
+      // A refusal after the conditional UPDATE ran must undo it: thrown, so the transaction rolls back.
+      if (err instanceof RefusedUse) return err.failure;
+      // Two late payments of one booking raced: the other took the use for it (offer_uses' key).
+      if (isUniqueViolation(err) && (await findUse(this.store, bookingId)) !== undefined) return undefined;
+      throw err;
+    }
   }
 
-  /** Gives a booking's use back (failed, expired or cancelled). Idempotent. */
-  giveBackUse(bookingId: string): void {
-    const offerId = this.#findUse.get(bookingId) as string | undefined;
+  /**
+   * Gives a booking's use back (failed, expired or cancelled), on the caller's transaction or the store.
+   * Idempotent and race-free: the DELETE's changes decide who decrements the count.
+   */
+  async giveBackUse(q: Queryable, bookingId: string): Promise<void> {
+    const offerId = await findUse(q, bookingId);
     if (!offerId) return;
-    this.#deleteUse.run(bookingId);
-    this.#giveBack.run(offerId);
+    const deleted = await q.run('DELETE FROM offer_uses WHERE booking_id = ?', [bookingId]);
+    if (deleted.changes !== 1) return;
+    await q.run('UPDATE offers SET used_count = used_count - 1 WHERE id = ? AND used_count > 0', [offerId]);
   }
 
-  create(input: OfferInput): { ok: true; offer: Offer } | Failure {
+  async create(input: OfferInput): Promise<{ ok: true; offer: Offer } | Failure> {
     const id = newId('ofr');
     const nowIso = new Date(this.now()).toISOString();
     if (input.validUntil <= input.validFrom)
       return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
     if (input.kind === 'percent' && (input.value < 1 || input.value > 100))
       return failure('VALIDATION_FAILED', 'a percent offer has a value from 1 to 100');
-    try {
-      this.db
-        .prepare(
-          `INSERT INTO offers (id, code, description, kind, value, max_discount, min_amount, valid_from, valid_until,
-            total_limit, per_user_limit, scope, is_public, is_active, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          input.code.toUpperCase(),
-          input.description,
-          input.kind,
-          input.value,
-          input.maxDiscount ?? null,
-          input.minAmount,
-          input.validFrom,
-          input.validUntil,
-          input.totalLimit ?? null,
-          input.perUserLimit ?? null,
-          JSON.stringify(input.scope ?? {}),
-          input.isPublic ? 1 : 0,
-          input.isActive ? 1 : 0,
-          nowIso,
-          nowIso,
-        );
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-        return failure('CONFLICT', `an offer with code ${input.code} exists`);
-      throw err;
-    }
-    return { ok: true, offer: this.get(id)! };
+    // The code's unique index decides between racing creations: the loser inserts nothing.
+    const inserted = await this.store.run(
+      `INSERT INTO offers (id, code, description, kind, value, max_discount, min_amount, valid_from, valid_until,
+          total_limit, per_user_limit, scope, is_public, is_active, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (code) DO NOTHING`,
+      [
+        id,
+        input.code.toUpperCase(),
+        input.description,
+        input.kind,
+        input.value,
+        input.maxDiscount ?? null,
+        input.minAmount,
+        input.validFrom,
+        input.validUntil,
+        input.totalLimit ?? null,
+        input.perUserLimit ?? null,
+        JSON.stringify(input.scope ?? {}),
+        input.isPublic ? 1 : 0,
+        input.isActive ? 1 : 0,
+        nowIso,
+        nowIso,
+      ],
+    );
+    if (inserted.changes === 0) return failure('CONFLICT', `an offer with code ${input.code} exists`);
+    return { ok: true, offer: (await this.get(id))! };
   }
 
-  update(id: string, patch: Partial<OfferInput>): { ok: true; offer: Offer } | Failure {
-    const current = this.get(id);
+  async update(id: string, patch: Partial<OfferInput>): Promise<{ ok: true; offer: Offer } | Failure> {
+    const current = await this.get(id);
     if (!current) return failure('OFFER_NOT_FOUND', `no offer ${id}`);
     const next = { ...current, ...patch };
     if (next.validUntil <= next.validFrom)
       return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
-    this.db
-      .prepare(
-        `UPDATE offers SET description = ?, value = ?, max_discount = ?, min_amount = ?, valid_from = ?, valid_until = ?,
+    await this.store.run(
+      `UPDATE offers SET description = ?, value = ?, max_discount = ?, min_amount = ?, valid_from = ?, valid_until = ?,
          total_limit = ?, per_user_limit = ?, scope = ?, is_public = ?, is_active = ?, updated_at = ? WHERE id = ?`,
-      )
-      .run(
+      [
         next.description,
         next.value,
         next.maxDiscount,
@@ -303,7 +308,35 @@ export class OfferService {
         next.isActive ? 1 : 0,
         new Date(this.now()).toISOString(),
         id,
-      );
-    return { ok: true, offer: this.get(id)! };
+      ],
+    );
+    return { ok: true, offer: (await this.get(id))! };
+  }
+}
+
+async function userUses(q: Queryable, offerId: string, userId: string): Promise<number> {
+  const row = await q.get<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM offer_uses WHERE offer_id = ? AND user_id = ?',
+    [offerId, userId],
+  );
+  return row?.n ?? 0;
+}
+
+async function findUse(q: Queryable, bookingId: string): Promise<string | undefined> {
+  const row = await q.get<{ offer_id: string }>('SELECT offer_id FROM offer_uses WHERE booking_id = ?', [
+    bookingId,
+  ]);
+  return row?.offer_id;
+}
+
+/** A unique or primary-key violation, as either store reports it. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}
+
+class RefusedUse extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
   }
 }

@@ -4,7 +4,7 @@
  * JWKS) and, online, when its booking is still confirmed and the ticket not revoked. Check-in admits once.
  */
 
-import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
 import { type Failure, failure } from './failure.js';
 
@@ -32,28 +32,21 @@ interface TicketRow {
 }
 
 export class TicketDesk {
-  readonly #lookup;
-  readonly #admit;
-
   constructor(
-    db: AppDb,
+    private readonly store: Store,
     private readonly signer: TicketSigner,
     private readonly now: () => number,
-  ) {
-    this.#lookup = db.prepare(
-      `SELECT t.booking_id, b.status, b.show_id, b.seats, t.revoked_at, t.checked_in_at, t.code
-       FROM tickets t JOIN bookings b ON b.id = t.booking_id WHERE t.booking_id = ?`,
-    );
-    this.#admit = db.prepare(
-      'UPDATE tickets SET checked_in_at = ? WHERE booking_id = ? AND checked_in_at IS NULL',
-    );
-  }
+  ) {}
 
   async verify(code: string): Promise<TicketVerdict> {
     const checked = await this.signer.verify(code);
     if (!checked.valid) return { valid: false, reason: checked.reason };
     const { claims } = checked;
-    const row = this.#lookup.get(claims.bookingId) as TicketRow | undefined;
+    const row = await this.store.get<TicketRow>(
+      `SELECT t.booking_id, b.status, b.show_id, b.seats, t.revoked_at, t.checked_in_at, t.code
+       FROM tickets t JOIN bookings b ON b.id = t.booking_id WHERE t.booking_id = ?`,
+      [claims.bookingId],
+    );
     if (!row) return { valid: false, reason: 'unknown booking' };
     const booking = {
       id: row.booking_id,
@@ -69,13 +62,20 @@ export class TicketDesk {
     return { valid: true, booking };
   }
 
-  checkIn(verdict: TicketVerdict): { ok: true; booking: NonNullable<TicketVerdict['booking']> } | Failure {
+  async checkIn(
+    verdict: TicketVerdict,
+  ): Promise<{ ok: true; booking: NonNullable<TicketVerdict['booking']> } | Failure> {
     if (!verdict.valid || !verdict.booking)
       return failure('RULE_VIOLATION', `ticket not valid: ${verdict.reason ?? 'unknown'}`, {
         reason: verdict.reason,
       });
     const at = new Date(this.now()).toISOString();
-    if (this.#admit.run(at, verdict.booking.id).changes === 0)
+    // Admits once: of racing check-ins (two gates), the conditional UPDATE lets exactly one change the row.
+    const admitted = await this.store.run(
+      'UPDATE tickets SET checked_in_at = ? WHERE booking_id = ? AND checked_in_at IS NULL',
+      [at, verdict.booking.id],
+    );
+    if (admitted.changes === 0)
       return failure(
         'ALREADY_CHECKED_IN',
         `this ticket was already admitted at ${verdict.booking.checkedInAt}`,

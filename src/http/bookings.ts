@@ -179,7 +179,8 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         404: errorResponse('BOOKING_NOT_FOUND'),
       },
     }),
-    (c) => c.json({ booking: unwrap(bookings.get(c.get('user'), c.req.valid('param').id)).booking }, 200),
+    async (c) =>
+      c.json({ booking: unwrap(await bookings.get(c.get('user'), c.req.valid('param').id)).booking }, 200),
   );
 
   app.openapi(
@@ -307,7 +308,7 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       },
     }),
     async (c) => {
-      const { booking } = unwrap(bookings.get(c.get('user'), c.req.valid('param').id));
+      const { booking } = unwrap(await bookings.get(c.get('user'), c.req.valid('param').id));
       if (booking.status !== 'confirmed' || !booking.ticket)
         throw new ApiError('INVALID_STATE', `booking ${booking.id} is ${booking.status}: it has no ticket`);
       if ((c.req.header('accept') ?? '').includes('image/png')) {
@@ -361,7 +362,9 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       },
     }),
     async (c) => {
-      const result = unwrap(deps.ticketDesk.checkIn(await deps.ticketDesk.verify(c.req.valid('json').code)));
+      const result = unwrap(
+        await deps.ticketDesk.checkIn(await deps.ticketDesk.verify(c.req.valid('json').code)),
+      );
       return c.json({ admitted: true, booking: result.booking }, 200);
     },
   );

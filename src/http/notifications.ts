@@ -142,8 +142,8 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
       if (!user) throw new ApiError('USER_NOT_FOUND', `no user ${body.userId}`);
       const recipient = body.channel === 'email' ? user.email : user.phone;
       if (!recipient) throw new ApiError('RULE_VIOLATION', 'this user has no phone number for SMS');
-      const id = deps.db.transaction(() =>
-        enqueueNotification(deps.db, {
+      const id = await deps.store.transaction((tx) =>
+        enqueueNotification(tx, {
           userId: body.userId,
           channel: body.channel,
           template: body.template,
@@ -152,7 +152,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
           sendAt: new Date(Math.max(sendAtMs, nowMs)).toISOString(),
           now: nowMs,
         }),
-      )();
+      );
       const notification = await getNotification(deps.store, id);
       if (!notification) throw new Error(`notification ${id} vanished after its insert`);
       return c.json({ notification }, 202);

@@ -128,7 +128,7 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       summary: 'Public offers that can be used now',
       responses: { 200: json(z.object({ offers: z.array(OfferSchema) }), 'Offers') },
     }),
-    (c) => c.json({ offers: offers.listPublic() }, 200),
+    async (c) => c.json({ offers: await offers.listPublic() }, 200),
   );
 
   app.openapi(
@@ -174,10 +174,10 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       if (header && !user) throw new ApiError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
       if (user) await validationsByUser.take(user.id, 'promo code checks');
       if (body.seats) {
-        const priced = unwrap(deps.bookings.price(show, body.seats, body.code, user?.id));
+        const priced = unwrap(await deps.bookings.price(show, body.seats, body.code, user?.id));
         return c.json({ valid: true as const, offer: priced.offer!, amount: priced.amount }, 200);
       }
-      const evaluated = unwrap(offers.evaluate(body.code, user?.id, show, body.amount!));
+      const evaluated = unwrap(await offers.evaluate(body.code, user?.id, show, body.amount!));
       const subtotal = body.amount!;
       const fees = Math.round(((subtotal - evaluated.discount) * deps.config.CONVENIENCE_FEE_PERCENT) / 100);
       return c.json(
@@ -211,10 +211,10 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         409: errorResponse('Code exists'),
       },
     }),
-    (c) => {
+    async (c) => {
       const body = c.req.valid('json');
       const created = unwrap(
-        offers.create({ ...body, validFrom: iso(body.validFrom), validUntil: iso(body.validUntil) }),
+        await offers.create({ ...body, validFrom: iso(body.validFrom), validUntil: iso(body.validUntil) }),
       );
       return c.json({ offer: created.offer }, 201);
     },
@@ -234,11 +234,11 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
         404: errorResponse('Unknown offer'),
       },
     }),
-    (c) => {
+    async (c) => {
       const patch = c.req.valid('json') as Partial<Offer>;
       if (patch.validFrom) patch.validFrom = iso(patch.validFrom);
       if (patch.validUntil) patch.validUntil = iso(patch.validUntil);
-      return c.json({ offer: unwrap(offers.update(c.req.valid('param').id, patch)).offer }, 200);
+      return c.json({ offer: unwrap(await offers.update(c.req.valid('param').id, patch)).offer }, 200);
     },
   );
 
@@ -253,8 +253,8 @@ export function registerOfferRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
       request: { params: IdParam },
       responses: { 204: { description: 'Withdrawn' }, 404: errorResponse('Unknown offer') },
     }),
-    (c) => {
-      unwrap(offers.update(c.req.valid('param').id, { isActive: false }));
+    async (c) => {
+      unwrap(await offers.update(c.req.valid('param').id, { isActive: false }));
       return c.body(null, 204);
     },
   );

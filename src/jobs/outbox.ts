@@ -5,7 +5,6 @@
  * Also the read side for GET /api/me/notifications, with recipients masked.
  */
 import { newId } from '../ids.js';
-import type { AppDb } from '../persistence/app-db.js';
 import type { Queryable } from '../persistence/store.js';
 
 export type NotificationChannel = 'email' | 'sms';
@@ -124,25 +123,27 @@ function toMs(at: string | number | Date): number {
 }
 
 /**
- * Queues one notification inside the caller's transaction and returns its id (the existing id when the
- * dedupe key was already used). Synchronous: call it from within `db.transaction(...)`.
+ * Queues one notification inside the caller's transaction (`tx`, from `store.transaction`) and returns
+ * its id (the existing id when the dedupe key was already used). Only statements on `tx`.
  *
  * @example
- * db.transaction(() => {
- *   confirmBookingRow(...);
- *   enqueueNotification(db, { userId, bookingId, channel: 'email', template: 'booking_confirmed',
+ * await store.transaction(async (tx) => {
+ *   await confirmBookingRow(tx, ...);
+ *   await enqueueNotification(tx, { userId, bookingId, channel: 'email', template: 'booking_confirmed',
  *     recipient: user.email, data: { bookingId, movieTitle, ticketCode }, sendAt: new Date().toISOString() });
- * })();
+ * });
  */
-export function enqueueNotification(db: AppDb, input: NotificationInput): string {
-  assert(db.inTransaction, 'enqueueNotification must run inside the caller’s transaction');
+export async function enqueueNotification(tx: Queryable, input: NotificationInput): Promise<string> {
+  assert(isTransaction(tx), 'enqueueNotification must run inside the caller’s transaction');
   assert(isNotificationTemplate(input.template), `unknown notification template ${input.template}`);
   assert(input.channel === 'email' || input.channel === 'sms', `unknown channel ${input.channel}`);
   assert(
     input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
     'recipient must be 1..320 characters',
   );
-  const data = JSON.stringify(withTheaterZone(db, input.data ?? {}, input.bookingId ?? null, input.template));
+  const data = JSON.stringify(
+    await withTheaterZone(tx, input.data ?? {}, input.bookingId ?? null, input.template),
+  );
   assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
   const nowMs = input.now ?? Date.now();
   const sendAtMs = toMs(input.sendAt);
@@ -153,14 +154,13 @@ export function enqueueNotification(db: AppDb, input: NotificationInput): string
       ? `${bookingId}:${input.template}:${input.channel}`
       : null);
   const id = newId('ntf');
-  const inserted = db
-    .prepare(
-      `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
-         attempts, created_at, dedupe_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)
-       ON CONFLICT (dedupe_key) DO NOTHING`,
-    )
-    .run(
+  // Racing enqueues of one dedupe key: the unique index lets one insert; the others read its id.
+  const inserted = await tx.run(
+    `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
+       attempts, created_at, dedupe_key)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)
+     ON CONFLICT (dedupe_key) DO NOTHING`,
+    [
       id,
       input.userId,
       bookingId,
@@ -171,11 +171,15 @@ export function enqueueNotification(db: AppDb, input: NotificationInput): string
       new Date(sendAtMs).toISOString(),
       new Date(nowMs).toISOString(),
       dedupeKey,
-    );
+    ],
+  );
   if (inserted.changes === 0) {
-    return db.prepare('SELECT id FROM notifications WHERE dedupe_key = ?').pluck().get(dedupeKey) as string;
+    const existing = await tx.get<{ id: string }>('SELECT id FROM notifications WHERE dedupe_key = ?', [
+      dedupeKey,
+    ]);
+    return existing!.id;
   }
-  writeOutbox(db, { kind: 'notify', notificationId: id, sendAtMs }, nowMs);
+  await writeOutbox(tx, { kind: 'notify', notificationId: id, sendAtMs }, nowMs);
   return id;
 }
 
@@ -184,53 +188,60 @@ export function enqueueNotification(db: AppDb, input: NotificationInput): string
  * transaction, rather than by each caller, so that no booking template can go out in UTC by omission;
  * a zone the caller gave wins.
  */
-function withTheaterZone(
-  db: AppDb,
+async function withTheaterZone(
+  tx: Queryable,
   data: NotificationInput['data'],
   bookingId: string | null,
   template: string,
-): NotificationInput['data'] {
+): Promise<NotificationInput['data']> {
   if (bookingId === null || template === 'custom' || 'timeZone' in data) return data;
-  const timeZone = db
-    .prepare(
-      `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
-       WHERE b.id = ?`,
-    )
-    .pluck()
-    .get(bookingId) as string | undefined;
-  return timeZone === undefined ? data : { ...data, timeZone };
+  const row = await tx.get<{ time_zone: string }>(
+    `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
+     WHERE b.id = ?`,
+    [bookingId],
+  );
+  return row === undefined ? data : { ...data, timeZone: row.time_zone };
 }
 
 /**
- * Withdraws a booking's reminders that have not gone out, inside the caller's transaction: their rows turn
- * 'cancelled' here (so delivery skips them even if a job fires), and a 'cancel' outbox row per reminder
- * lets the relay remove the delayed job. Returns how many were cancelled.
+ * Withdraws a booking's reminders that have not gone out, inside the caller's transaction (`tx`): their
+ * rows turn 'cancelled' here (so delivery skips them even if a job fires), and a 'cancel' outbox row per
+ * reminder lets the relay remove the delayed job. Returns how many were cancelled.
  */
-export function cancelBookingReminders(db: AppDb, bookingId: string, nowMs: number = Date.now()): number {
-  assert(db.inTransaction, 'cancelBookingReminders must run inside the caller’s transaction');
-  const ids = db
-    .prepare(
-      `SELECT id FROM notifications WHERE booking_id = ? AND template = 'show_reminder' AND status = 'queued'
-       LIMIT ${MAX_REMINDERS_PER_BOOKING}`,
-    )
-    .pluck()
-    .all(bookingId) as string[];
-  const cancel = db.prepare(
-    `UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled' WHERE id = ? AND status = 'queued'`,
+export async function cancelBookingReminders(
+  tx: Queryable,
+  bookingId: string,
+  nowMs: number = Date.now(),
+): Promise<number> {
+  assert(isTransaction(tx), 'cancelBookingReminders must run inside the caller’s transaction');
+  const rows = await tx.all<{ id: string }>(
+    `SELECT id FROM notifications WHERE booking_id = ? AND template = 'show_reminder' AND status = 'queued'
+     LIMIT ${MAX_REMINDERS_PER_BOOKING}`,
+    [bookingId],
   );
-  for (const id of ids) {
-    if (cancel.run(id).changes === 1) writeOutbox(db, { kind: 'cancel', notificationId: id }, nowMs);
+  for (const { id } of rows) {
+    // A reminder delivered meanwhile stays delivered: the conditional UPDATE decides, once.
+    const cancelled = await tx.run(
+      `UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled' WHERE id = ? AND status = 'queued'`,
+      [id],
+    );
+    if (cancelled.changes === 1) await writeOutbox(tx, { kind: 'cancel', notificationId: id }, nowMs);
   }
-  return ids.length;
+  return rows.length;
 }
 
-function writeOutbox(db: AppDb, message: OutboxMessage, nowMs: number): void {
+/** A store can open transactions; a transaction's `tx` cannot: rows written on a store would commit alone. */
+function isTransaction(q: Queryable): boolean {
+  return !('transaction' in q);
+}
+
+async function writeOutbox(tx: Queryable, message: OutboxMessage, nowMs: number): Promise<void> {
   const { kind, ...payload } = message;
-  db.prepare('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)').run(
+  await tx.run('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)', [
     kind,
     JSON.stringify(payload),
     new Date(nowMs).toISOString(),
-  );
+  ]);
 }
 
 /** Parses an outbox row back into a message; null for a row this code does not understand. */

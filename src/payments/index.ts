@@ -4,7 +4,7 @@
  * in the app database) or `stripe` (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, optional STRIPE_API_BASE).
  */
 import type { Config } from '../config.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Store } from '../persistence/store.js';
 import type { PaymentProvider } from './payment-provider.js';
 import { loadSimulatedWebhookSecret, SimulatedPaymentProvider } from './simulated-provider.js';
 import { StripePaymentProvider } from './stripe-provider.js';
@@ -23,11 +23,11 @@ type PaymentConfig = Pick<
  * events with a known secret), else with a secret kept in DATA_DIR/secrets.
  *
  * @example
- * const payments = createPaymentProvider(config, db, now);
+ * const payments = createPaymentProvider(config, store, now);
  */
 export function createPaymentProvider(
   config: PaymentConfig,
-  db: AppDb,
+  store: Store,
   now: () => number = Date.now,
 ): PaymentProvider {
   if (config.PAYMENT_PROVIDER === 'stripe') {
@@ -39,7 +39,7 @@ export function createPaymentProvider(
       apiBase: config.STRIPE_API_BASE,
     });
   }
-  return new SimulatedPaymentProvider(db, {
+  return new SimulatedPaymentProvider(store, {
     webhookSecret: config.STRIPE_WEBHOOK_SECRET ?? loadSimulatedWebhookSecret(config.dataDir),
     now,
   });
@@ -51,7 +51,7 @@ export function createPaymentProvider(
  * charge or a refund for a booking that a power cut could take back. Reads pass straight through.
  *
  * @example
- * const payments = afterDurable(createPaymentProvider(config, db, now), () => groupCommit.whenDurable());
+ * const payments = afterDurable(createPaymentProvider(config, store, now), () => groupCommit.whenDurable());
  */
 export function afterDurable(provider: PaymentProvider, durable: () => Promise<void>): PaymentProvider {
   return {

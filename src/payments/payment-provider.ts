@@ -6,6 +6,7 @@
  * status is `failed`, so the saga can tell "try again" from "the bank said no".
  */
 import type { ErrorCode, Failure } from '../domain/failure.js';
+import type { Queryable } from '../persistence/store.js';
 
 export type PaymentMethod = 'card' | 'upi' | 'wallet';
 
@@ -126,7 +127,7 @@ export interface PaymentProvider {
   parseWebhook(rawBody: string, signature: string | undefined): ParsedWebhook;
   /**
    * Only a provider whose ledger lives in the app database (the simulator): `createIntent` and `confirm`
-   * as synchronous writes the caller runs inside its own transaction, so the provider's rows and the
+   * as writes on the caller's own transaction (`tx`), so the provider's rows and the
    * booking's (the intent with the booking, the capture with the payment row) commit once, together.
    * They need no flush first: a later commit in the same WAL can never outlive an earlier one.
    * A remote provider (Stripe) leaves it out; its calls are round trips that must follow a commit.
@@ -134,10 +135,13 @@ export interface PaymentProvider {
   readonly inTransaction?: LedgerInTransaction;
 }
 
-/** The synchronous, same-database half of a provider (see `PaymentProvider.inTransaction`). */
+/**
+ * The same-database half of a provider (see `PaymentProvider.inTransaction`): only statements on `tx`,
+ * no other await, so the caller's transaction stays short.
+ */
 export interface LedgerInTransaction {
-  createIntent(input: CreateIntentInput): CreatedIntent | Failure;
-  confirm(input: ConfirmInput): IntentState | Failure;
+  createIntent(tx: Queryable, input: CreateIntentInput): Promise<CreatedIntent | Failure>;
+  confirm(tx: Queryable, input: ConfirmInput): Promise<IntentState | Failure>;
 }
 
 /** Webhook signatures older than this are refused (a replayed capture); Stripe's default too. */

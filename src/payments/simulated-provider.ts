@@ -21,7 +21,7 @@
  * untouched. The card number is used only inside `confirm`: only brand and last four are kept.
  *
  * @example
- * const provider = new SimulatedPaymentProvider(db, { webhookSecret: 'whsec_test' });
+ * const provider = new SimulatedPaymentProvider(store, { webhookSecret: 'whsec_test' });
  * const intent = await provider.createIntent({ amountMinor: 50000, currency: 'INR', method: 'card', bookingId, idempotencyKey: `intent-${bookingId}` });
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Failure } from '../domain/failure.js';
 import { newId } from '../ids.js';
-import type { AppDb } from '../persistence/app-db.js';
+import type { Queryable, Store } from '../persistence/store.js';
 import {
   type ConfirmInput,
   type CreatedIntent,
@@ -116,50 +116,37 @@ const WALLET_OUTCOMES: ReadonlyMap<string, Outcome> = new Map([
 const UPI_ID = /^[A-Za-z0-9._-]{2,256}@[A-Za-z][A-Za-z0-9]{1,63}$/;
 const WALLET_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
+/** Only an unpaid (or, for settle, processing) intent moves: a second confirm can never overwrite an outcome. */
+const SETTLE = `UPDATE simulated_payment_intents SET status = ?, failure_reason = ?, card_brand = ?, card_last4 = ?,
+  updated_at = ? WHERE id = ? AND status = ?`;
+
 export class SimulatedPaymentProvider implements PaymentProvider {
   readonly name = 'simulated';
   readonly #now: () => number;
   readonly #secret: string;
   readonly #toleranceSeconds: number;
-  readonly #byId;
-  readonly #byKey;
-  readonly #insert;
-  readonly #settle;
-  readonly #markRefunded;
+  readonly #store: Store;
 
-  constructor(db: AppDb, options: SimulatedProviderOptions) {
+  constructor(store: Store, options: SimulatedProviderOptions) {
     if (!options.webhookSecret) throw new Error('the simulated provider needs a webhook secret');
+    this.#store = store;
     this.#now = options.now ?? Date.now;
     this.#secret = options.webhookSecret;
     this.#toleranceSeconds = options.webhookToleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS;
-    this.#byId = db.prepare('SELECT * FROM simulated_payment_intents WHERE id = ?');
-    this.#byKey = db.prepare('SELECT * FROM simulated_payment_intents WHERE idempotency_key = ?');
-    this.#insert = db.prepare(
-      `INSERT INTO simulated_payment_intents (id, idempotency_key, booking_id, amount_minor, currency, method, status,
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'requires_payment', ?, ?)`,
-    );
-    // Only an unpaid (or, for settle, processing) intent moves: a second confirm can never overwrite an outcome.
-    this.#settle = db.prepare(
-      `UPDATE simulated_payment_intents SET status = ?, failure_reason = ?, card_brand = ?, card_last4 = ?, updated_at = ?
-       WHERE id = ? AND status = ?`,
-    );
-    this.#markRefunded = db.prepare(
-      `UPDATE simulated_payment_intents SET status = 'refunded', refund_id = ?, updated_at = ?
-       WHERE id = ? AND status = 'succeeded'`,
-    );
   }
 
-  /** The same calls, synchronous: the booking saga runs them inside its own transactions. */
+  /** The same calls on the caller's transaction: the booking saga runs them inside its own. */
   readonly inTransaction: LedgerInTransaction = {
-    createIntent: (input) => this.#createIntent(input),
-    confirm: (input) => this.#confirm(input),
+    createIntent: (tx, input) => this.#createIntent(tx, input),
+    confirm: (tx, input) => this.#confirm(tx, input),
   };
 
-  async createIntent(input: CreateIntentInput): Promise<CreatedIntent | Failure> {
-    return this.#createIntent(input);
+  /** On its own transaction: the idempotency key's read decides the insert. */
+  createIntent(input: CreateIntentInput): Promise<CreatedIntent | Failure> {
+    return this.#store.transaction((tx) => this.#createIntent(tx, input));
   }
 
-  #createIntent(input: CreateIntentInput): CreatedIntent | Failure {
+  async #createIntent(q: Queryable, input: CreateIntentInput): Promise<CreatedIntent | Failure> {
     const { amountMinor, idempotencyKey } = input;
     if (!Number.isInteger(amountMinor) || amountMinor < 0 || amountMinor > MAX_AMOUNT_MINOR)
       return providerFailure(
@@ -171,8 +158,20 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     if (!idempotencyKey || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
       return providerFailure('VALIDATION_FAILED', 'an idempotency key is required');
     const currency = input.currency.toUpperCase();
-    const existing = this.#byKey.get(idempotencyKey) as IntentRow | undefined;
-    if (existing) {
+    const id = newId('pi_sim');
+    const at = this.#iso();
+    // Racing requests with one key: the key's unique index lets one insert; the others read its row.
+    const inserted = await q.run(
+      `INSERT INTO simulated_payment_intents (id, idempotency_key, booking_id, amount_minor, currency, method, status,
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'requires_payment', ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+      [id, idempotencyKey, input.bookingId, amountMinor, currency, input.method, at, at],
+    );
+    if (inserted.changes === 0) {
+      const existing = (await q.get<IntentRow>(
+        'SELECT * FROM simulated_payment_intents WHERE idempotency_key = ?',
+        [idempotencyKey],
+      ))!;
       const isSameRequest =
         existing.amount_minor === amountMinor &&
         existing.currency === currency &&
@@ -185,18 +184,16 @@ export class SimulatedPaymentProvider implements PaymentProvider {
         );
       return { ok: true, provider: this.name, intentId: existing.id, status: existing.status };
     }
-    const id = newId('pi_sim');
-    const at = this.#iso();
-    this.#insert.run(id, idempotencyKey, input.bookingId, amountMinor, currency, input.method, at, at);
     return { ok: true, provider: this.name, intentId: id, status: 'requires_payment' };
   }
 
-  async confirm(input: ConfirmInput): Promise<IntentState | Failure> {
-    return this.#confirm(input);
+  /** On its own transaction: the intent's state decides the outcome written. */
+  confirm(input: ConfirmInput): Promise<IntentState | Failure> {
+    return this.#store.transaction((tx) => this.#confirm(tx, input));
   }
 
-  #confirm(input: ConfirmInput): IntentState | Failure {
-    const row = this.#row(input.intentId);
+  async #confirm(q: Queryable, input: ConfirmInput): Promise<IntentState | Failure> {
+    const row = await this.#row(q, input.intentId);
     if (!row) return providerFailure('NOT_FOUND', `no payment intent ${input.intentId}`);
     // Idempotent by state: an intent that already has an outcome answers it again.
     if (row.status !== 'requires_payment') return stateOf(row);
@@ -207,7 +204,9 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const outcome = this.#evaluate(input);
     if (!outcome.ok) return outcome;
     const { status, failureReason, cardBrand, cardLast4 } = outcome.outcome;
-    this.#settle.run(
+    // Only an unpaid intent moves: of racing confirms, the conditional UPDATE lets one write its outcome,
+    // and the others answer the state it wrote (read after it, as a repeated confirm would).
+    await q.run(SETTLE, [
       status,
       failureReason ?? null,
       cardBrand ?? null,
@@ -215,17 +214,17 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       this.#iso(),
       row.id,
       'requires_payment',
-    );
-    return stateOf(this.#row(row.id)!);
+    ]);
+    return stateOf((await this.#row(q, row.id))!);
   }
 
   async retrieve(intentId: string): Promise<IntentState | Failure> {
-    const row = this.#row(intentId);
+    const row = await this.#row(this.#store, intentId);
     return row ? stateOf(row) : providerFailure('NOT_FOUND', `no payment intent ${intentId}`);
   }
 
   async refund(input: RefundInput): Promise<RefundResult | Failure> {
-    const row = this.#row(input.intentId);
+    const row = await this.#row(this.#store, input.intentId);
     if (!row) return providerFailure('NOT_FOUND', `no payment intent ${input.intentId}`);
     if (row.status === 'refunded' && row.refund_id)
       return { ok: true, refundId: row.refund_id, status: 'succeeded', amountMinor: row.amount_minor };
@@ -235,7 +234,18 @@ export class SimulatedPaymentProvider implements PaymentProvider {
         `payment intent ${row.id} is ${row.status}; only a succeeded payment is refunded`,
       );
     const refundId = newId('re_sim');
-    this.#markRefunded.run(refundId, this.#iso(), row.id);
+    // Racing refunds: the conditional UPDATE records one refund; a loser answers the one recorded.
+    const marked = await this.#store.run(
+      `UPDATE simulated_payment_intents SET status = 'refunded', refund_id = ?, updated_at = ?
+       WHERE id = ? AND status = 'succeeded'`,
+      [refundId, this.#iso(), row.id],
+    );
+    if (marked.changes === 0) {
+      const now = await this.#row(this.#store, row.id);
+      if (now?.status === 'refunded' && now.refund_id)
+        return { ok: true, refundId: now.refund_id, status: 'succeeded', amountMinor: now.amount_minor };
+      return providerFailure('INVALID_STATE', `payment intent ${row.id} is ${now?.status ?? 'missing'}`);
+    }
     return { ok: true, refundId, status: 'succeeded', amountMinor: row.amount_minor };
   }
 
@@ -263,13 +273,25 @@ export class SimulatedPaymentProvider implements PaymentProvider {
    * Completes a `processing` intent (`pending@upi`, `wallet_pending`) as the customer's bank would, and
    * returns the signed webhook that reports it, ready to POST to /api/payments/webhook.
    */
-  settle(intentId: string, outcome: 'succeeded' | 'failed', failureReason = 'declined'): SignedWebhook {
-    const row = this.#row(intentId);
+  async settle(
+    intentId: string,
+    outcome: 'succeeded' | 'failed',
+    failureReason = 'declined',
+  ): Promise<SignedWebhook> {
+    const row = await this.#row(this.#store, intentId);
     if (!row) throw new Error(`no payment intent ${intentId}`);
     if (row.status !== 'processing')
       throw new Error(`payment intent ${intentId} is ${row.status}, not processing`);
     const reason = outcome === 'failed' ? failureReason : null;
-    this.#settle.run(outcome, reason, row.card_brand, row.card_last4, this.#iso(), row.id, 'processing');
+    await this.#store.run(SETTLE, [
+      outcome,
+      reason,
+      row.card_brand,
+      row.card_last4,
+      this.#iso(),
+      row.id,
+      'processing',
+    ]);
     return this.webhookFor(intentId);
   }
 
@@ -277,8 +299,11 @@ export class SimulatedPaymentProvider implements PaymentProvider {
    * The signed Stripe-shaped event describing an intent's current state (succeeded, failed or refunded):
    * what a provider's servers would send. For demos and tests of the webhook path.
    */
-  webhookFor(intentId: string, timestampSeconds = Math.floor(Date.now() / 1000)): SignedWebhook {
-    const row = this.#row(intentId);
+  async webhookFor(
+    intentId: string,
+    timestampSeconds = Math.floor(Date.now() / 1000),
+  ): Promise<SignedWebhook> {
+    const row = await this.#row(this.#store, intentId);
     if (!row) throw new Error(`no payment intent ${intentId}`);
     const payload = JSON.stringify(eventOf(row, timestampSeconds));
     return { payload, signature: signWebhookPayload(payload, this.#secret, timestampSeconds) };
@@ -289,8 +314,8 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     return signWebhookPayload(payload, this.#secret, timestampSeconds);
   }
 
-  #row(id: string): IntentRow | undefined {
-    return this.#byId.get(id) as IntentRow | undefined;
+  #row(q: Queryable, id: string): Promise<IntentRow | undefined> {
+    return q.get<IntentRow>('SELECT * FROM simulated_payment_intents WHERE id = ?', [id]);
   }
 
   #iso(): string {

@@ -95,7 +95,7 @@ describe('a payment completed by webhook', () => {
     const { booking, intentId } = await pendingBooking(alice, showId, ['A1', 'A2']);
     await expectSeats(showId, ['A1', 'A2'], 'held');
 
-    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(intentId, 'succeeded');
     const delivered = await postWebhook(payload, signature);
     expect(delivered.status).toBe(200);
     const confirmed = await getBooking(alice, booking.id);
@@ -118,7 +118,7 @@ describe('a payment completed by webhook', () => {
     const { showId } = await createShow(server.api, { adminToken });
     const alice = await newUser(server.api);
     const { booking, intentId } = await pendingBooking(alice, showId, ['B1'], 'wallet');
-    const { payload, signature } = bank().settle(intentId, 'failed', 'insufficient_funds');
+    const { payload, signature } = await bank().settle(intentId, 'failed', 'insufficient_funds');
     expect((await postWebhook(payload, signature)).status).toBe(200);
     expect((await getBooking(alice, booking.id)).status).toBe('failed');
     await expectSeats(showId, ['B1'], 'available');
@@ -145,7 +145,7 @@ describe('a payment completed by webhook', () => {
       token: alice.token,
     });
     expect(paid.status).toBe(200);
-    const { payload, signature } = bank().webhookFor(created.body.payment.intentId);
+    const { payload, signature } = await bank().webhookFor(created.body.payment.intentId);
     expect((await postWebhook(payload, signature, 'stripe-signature')).status).toBe(200);
     expect(await getBooking(alice, created.body.booking.id)).toEqual(paid.body.booking);
     expect(eventCount(created.body.booking.id, 'confirmed')).toBe(1);
@@ -155,7 +155,7 @@ describe('a payment completed by webhook', () => {
       token: alice.token,
     });
     expect(cancelled.status).toBe(200);
-    const refund = bank().webhookFor(created.body.payment.intentId);
+    const refund = await bank().webhookFor(created.body.payment.intentId);
     expect(JSON.parse(refund.payload).type).toBe('charge.refunded');
     expect((await postWebhook(refund.payload, refund.signature)).status).toBe(200);
     // A late replay of the success webhook does not bring the cancelled booking back.
@@ -172,7 +172,7 @@ describe('a webhook after the hold lapsed', () => {
     const { booking, intentId } = await pendingBooking(alice, showId, ['A5']);
     clockOffsetMs += (HOLD_TTL_SECONDS + 5) * 1000;
     await expectSeats(showId, ['A5'], 'available');
-    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(intentId, 'succeeded');
     expect((await postWebhook(payload, signature)).status).toBe(200);
     expect((await getBooking(alice, booking.id)).status).toBe('confirmed');
     await expectSeats(showId, ['A5'], 'booked');
@@ -189,7 +189,7 @@ describe('a webhook after the hold lapsed', () => {
       token: bob.token,
     });
     expect(bobs.status).toBe(201);
-    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(intentId, 'succeeded');
     expect((await postWebhook(payload, signature)).status).toBe(200);
     const lost = await getBooking(alice, booking.id);
     expect(lost.status).toBe('expired');
@@ -252,7 +252,7 @@ describe('a webhook for a lapsed booking with a promo code', () => {
     });
     expect(bobs.status).toBe(201);
 
-    const { payload, signature } = bank().settle(created.body.payment.intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(created.body.payment.intentId, 'succeeded');
     expect((await postWebhook(payload, signature)).status).toBe(200);
     expect((await getBooking(alice, created.body.booking.id)).status).toBe('expired');
     expect(await bank().retrieve(created.body.payment.intentId)).toMatchObject({
@@ -273,10 +273,10 @@ describe('webhook signatures', () => {
     const { showId } = await createShow(server.api, { adminToken });
     const alice = await newUser(server.api);
     const { booking, intentId } = await pendingBooking(alice, showId, ['B5']);
-    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(intentId, 'succeeded');
     const nowSeconds = Math.floor(Date.now() / 1000);
-    const stale = bank().webhookFor(intentId, nowSeconds - 600);
-    const fromTheFuture = bank().webhookFor(intentId, nowSeconds + 600);
+    const stale = await bank().webhookFor(intentId, nowSeconds - 600);
+    const fromTheFuture = await bank().webhookFor(intentId, nowSeconds + 600);
     const tamperedPayload = payload.replace(intentId, `${intentId}x`);
     const cases: [string, string, string | undefined][] = [
       ['forged', payload, signWebhookPayload(payload, 'whsec_not_the_secret', nowSeconds)],
@@ -658,7 +658,7 @@ describe('a payment that completes after its show was cancelled', () => {
     const { booking, intentId } = await pendingBooking(alice, showId, ['C1', 'C2']);
     await cancelShow(showId);
     expect((await getBooking(alice, booking.id)).status).toBe('failed');
-    const { payload, signature } = bank().settle(intentId, 'succeeded');
+    const { payload, signature } = await bank().settle(intentId, 'succeeded');
     expect((await postWebhook(payload, signature)).status).toBe(200);
     const after = await getBooking(alice, booking.id);
     expect(after.status).toBe('failed');
@@ -674,7 +674,7 @@ describe('a payment that completes after its show was cancelled', () => {
     const alice = await newUser(server.api);
     const { booking, intentId } = await pendingBooking(alice, showId, ['C3']);
     await cancelShow(showId);
-    bank().settle(intentId, 'succeeded'); // the bank captured it; its webhook never arrives
+    await bank().settle(intentId, 'succeeded'); // the bank captured it; its webhook never arrives
     const reconciled = await server.deps.bookings.reconcile();
     expect(reconciled.settled).toBe(0);
     expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });

@@ -188,8 +188,8 @@ describe('the mail thread', () => {
     });
     try {
       isHolding = true;
-      const id = db.transaction(() =>
-        enqueueNotification(db, {
+      const id = await new SqliteStore(db).transaction((tx) =>
+        enqueueNotification(tx, {
           userId: 'usr_1',
           bookingId: 'bkg_crash',
           channel: 'email',
@@ -198,7 +198,7 @@ describe('the mail thread', () => {
           data: BOOKING_DATA,
           sendAt: new Date().toISOString(),
         }),
-      )();
+      );
       await notifier.relayNow();
       // The whole message reached the server, which has not answered: the send is in flight.
       await waitFor(() => held.some((m) => m.id === id));

@@ -92,9 +92,20 @@ function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   return notifier;
 }
 
-function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
-  return db.transaction(() =>
-    enqueueNotification(db, {
+/** One store per database: its transactions queue behind each other (SqliteStore's lock). */
+const stores = new WeakMap<AppDb, SqliteStore>();
+function storeOf(db: AppDb): SqliteStore {
+  let store = stores.get(db);
+  if (!store) {
+    store = new SqliteStore(db);
+    stores.set(db, store);
+  }
+  return store;
+}
+
+function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): Promise<string> {
+  return storeOf(db).transaction((tx) =>
+    enqueueNotification(tx, {
       userId: 'usr_1',
       bookingId: 'bkg_1',
       channel: 'email',
@@ -104,7 +115,7 @@ function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
       sendAt: new Date().toISOString(),
       ...input,
     }),
-  )();
+  );
 }
 
 /** Waits until the relay has handed every outbox row to BullMQ (it backs off until Redis is connected). */
@@ -188,8 +199,8 @@ describe('notifications on BullMQ and Redis', () => {
     const db = tempDb();
     const notifier = start(db);
     expect(notifier.mode).toBe('bullmq');
-    const emailId = enqueue(db);
-    const smsId = enqueue(db, { channel: 'sms', recipient: '+919876543210' });
+    const emailId = await enqueue(db);
+    const smsId = await enqueue(db, { channel: 'sms', recipient: '+919876543210' });
     await waitFor(() => row(db, emailId).status === 'sent' && row(db, smsId).status === 'sent');
     const [message, ...more] = sentTo(emailId);
     expect(more).toHaveLength(0);
@@ -204,11 +215,15 @@ describe('notifications on BullMQ and Redis', () => {
     const db = tempDb();
     const notifier = start(db);
     const sendAtMs = Date.now() + 1_500;
-    const kept = enqueue(db, { bookingId: 'bkg_kept', template: 'show_reminder', sendAt: sendAtMs });
-    const withdrawn = enqueue(db, { bookingId: 'bkg_gone', template: 'show_reminder', sendAt: sendAtMs });
+    const kept = await enqueue(db, { bookingId: 'bkg_kept', template: 'show_reminder', sendAt: sendAtMs });
+    const withdrawn = await enqueue(db, {
+      bookingId: 'bkg_gone',
+      template: 'show_reminder',
+      sendAt: sendAtMs,
+    });
     await relayed(db);
     expect(await (await inspector.getJob(withdrawn))?.getState()).toBe('delayed');
-    db.transaction(() => cancelBookingReminders(db, 'bkg_gone'))();
+    await storeOf(db).transaction((tx) => cancelBookingReminders(tx, 'bkg_gone'));
     await notifier.relayNow();
     expect(await inspector.getJob(withdrawn)).toBeUndefined();
     await waitFor(() => row(db, kept).status === 'sent');
@@ -222,15 +237,21 @@ describe('notifications on BullMQ and Redis', () => {
   it('delivers every notification exactly once across a Redis crash and restart', async () => {
     const db = tempDb();
     const notifier = start(db);
-    const before = Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_before${i}` }));
+    const before = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_before${i}` })),
+    );
     // Delayed jobs that are only in Redis when it dies: the restart (no persistence) loses them.
-    const lost = Array.from({ length: 5 }, (_, i) =>
-      enqueue(db, { bookingId: `bkg_lost${i}`, template: 'show_reminder', sendAt: Date.now() + 1_500 }),
+    const lost = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        enqueue(db, { bookingId: `bkg_lost${i}`, template: 'show_reminder', sendAt: Date.now() + 1_500 }),
+      ),
     );
     await relayed(db);
     expect(await (await inspector.getJob(lost[0] ?? ''))?.getState()).toBe('delayed');
     await redis.kill();
-    const during = Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_during${i}` }));
+    const during = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => enqueue(db, { bookingId: `bkg_during${i}` })),
+    );
     await notifier.relayNow();
     await new Promise((r) => setTimeout(r, 700));
     expect(await notifier.lagSeconds()).toBeGreaterThan(0);
@@ -250,15 +271,16 @@ describe('notifications on BullMQ and Redis', () => {
     const db = tempDb();
     // The sweep would re-add an overdue row after its grace; here only the relay may deliver.
     const notifier = start(db, { sweepOverdueGraceMs: 60_000 });
-    await waitFor(() => row(db, enqueue(db, { bookingId: 'bkg_pace0' })).status === 'sent');
+    const pace0 = await enqueue(db, { bookingId: 'bkg_pace0' });
+    await waitFor(() => row(db, pace0).status === 'sent');
     await redis.kill();
-    const during = enqueue(db, { bookingId: 'bkg_pace1' });
+    const during = await enqueue(db, { bookingId: 'bkg_pace1' });
     // The relay has failed for seconds: its backoff between tries has grown past 2 s.
     await waitFor(async () => (await notifier.lagSeconds()) >= 3.5, 10_000);
     await redis.restart();
     await waitFor(() => row(db, during).status === 'sent');
     const writtenAtMs = Date.now();
-    const after = enqueue(db, { bookingId: 'bkg_pace2' });
+    const after = await enqueue(db, { bookingId: 'bkg_pace2' });
     await waitFor(() => row(db, after).status === 'sent', 10_000);
     // The relay polls every 50 ms again; it does not sleep out the backoff it had reached.
     expect(Date.now() - writtenAtMs).toBeLessThan(1_500);
@@ -276,7 +298,7 @@ describe('notifications on BullMQ and Redis', () => {
         REDIS_URL: redis.url,
       },
     });
-    const id = enqueue(db, { bookingId: 'bkg_down' });
+    const id = await enqueue(db, { bookingId: 'bkg_down' });
     await waitFor(() => row(db, id).status === 'failed');
     const tries = attempts(db, id);
     expect(tries).toHaveLength(3);
@@ -290,7 +312,7 @@ describe('notifications on BullMQ and Redis', () => {
 
   it('revives a job that spent its retries without a delivery attempt, once the row is free', async () => {
     const db = tempDb();
-    const id = enqueue(db, { bookingId: 'bkg_leased' });
+    const id = await enqueue(db, { bookingId: 'bkg_leased' });
     // Another run holds the row's lease: every attempt of the job is refused before sending anything.
     db.prepare('UPDATE notifications SET locked_until = ? WHERE id = ?').run(
       new Date(Date.now() + 60_000).toISOString(),
@@ -309,7 +331,7 @@ describe('notifications on BullMQ and Redis', () => {
   it('never sends twice when a completed job is retried or its row relayed again', async () => {
     const db = tempDb();
     const notifier = start(db);
-    const id = enqueue(db, { bookingId: 'bkg_twice' });
+    const id = await enqueue(db, { bookingId: 'bkg_twice' });
     await waitFor(() => row(db, id).status === 'sent');
     await relayed(db);
     const job = await inspector.getJob(id);

@@ -78,9 +78,20 @@ function start(db: AppDb, overrides: Partial<NotifierOptions> = {}): Notifier {
   return notifier;
 }
 
-function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
-  return db.transaction(() =>
-    enqueueNotification(db, {
+/** One store per database: its transactions queue behind each other (SqliteStore's lock). */
+const stores = new WeakMap<AppDb, SqliteStore>();
+function storeOf(db: AppDb): SqliteStore {
+  let store = stores.get(db);
+  if (!store) {
+    store = new SqliteStore(db);
+    stores.set(db, store);
+  }
+  return store;
+}
+
+function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): Promise<string> {
+  return storeOf(db).transaction((tx) =>
+    enqueueNotification(tx, {
       userId: 'usr_1',
       bookingId: 'bkg_1',
       channel: 'email',
@@ -90,7 +101,7 @@ function enqueue(db: AppDb, input: Partial<NotificationInput> = {}): string {
       sendAt: new Date().toISOString(),
       ...input,
     }),
-  )();
+  );
 }
 
 function row(db: AppDb, id: string) {
@@ -160,7 +171,7 @@ describe('notifications without Redis', () => {
   it('emails the booking confirmation with text, HTML and the ticket QR inline', async () => {
     const db = tempDb();
     const notifier = start(db);
-    const id = enqueue(db);
+    const id = await enqueue(db);
     await notifier.relayNow();
     await waitFor(() => row(db, id).status === 'sent');
     const [message, ...more] = sentTo(id);
@@ -178,19 +189,21 @@ describe('notifications without Redis', () => {
     expect(await notifier.lagSeconds()).toBe(0);
   });
 
-  it('queues a booking notification once however often the saga runs', () => {
+  it('queues a booking notification once however often the saga runs', async () => {
     const db = tempDb();
-    const first = enqueue(db);
-    const second = enqueue(db);
+    const first = await enqueue(db);
+    const second = await enqueue(db);
     expect(second).toBe(first);
     expect(db.prepare('SELECT COUNT(*) FROM outbox').pluck().get()).toBe(1);
-    expect(() => enqueueNotification(db, { ...({} as NotificationInput) })).toThrow(/inside the caller/);
+    await expect(enqueueNotification(storeOf(db), { ...({} as NotificationInput) })).rejects.toThrow(
+      /inside the caller/,
+    );
   });
 
   it('texts the confirmation through the SMS webhook', async () => {
     const db = tempDb();
     const notifier = start(db);
-    const id = enqueue(db, { channel: 'sms', recipient: '+919876543210' });
+    const id = await enqueue(db, { channel: 'sms', recipient: '+919876543210' });
     await notifier.relayNow();
     await waitFor(() => row(db, id).status === 'sent');
     const text = texts.find((t) => t.body.includes('bkg_1'));
@@ -202,10 +215,14 @@ describe('notifications without Redis', () => {
     const db = tempDb();
     const notifier = start(db);
     const sendAtMs = Date.now() + 1_200;
-    const kept = enqueue(db, { bookingId: 'bkg_kept', template: 'show_reminder', sendAt: sendAtMs });
-    const withdrawn = enqueue(db, { bookingId: 'bkg_gone', template: 'show_reminder', sendAt: sendAtMs });
+    const kept = await enqueue(db, { bookingId: 'bkg_kept', template: 'show_reminder', sendAt: sendAtMs });
+    const withdrawn = await enqueue(db, {
+      bookingId: 'bkg_gone',
+      template: 'show_reminder',
+      sendAt: sendAtMs,
+    });
     await notifier.relayNow();
-    db.transaction(() => cancelBookingReminders(db, 'bkg_gone'))();
+    await storeOf(db).transaction((tx) => cancelBookingReminders(tx, 'bkg_gone'));
     await notifier.relayNow();
     expect(sentTo(kept)).toHaveLength(0);
     await waitFor(() => row(db, kept).status === 'sent');
@@ -220,7 +237,7 @@ describe('notifications without Redis', () => {
     const db = tempDb();
     const notifier = start(db, { inProcessWindowMs: 500, sweepIntervalMs: 100 });
     const sendAtMs = Date.now() + 1_500;
-    const id = enqueue(db, { bookingId: 'bkg_far', template: 'show_reminder', sendAt: sendAtMs });
+    const id = await enqueue(db, { bookingId: 'bkg_far', template: 'show_reminder', sendAt: sendAtMs });
     await notifier.relayNow();
     await waitFor(() => row(db, id).status === 'sent');
     expect(Date.parse(row(db, id).sent_at ?? '')).toBeGreaterThanOrEqual(sendAtMs);
@@ -229,7 +246,7 @@ describe('notifications without Redis', () => {
 
   it('delivers notifications still queued from before a restart', async () => {
     const db = tempDb();
-    const id = enqueue(db, { bookingId: 'bkg_restart' });
+    const id = await enqueue(db, { bookingId: 'bkg_restart' });
     // The previous process relayed the row, then died before its timer fired.
     db.prepare('UPDATE outbox SET relayed_at = ?').run(new Date().toISOString());
     start(db);
@@ -247,7 +264,7 @@ describe('notifications without Redis', () => {
         REDIS_URL: undefined,
       },
     });
-    const id = enqueue(db, { bookingId: 'bkg_down' });
+    const id = await enqueue(db, { bookingId: 'bkg_down' });
     await notifier.relayNow();
     await waitFor(() => row(db, id).status === 'failed');
     const tries = attempts(db, id);
@@ -265,7 +282,7 @@ describe('notifications without Redis', () => {
   it('never sends twice when a delivered job runs again', async () => {
     const db = tempDb();
     const notifier = start(db);
-    const id = enqueue(db, { bookingId: 'bkg_twice' });
+    const id = await enqueue(db, { bookingId: 'bkg_twice' });
     await notifier.relayNow();
     await waitFor(() => row(db, id).status === 'sent');
     // The relay sees the row again (as after a crash before it marked it), and the handler runs again.
@@ -285,13 +302,15 @@ describe('notifications without Redis', () => {
 
   it('lists a user’s notifications newest first with masked recipients', async () => {
     const db = tempDb();
-    const ids = [0, 1, 2].map((i) =>
-      enqueue(db, {
-        bookingId: `bkg_list${i}`,
-        channel: i === 1 ? 'sms' : 'email',
-        recipient: i === 1 ? '+919876543210' : 'asha@example.com',
-        now: Date.now() + i,
-      }),
+    const ids = await Promise.all(
+      [0, 1, 2].map((i) =>
+        enqueue(db, {
+          bookingId: `bkg_list${i}`,
+          channel: i === 1 ? 'sms' : 'email',
+          recipient: i === 1 ? '+919876543210' : 'asha@example.com',
+          now: Date.now() + i,
+        }),
+      ),
     );
     const first = await listNotifications(new SqliteStore(db), 'usr_1', { limit: 2 });
     expect(first.notifications.map((n) => n.id)).toEqual([ids[2], ids[1]]);

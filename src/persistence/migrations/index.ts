@@ -11,6 +11,7 @@ import { m006 } from './006-simulated-payments.js';
 import { m007 } from './007-seat-release.js';
 import { m008 } from './008-session-generations.js';
 import { m009 } from './009-theater-time-zones.js';
+import { m010 } from './010-one-live-booking-per-hold.js';
 
 export interface Migration {
   id: number;
@@ -18,4 +19,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];

@@ -14,5 +14,17 @@ import { p006 } from './006-simulated-payments.js';
 import { p007 } from './007-seat-release.js';
 import { p008 } from './008-session-generations.js';
 import { p009 } from './009-theater-time-zones.js';
+import { p010 } from './010-one-live-booking-per-hold.js';
 
-export const PG_MIGRATIONS: readonly Migration[] = [p001, p002, p003, p004, p005, p006, p007, p008, p009];
+export const PG_MIGRATIONS: readonly Migration[] = [
+  p001,
+  p002,
+  p003,
+  p004,
+  p005,
+  p006,
+  p007,
+  p008,
+  p009,
+  p010,
+];
