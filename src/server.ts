@@ -26,8 +26,9 @@ import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
+import type { AppDb } from './persistence/app-db.js';
 import { openStore } from './persistence/open-store.js';
-import { claimDataDir, listenError, probeListen, StartupError } from './startup-preflight.js';
+import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
@@ -71,14 +72,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw err;
   });
   const { store, durable } = opened;
-  if (!opened.db) {
-    await opened.close();
-    dataDirLock.release();
-    throw new StartupError(
-      'DATABASE_URL: the app data does not run on PostgreSQL yet (issue 14, in progress)',
-    );
-  }
-  const db = opened.db;
   const metrics = createMetrics();
   const router = await ShardRouter.start({
     dataDir: config.dataDir,
@@ -173,7 +166,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   bookingSweep.unref();
   const deps: AppDeps = {
     config,
-    db,
+    // Being removed: tests still read the SQLite database through it (undefined on PostgreSQL).
+    db: opened.db as AppDb,
     store,
     logger,
     router,
