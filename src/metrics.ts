@@ -3,10 +3,38 @@
  * Prometheus metrics (prom-client) in a registry of our own, so tests can build many apps per process.
  */
 import client from 'prom-client';
+import type { PoolStats } from './persistence/store.js';
 
-export function createMetrics() {
+export interface MetricsOptions {
+  /** The PostgreSQL pool's figures, read at each scrape; absent on SQLite, which has no pool. */
+  poolStats?: () => PoolStats;
+}
+
+export function createMetrics(options: MetricsOptions = {}) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const { poolStats } = options;
+  if (poolStats) {
+    new client.Gauge({
+      name: 'boxoffice_store_connections',
+      help: 'PostgreSQL pool connections for the app data, by state (busy, idle); at most DATABASE_POOL_MAX',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const pool = poolStats();
+        this.set({ state: 'busy' }, pool.total - pool.idle);
+        this.set({ state: 'idle' }, pool.idle);
+      },
+    });
+    new client.Gauge({
+      name: 'boxoffice_store_waiting',
+      help: 'Statements and transactions waiting for a PostgreSQL pool connection',
+      registers: [registry],
+      collect() {
+        this.set(poolStats().waiting);
+      },
+    });
+  }
   const m = {
     registry,
     httpDuration: new client.Histogram({

@@ -72,7 +72,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw err;
   });
   const { store, durable } = opened;
-  const metrics = createMetrics();
+  const metrics = createMetrics({ poolStats: store.poolStats?.bind(store) });
   const router = await ShardRouter.start({
     dataDir: config.dataDir,
     partitions: config.PARTITIONS,

@@ -39,7 +39,15 @@ export interface Store extends Queryable {
    * SQLite serves one process, which changes its memory itself: nothing to follow there.
    */
   subscribe(channel: string, handlers: ChangeHandlers): Promise<Subscription>;
+  /** A pool's connections and waiters (PostgreSQL; SQLite has one connection and no pool). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
 }
 
 export interface ChangeHandlers {
@@ -363,6 +371,10 @@ export class PostgresStore implements Store {
         client = undefined;
       },
     };
+  }
+
+  poolStats(): PoolStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   async close(): Promise<void> {

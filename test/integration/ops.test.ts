@@ -31,6 +31,10 @@ describe('operations', () => {
     expect(res.body).toContain('boxoffice_http_request_duration_seconds_bucket');
     expect(res.body).toContain('route="/healthz"');
     expect(res.body).toContain('nodejs_eventloop_lag');
+    // The PostgreSQL pool's connections, where there is a pool.
+    const pooled = process.env[TEST_STORE_ENV] === 'postgres';
+    expect(/boxoffice_store_connections\{state="idle"\} \d+/.test(res.body)).toBe(pooled);
+    expect(/boxoffice_store_waiting \d+/.test(res.body)).toBe(pooled);
   });
 
   it('serves the OpenAPI document and a readable reference page', async () => {
