@@ -281,13 +281,15 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
     });
 
     it('sends a reminder at its time and withdraws the reminder of a cancelled booking', async () => {
+      // Accounts first: their password hashes can take seconds on a loaded machine, and the bookings
+      // below must be made before the reminder falls due.
+      const keeps = await customer(h, 'Kavya');
+      const cancels = await customer(h, 'Arjun');
       // The reminder is due REMINDER_MINUTES before the start: a few seconds from now.
-      const leadSeconds = 6;
+      const leadSeconds = 10;
       const { showId } = await showStartingIn(h, REMINDER_MINUTES * 60 + leadSeconds);
       const show = await getShow(h, showId);
       const remindAtMs = Date.parse(show.startTime) - REMINDER_MINUTES * 60_000;
-      const keeps = await customer(h, 'Kavya');
-      const cancels = await customer(h, 'Arjun');
       const kept = await bookAndPay(h, keeps, showId, ['C1']);
       const gone = await bookAndPay(h, cancels, showId, ['C2']);
       const cancelled = await h.server.api('POST', `/api/bookings/${gone.id}/cancel`, {
