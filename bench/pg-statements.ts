@@ -85,6 +85,35 @@ function readStatements(file: string, from: number): Map<string, Statement> {
   return out;
 }
 
+/** Server-wide counters: WAL flushes (pg_stat_wal.wal_sync), WAL bytes, committed transactions. */
+async function serverCounters(url: string): Promise<{ walSyncs: number; walBytes: number; commits: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // The statistics of this transaction's snapshot would be cached: clear them first.
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const wal = (await client.query('SELECT wal_sync, wal_bytes FROM pg_stat_wal')).rows[0];
+    const db = (await client.query('SELECT sum(xact_commit) AS commits FROM pg_stat_database')).rows[0];
+    return { walSyncs: Number(wal.wal_sync), walBytes: Number(wal.wal_bytes), commits: Number(db.commits) };
+  } finally {
+    await client.end();
+  }
+}
+
+function counterDelta(
+  before: Awaited<ReturnType<typeof serverCounters>>,
+  after: Awaited<ReturnType<typeof serverCounters>>,
+  operations: number,
+) {
+  const per = (n: number) => Math.round((n / operations) * 100) / 100;
+  return {
+    walFlushesPerOperation: per(after.walSyncs - before.walSyncs),
+    walBytesPerOperation: Math.round((after.walBytes - before.walBytes) / operations),
+    // Every transaction, read-only ones included (each autocommit SELECT is one), plus this bench's own.
+    transactionsPerOperation: per(after.commits - before.commits),
+  };
+}
+
 function perOperation(statements: Map<string, Statement>, operations: number) {
   const rows = [...statements.values()].sort((a, b) => b.ms - a.ms);
   const total = rows.reduce((sum, r) => ({ count: sum.count + r.count, ms: sum.ms + r.ms }), {
@@ -133,9 +162,12 @@ async function main(procs: Processes) {
     // Holds per user per show are bounded: a show per 8 operations.
     const seat = (n: number) => ({ showId: showIds[Math.floor(n / 8)]!, seat: SEAT_LABELS[n % 8]! });
     const mark = () => fs.statSync(logFile).size;
-    const settle = () => new Promise((r) => setTimeout(r, 500));
+    // Idle backends report their statistics up to 10 s late (PGSTAT_IDLE_INTERVAL): wait that out.
+    const settle = () => new Promise((r) => setTimeout(r, 11_000));
 
     await settle();
+    const adminUrl = postgres.server.url;
+    let counters = await serverCounters(adminUrl);
     let from = mark();
     for (let n = 0; n < count; n++) {
       const { showId, seat: label } = seat(n);
@@ -148,8 +180,12 @@ async function main(procs: Processes) {
         throw new Error(`hold/release: ${held.status} ${released.status}`);
     }
     await settle();
-    const holdRelease = perOperation(readStatements(logFile, from), count);
+    const holdRelease = {
+      ...perOperation(readStatements(logFile, from), count),
+      ...counterDelta(counters, await serverCounters(adminUrl), count),
+    };
 
+    counters = await serverCounters(adminUrl);
     from = mark();
     for (let n = count; n < 2 * count; n++) {
       const { showId, seat: label } = seat(n);
@@ -171,14 +207,17 @@ async function main(procs: Processes) {
         );
     }
     await settle();
-    const booking = perOperation(readStatements(logFile, from), count);
+    const booking = {
+      ...perOperation(readStatements(logFile, from), count),
+      ...counterDelta(counters, await serverCounters(adminUrl), count),
+    };
 
     const report = { holdRelease, booking };
     if (process.argv.includes('--json')) console.log(JSON.stringify(report, null, 2));
     else
       for (const [name, figures] of Object.entries(report)) {
         console.log(
-          `\n${name}: ${figures.statementsPerOperation} statements, ${figures.serverMsPerOperation} ms of server time per operation (${figures.operations} sequential)`,
+          `\n${name}: ${figures.statementsPerOperation} statements, ${figures.serverMsPerOperation} ms of server time, ${figures.walFlushesPerOperation} WAL flushes (${figures.walBytesPerOperation} B), ${figures.transactionsPerOperation} transactions per operation (${figures.operations} sequential)`,
         );
         for (const s of figures.statements.slice(0, 25))
           console.log(
