@@ -6,19 +6,25 @@
  * 3. scale: RSS and cold recovery time for N shows of 300 seats (default 500,000, about a week of every
  *    show in India), measured in a fresh process.
  * Options: --json, --seconds S and --callers N and --sync full|normal (phase 2; defaults 5, 10000, full),
- * --shows N (phase 3), --skip pure,durable,scale.
+ * --store sqlite|postgres|both (phase 2's seat store; default sqlite; postgres starts a throwaway server
+ * like the tests, both measures SQLite then PostgreSQL and their ratio), --shows N (phase 3),
+ * --skip pure,durable,scale.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { simpleLayout } from '../src/actors/seat-layout.js';
 import { ShardCore } from '../src/actors/shard-core.js';
 import type { ShardRequest } from '../src/actors/shard-protocol.js';
 import { partitionOf, ShardRouter } from '../src/actors/shard-router.js';
 import { apply, createShowState, type ShowCommand } from '../src/actors/show-actor.js';
 import { layoutKeyOf, layoutResolver } from '../src/actors/show-codec.js';
+import type { SeatStoreOption } from '../src/persistence/seat-store.js';
+import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { Latencies } from './http/latency.js';
+import { childrenOf, cpuByPid, cpuDelta } from './http/postgres.js';
 
 const LAYOUT_KEY = layoutKeyOf(simpleLayout(15, 20, ['PREMIUM', 'GOLD', 'SILVER'])); // 300 seats
 const layout = layoutResolver()(LAYOUT_KEY);
@@ -66,8 +72,19 @@ function pureActor() {
 }
 
 /** Phase 2: callers each loop hold → release on their own show, through the real threads and journals. */
-async function durable(seconds: number) {
+async function durable(seconds: number, postgres?: TestPostgres) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-bench-'));
+  let seatStore: SeatStoreOption | undefined;
+  if (postgres) {
+    const database = `actor_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'`);
+    await admin.end();
+    const url = new URL(postgres.url);
+    url.pathname = `/${database}`;
+    seatStore = { kind: 'postgres', url: url.toString() };
+  }
   const router = await ShardRouter.start({
     dataDir,
     partitions: 64,
@@ -75,6 +92,7 @@ async function durable(seconds: number) {
     journalSync: arg('sync', 'full') as 'full' | 'normal',
     snapshotEvery: 1000,
     sweepEveryMs: 0,
+    seatStore,
   });
   const callers = Number(arg('callers', '10000'));
   const showIds = Array.from({ length: callers }, (_, i) => `shw_b${i}`);
@@ -117,9 +135,18 @@ async function durable(seconds: number) {
       if (!held.ok || !released.ok) refused++;
     }
   };
+  // CPU of this process (router and shard workers) and of the PostgreSQL server, per command.
+  const serverPids = () => (postgres ? [postgres.pid, ...childrenOf(postgres.pid)] : []);
+  const cpuBefore = cpuByPid([process.pid, ...serverPids()]);
   const started = performance.now();
   await Promise.all(showIds.map((_, i) => loop(i)));
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuDelta(
+    cpuBefore,
+    cpuByPid([...new Set([...cpuBefore.keys(), process.pid, ...serverPids()])]),
+  );
+  const ownCpu = cpu.get(process.pid) ?? 0;
+  const serverCpu = [...cpu].reduce((sum, [pid, value]) => (pid === process.pid ? sum : sum + value), 0);
   await router.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
   return {
@@ -131,7 +158,41 @@ async function durable(seconds: number) {
     p50Ms: round(latencies.percentile(50), 2),
     p99Ms: round(latencies.percentile(99), 2),
     commandsPerCommit: round(journaled / Math.max(1, batches), 1),
+    cpuMsPerCommand: round(((ownCpu + serverCpu) * 1000) / Math.max(1, commands), 4),
+    ...(postgres ? { serverCpuMsPerCommand: round((serverCpu * 1000) / Math.max(1, commands), 4) } : {}),
   };
+}
+
+/** Phase 2 on each store of `--store`, PostgreSQL on a throwaway server stopped by its pid. */
+async function durableByStore(seconds: number): Promise<Record<string, unknown>> {
+  const store = arg('store', 'sqlite');
+  if (!['sqlite', 'postgres', 'both'].includes(store))
+    throw new Error('--store must be sqlite, postgres or both');
+  const out: Record<string, unknown> = {};
+  let sqlite: Awaited<ReturnType<typeof durable>> | undefined;
+  if (store !== 'postgres') sqlite = await durable(seconds);
+  if (store === 'sqlite') return sqlite!;
+  if (sqlite) out.sqlite = sqlite;
+  const server = await startTestPostgres();
+  // A crash of the bench must not leave the server behind: SIGQUIT is its immediate shutdown.
+  const killNow = () => {
+    try {
+      process.kill(server.pid, 'SIGQUIT');
+    } catch {
+      // Already gone.
+    }
+  };
+  process.once('exit', killNow);
+  try {
+    const postgres = await durable(seconds, server);
+    out.postgres = postgres;
+    if (sqlite)
+      out.postgresOverSqlite = round(postgres.commandsPerSecond / Math.max(1, sqlite.commandsPerSecond), 2);
+  } finally {
+    await server.stop();
+    process.off('exit', killNow);
+  }
+  return out;
 }
 
 /**
@@ -271,12 +332,15 @@ if (recoverDir) {
     machine: `${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   };
   if (!skip.has('pure')) results.pure = pureActor();
-  if (!skip.has('durable')) results.durable = await durable(Number(arg('seconds', '5')));
+  if (!skip.has('durable')) results.durable = await durableByStore(Number(arg('seconds', '5')));
   if (!skip.has('scale')) results.scale = await scale(Number(arg('shows', '500000')));
   if (isJson) console.log(JSON.stringify(results, null, 2));
   else {
     console.log(`BoxOffice allocator benchmark (${results.machine})`);
     for (const [phase, figures] of Object.entries(results))
       if (phase !== 'machine') console.log(phase.padEnd(8), JSON.stringify(figures));
+    console.log(
+      `load average at the end (/proc/loadavg): ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`,
+    );
   }
 }

@@ -13,16 +13,19 @@
  * well as the table), --connections N (100), --shows N (100), --users N (5000), --race-lanes N (256),
  * --race-timeout S (60), --subscribers N (5000), --feed-procs N (2), --feed-rate changes/s (default max:
  * as fast as the holds are answered), --seed N, --cpu-prof DIR (V8 profiles of the service), --no-build,
- * --service-env K=V,K=V (diagnosis only, e.g. JOURNAL_SYNC=normal; published figures use none).
+ * --service-env K=V,K=V (diagnosis only, e.g. JOURNAL_SYNC=normal; published figures use none),
+ * --store sqlite|postgres|both (default sqlite; postgres starts its own server like the tests, both runs
+ * each scenario on SQLite then PostgreSQL and prints their ratio).
  * See bench/http/README.md.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import type { BenchContext, BenchOptions, Row } from './http/context.js';
+import type { BenchContext, BenchOptions, Row, Template } from './http/context.js';
 import { prepareTemplate } from './http/fixtures.js';
+import { BenchPostgres, type StoreKind } from './http/postgres.js';
 import { Processes } from './http/processes.js';
-import { table } from './http/report.js';
+import { storeComparison, table } from './http/report.js';
 import { feedFanout } from './http/scenarios/feed-fanout.js';
 import { fullBooking } from './http/scenarios/full-booking.js';
 import { CYCLE_USERS, holdRelease } from './http/scenarios/hold-release.js';
@@ -40,6 +43,13 @@ function positive(name: string, fallback: number): number {
   const value = Number(arg(name, String(fallback)));
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;
+}
+
+function parseStores(): StoreKind[] {
+  const store = arg('store', 'sqlite');
+  if (store === 'both') return ['sqlite', 'postgres'];
+  if (store === 'sqlite' || store === 'postgres') return [store];
+  throw new Error('--store must be sqlite, postgres or both');
 }
 
 function parseOptions(): BenchOptions {
@@ -67,6 +77,7 @@ function parseOptions(): BenchOptions {
         .filter((pair) => pair.includes('='))
         .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
     ),
+    stores: parseStores(),
   };
 }
 
@@ -99,30 +110,65 @@ async function main(procs: Processes): Promise<void> {
     options,
     procs,
     jwtSecret: randomBytes(32).toString('base64url'),
+    store: options.stores[0]!,
     ceilings: new Map(),
     log,
   };
-  const users = usersNeeded(options);
-  if (users > 0) {
-    log(`registering ${users} users through POST /api/register (once per run)…`);
-    ctx.template = await prepareTemplate(procs, ctx.jwtSecret, users, log);
+  if (options.stores.includes('postgres')) {
+    log('starting PostgreSQL 15 (initdb in a temp dir, loopback, fsync on)…');
+    ctx.postgres = await BenchPostgres.start(procs);
   }
+  const templates = new Map<StoreKind, Template>();
+  const users = usersNeeded(options);
+  if (users > 0)
+    for (const store of options.stores) {
+      log(`registering ${users} users through POST /api/register on ${store} (once per run)…`);
+      let database: string | undefined;
+      let env: Record<string, string> | undefined;
+      if (store === 'postgres') {
+        database = await ctx.postgres!.createEmpty('bench_template');
+        env = { DATABASE_URL: ctx.postgres!.urlOf(database) };
+      }
+      templates.set(store, { ...(await prepareTemplate(procs, ctx.jwtSecret, users, log, env)), database });
+    }
   const rows: Row[] = [];
   const failures: { scenario: number; error: string }[] = [];
+  const isLabelled = options.stores.length > 1 || options.stores[0] !== 'sqlite';
   for (const [n, run] of SCENARIOS) {
-    if (!options.only.has(n) || isInterrupted) continue;
-    log(`scenario ${n}…`);
-    try {
-      rows.push(...(await run(ctx)));
-    } catch (err) {
-      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
-      log(`scenario ${n} failed: ${error}`);
-      failures.push({ scenario: n, error });
+    for (const store of options.stores) {
+      if (!options.only.has(n) || isInterrupted) continue;
+      // The seed-design peers keep nothing in the service's store: once is enough.
+      if (n === 6 && store !== options.stores[0]) continue;
+      log(`scenario ${n}${isLabelled ? ` on ${store}` : ''}…`);
+      ctx.store = store;
+      ctx.template = templates.get(store);
+      try {
+        const got = await run(ctx);
+        for (const row of got) {
+          if (isLabelled) row.target = `${row.target}, ${store}`;
+          row.notes.store = store;
+        }
+        rows.push(...got);
+      } catch (err) {
+        const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        log(`scenario ${n} on ${store} failed: ${error}`);
+        failures.push({ scenario: n, error: `${store}: ${error}` });
+      }
     }
   }
   for (const ceiling of ctx.ceilings.values()) if (!rows.includes(ceiling)) rows.push(ceiling);
   const command = `npm run bench -- http ${process.argv.slice(2).join(' ')}`.trim();
-  const report = { machine, command, options: { ...options, only: [...options.only] }, rows, failures };
+  const comparison = options.stores.length > 1 ? storeComparison(rows) : undefined;
+  const loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').trim();
+  const report = {
+    machine,
+    loadavgAtEnd: loadAfter,
+    command,
+    options: { ...options, only: [...options.only] },
+    rows,
+    comparison,
+    failures,
+  };
   if (options.savePath) fs.writeFileSync(options.savePath, `${JSON.stringify(report, null, 2)}\n`);
   if (options.isJson) console.log(JSON.stringify(report, null, 2));
   else {
@@ -133,6 +179,8 @@ async function main(procs: Processes): Promise<void> {
     );
     console.log(`command: ${command}\n`);
     console.log(table(rows));
+    if (comparison) console.log(`\nPostgreSQL against SQLite, same run:\n${comparison.table}`);
+    console.log(`\nload average at the end (/proc/loadavg): ${loadAfter}`);
     for (const f of failures) console.log(`\nscenario ${f.scenario} FAILED: ${f.error.split('\n')[0]}`);
   }
   if (failures.length > 0) process.exitCode = 1;

@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   commits: './commits.ts',
   'booking-cpu': './booking-cpu.ts',
   'store-seam': './store-seam.ts',
+  'pg-statements': './pg-statements.ts',
 };
 
 const name = process.argv[2];

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JsonClient } from './client.js';
 import { adminToken, type BenchUser } from './fixtures.js';
-import type { LoadResult } from './load.js';
+import type { LoadOptions, LoadResult } from './load.js';
 import { type Peer, startCeiling } from './peers.js';
+import type { BenchPostgres, StoreKind } from './postgres.js';
 import type { Processes } from './processes.js';
 import { cloneDataDir, type Service, startService } from './service.js';
 
@@ -37,6 +38,15 @@ export interface BenchOptions {
   /** Extra environment for the service, for diagnosis only (e.g. JOURNAL_SYNC=normal); the figures to
    * publish use none. */
   serviceEnv: Record<string, string>;
+  /** The stores to run each scenario on, in this order (`--store sqlite|postgres|both`). */
+  stores: StoreKind[];
+}
+
+/** The registered users, in a data directory (and, for PostgreSQL, a database) that scenarios copy. */
+export interface Template {
+  dir: string;
+  users: BenchUser[];
+  database?: string;
 }
 
 export interface Row {
@@ -58,7 +68,11 @@ export interface BenchContext {
   options: BenchOptions;
   procs: Processes;
   jwtSecret: string;
-  template?: { dir: string; users: BenchUser[] };
+  /** The store the current scenario runs the service on, and its template. */
+  store: StoreKind;
+  template?: Template;
+  /** The run's PostgreSQL server, when a scenario runs on it. */
+  postgres?: BenchPostgres;
   /** Ceiling rows already measured this run, by load shape, for the peers to compare with. */
   ceilings: Map<string, Row>;
   log(line: string): void;
@@ -69,6 +83,8 @@ export interface ServiceSession {
   client: JsonClient;
   adminToken: string;
   users: BenchUser[];
+  /** The processes whose CPU counts as the service's: its own and, on PostgreSQL, the server's. */
+  cpu: Pick<LoadOptions, 'pids' | 'extraPids' | 'threadsOf'>;
 }
 
 /** Starts a service on a copy of the template, runs `body`, and always stops it and removes its data. */
@@ -85,20 +101,29 @@ export async function withService<T>(
     cpuProfDir = path.join(ctx.options.cpuProfDir, label);
     fs.mkdirSync(cpuProfDir, { recursive: true });
   }
-  const service = await startService(ctx.procs, {
-    dataDir,
-    jwtSecret: ctx.jwtSecret,
-    cpuProfDir,
-    env: ctx.options.serviceEnv,
-  });
+  const postgres = ctx.store === 'postgres' ? ctx.postgres : undefined;
+  if (ctx.store === 'postgres' && !postgres) throw new Error('no PostgreSQL server for this run');
+  const database = postgres ? await postgres.clone(ctx.template?.database) : undefined;
+  const env = { ...ctx.options.serviceEnv };
+  if (postgres && database) env.DATABASE_URL = postgres.urlOf(database);
+  let service: Service;
+  try {
+    service = await startService(ctx.procs, { dataDir, jwtSecret: ctx.jwtSecret, cpuProfDir, env });
+  } catch (err) {
+    if (postgres && database) await postgres.drop(database);
+    throw err;
+  }
   const client = new JsonClient(service.url, 16);
+  const pid = service.managed.child.pid;
+  const cpu = { pids: [pid], extraPids: postgres ? () => postgres.pids() : undefined, threadsOf: pid };
   try {
     const token = await adminToken(client);
-    return await body({ service, client, adminToken: token, users: ctx.template?.users ?? [] });
+    return await body({ service, client, adminToken: token, users: ctx.template?.users ?? [], cpu });
   } finally {
     client.close();
     await service.stop();
     ctx.procs.removeDir(dataDir);
+    if (postgres && database) await postgres.drop(database);
   }
 }
 
@@ -133,7 +158,12 @@ export function loadRow(
     non2xx: load.non2xx,
     ratio: ceiling ? ratio(load.requestsPerSecond, ceiling.requestsPerSecond) : undefined,
     cpuMsPerRequest: load.cpuMsPerRequest,
-    notes: { statuses: load.statuses, ...notes },
+    notes: {
+      statuses: load.statuses,
+      ...(load.extraCpuMsPerRequest === undefined ? {} : { pgCpuMsPerRequest: load.extraCpuMsPerRequest }),
+      ...(load.threadCpuMsPerRequest ? { threadCpuMsPerRequest: load.threadCpuMsPerRequest } : {}),
+      ...notes,
+    },
   };
 }
 

@@ -71,7 +71,8 @@ export async function registerUsers(
 }
 
 /**
- * Registers `count` users in a fresh data directory and stops the service cleanly, leaving a template
+ * Registers `count` users in a fresh data directory (and, with `env.DATABASE_URL`, a PostgreSQL database
+ * that scenarios clone) and stops the service cleanly, leaving a template
  * that scenarios copy. Their tokens stay valid for every later service: the JWT secret is the run's.
  */
 export async function prepareTemplate(
@@ -79,9 +80,10 @@ export async function prepareTemplate(
   jwtSecret: string,
   count: number,
   log: (line: string) => void,
+  env?: Record<string, string>,
 ): Promise<{ dir: string; users: BenchUser[] }> {
   const dir = procs.tempDir('boxoffice-bench-template-');
-  const service = await startService(procs, { dataDir: dir, jwtSecret });
+  const service = await startService(procs, { dataDir: dir, jwtSecret, env });
   const client = new JsonClient(service.url, REGISTER_CONCURRENCY);
   try {
     const started = performance.now();

@@ -6,6 +6,7 @@
  */
 import autocannon from 'autocannon';
 import { Latencies, round } from './latency.js';
+import { cpuByPid, cpuByThread, cpuDelta } from './postgres.js';
 import { cpuSeconds } from './processes.js';
 
 export interface LoadOptions {
@@ -18,6 +19,13 @@ export interface LoadOptions {
   onMeasureStart?: () => void;
   /** The server's processes (its own, and e.g. its Redis), for their CPU time per request. */
   pids?: (number | undefined)[];
+  /**
+   * Processes that come and go with the server's work (PostgreSQL's backends), read when each slice
+   * starts and ends; their CPU counts in `cpuMsPerRequest` and on its own in `extraCpuMsPerRequest`.
+   */
+  extraPids?: () => number[];
+  /** A process whose CPU to break down by thread name (`threadCpuMsPerRequest`). */
+  threadsOf?: number;
 }
 
 export interface LoadResult {
@@ -32,6 +40,10 @@ export interface LoadResult {
   statuses: Record<string, number>;
   /** The server process's CPU time per response (all its threads), when /proc has it. */
   cpuMsPerRequest?: number;
+  /** Of which the `extraPids` (e.g. the PostgreSQL server). */
+  extraCpuMsPerRequest?: number;
+  /** The `threadsOf` process's CPU per response, by thread name. */
+  threadCpuMsPerRequest?: Record<string, number>;
 }
 
 function runOnce(options: LoadOptions, seconds: number, latencies?: Latencies): Promise<autocannon.Result> {
@@ -60,12 +72,24 @@ class Tally {
   errors = 0;
   non2xx = 0;
   cpuSeconds: number | undefined = 0;
+  extraCpuSeconds?: number;
+  readonly threadCpuSeconds = new Map<string, number>();
   readonly statuses: Record<string, number> = {};
 
   async measure(options: LoadOptions, seconds: number): Promise<void> {
     const cpuBefore = cpuSeconds(options.pids);
+    const extraBefore = options.extraPids ? cpuByPid(options.extraPids()) : undefined;
+    const threadsBefore = options.threadsOf ? cpuByThread(options.threadsOf) : undefined;
     const result = await runOnce(options, seconds, this.latencies);
     const cpuAfter = cpuSeconds(options.pids);
+    if (extraBefore && options.extraPids) {
+      const pids = new Set([...extraBefore.keys(), ...options.extraPids()]);
+      const delta = cpuDelta(extraBefore, cpuByPid([...pids]));
+      this.extraCpuSeconds = (this.extraCpuSeconds ?? 0) + [...delta.values()].reduce((a, b) => a + b, 0);
+    }
+    if (threadsBefore && options.threadsOf)
+      for (const [name, value] of cpuDelta(threadsBefore, cpuByThread(options.threadsOf)))
+        this.threadCpuSeconds.set(name, (this.threadCpuSeconds.get(name) ?? 0) + value);
     this.seconds += result.duration;
     this.errors += result.errors;
     this.non2xx += result.non2xx;
@@ -79,6 +103,8 @@ class Tally {
 
   result(): LoadResult {
     const requests = this.latencies.count;
+    const perRequest = (cpu: number) => round((cpu * 1000) / Math.max(1, requests), 3);
+    const extra = this.extraCpuSeconds ?? 0;
     return {
       seconds: round(this.seconds, 2),
       requests,
@@ -89,9 +115,17 @@ class Tally {
       non2xx: this.non2xx,
       statuses: this.statuses,
       cpuMsPerRequest:
-        this.cpuSeconds === undefined || requests === 0
+        this.cpuSeconds === undefined || requests === 0 ? undefined : perRequest(this.cpuSeconds + extra),
+      extraCpuMsPerRequest: this.extraCpuSeconds === undefined ? undefined : perRequest(extra),
+      threadCpuMsPerRequest:
+        this.threadCpuSeconds.size === 0
           ? undefined
-          : round((this.cpuSeconds * 1000) / requests, 3),
+          : Object.fromEntries(
+              [...this.threadCpuSeconds]
+                .filter(([, cpu]) => cpu > 0)
+                .sort((a, b) => b[1] - a[1])
+                .map(([name, cpu]) => [name, perRequest(cpu)]),
+            ),
     };
   }
 }

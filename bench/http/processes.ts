@@ -23,9 +23,22 @@ export interface Managed {
   exited: Promise<void>;
 }
 
+/** Something started outside `spawn` (e.g. the PostgreSQL server, which starts itself). */
+export interface Cleanup {
+  stop(): Promise<void>;
+  /** Synchronous, for `process.on('exit')`: signals only. */
+  killNow(): void;
+}
+
 export class Processes {
   readonly #children = new Set<Managed>();
   readonly #dirs = new Set<string>();
+  readonly #cleanups = new Set<Cleanup>();
+
+  /** Registers what `stopAll` stops (after the children, which may be its clients) and `killAllNow` kills. */
+  onCleanup(cleanup: Cleanup): void {
+    this.#cleanups.add(cleanup);
+  }
 
   spawn(name: string, command: string, args: string[], options: SpawnOptions = {}): Managed {
     const child = spawn(command, args, {
@@ -75,12 +88,17 @@ export class Processes {
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.#children].map((m) => this.stop(m, 'SIGTERM', 5000)));
+    for (const cleanup of [...this.#cleanups]) {
+      this.#cleanups.delete(cleanup);
+      await cleanup.stop().catch(() => cleanup.killNow());
+    }
     for (const dir of [...this.#dirs]) this.removeDir(dir);
   }
 
   /** For `process.on('exit')`: synchronous, so only signals and rm. */
   killAllNow(): void {
     for (const managed of this.#children) killGroup(managed.child, 'SIGKILL');
+    for (const cleanup of this.#cleanups) cleanup.killNow();
     for (const dir of this.#dirs) fs.rmSync(dir, { recursive: true, force: true });
   }
 }

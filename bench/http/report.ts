@@ -57,3 +57,67 @@ export function table(rows: Row[]): string {
   const rule = `|${widths.map((w, i) => (i >= 2 && i <= 8 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [format(header), rule, ...lines.map(format)].join('\n');
 }
+
+/** The issue's targets for PostgreSQL over SQLite, by scenario. */
+const STORE_TARGETS: Record<string, number> = { '2 hold + release': 0.6, '4 full booking': 0.5 };
+
+/**
+ * With `--store both`: each scenario's service on PostgreSQL against SQLite. `pg/sqlite` is req/s over
+ * req/s; `pg/sqlite by ceiling` divides each store's figure by the ceiling of its own pass first, which
+ * takes out the machine's drift between the passes. CPU is the service's, plus the PostgreSQL server's.
+ */
+export function storeComparison(rows: Row[]): { table: string; rows: Record<string, unknown>[] } {
+  const out: Record<string, unknown>[] = [];
+  for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
+    const of = (store: string) =>
+      rows.find((r) => r.scenario === scenario && r.target === `service, ${store}`);
+    const sqlite = of('sqlite');
+    const postgres = of('postgres');
+    if (!sqlite || !postgres) continue;
+    const byRatio =
+      sqlite.ratio && postgres.ratio ? Math.round((postgres.ratio / sqlite.ratio) * 100) / 100 : undefined;
+    const n = (row: Row) => row.notes as Record<string, any>;
+    out.push({
+      scenario,
+      sqliteRequestsPerSecond: sqlite.requestsPerSecond,
+      postgresRequestsPerSecond: postgres.requestsPerSecond,
+      ratio: Math.round((postgres.requestsPerSecond / Math.max(1, sqlite.requestsPerSecond)) * 100) / 100,
+      ratioByCeiling: byRatio,
+      target: STORE_TARGETS[scenario],
+      sqliteCpuMsPerRequest: sqlite.cpuMsPerRequest,
+      postgresCpuMsPerRequest: postgres.cpuMsPerRequest,
+      postgresServerCpuMsPerRequest: n(postgres).pgCpuMsPerRequest,
+      sqliteBookingsPerSecond: n(sqlite).bookingsPerSecond,
+      postgresBookingsPerSecond: n(postgres).bookingsPerSecond,
+    });
+  }
+  const header = [
+    'scenario',
+    'sqlite req/s',
+    'pg req/s',
+    'pg/sqlite',
+    'by ceiling',
+    'target',
+    'sqlite cpu ms/req',
+    'pg cpu ms/req (server)',
+    'bookings/s sqlite, pg',
+  ];
+  const fmt = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+  const lines = out.map((r) => [
+    fmt(r.scenario),
+    fmt(r.sqliteRequestsPerSecond),
+    fmt(r.postgresRequestsPerSecond),
+    fmt(r.ratio),
+    fmt(r.ratioByCeiling),
+    r.target === undefined ? '' : `≥ ${r.target}`,
+    fmt(r.sqliteCpuMsPerRequest),
+    `${fmt(r.postgresCpuMsPerRequest)} (${fmt(r.postgresServerCpuMsPerRequest)})`,
+    r.sqliteBookingsPerSecond === undefined
+      ? ''
+      : `${r.sqliteBookingsPerSecond}, ${r.postgresBookingsPerSecond}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  return { table: [format(header), rule, ...lines.map(format)].join('\n'), rows: out };
+}

@@ -34,7 +34,7 @@ export async function fullBooking(ctx: BenchContext): Promise<Row[]> {
   const [service, ceiling, bodyBytes, journal] = await withService(
     ctx,
     'full-booking',
-    async ({ service, client, adminToken }) => {
+    async ({ service, client, adminToken, cpu }) => {
       const showIds = await createShows(client, adminToken, shows);
       const bodyBytes = await probeBooking(client, showIds.pop()!, users[0]!.token);
       const loads = await withCeiling(ctx, bodyBytes, (peer) =>
@@ -42,7 +42,7 @@ export async function fullBooking(ctx: BenchContext): Promise<Row[]> {
           {
             ...common,
             url: service.url,
-            pids: [service.managed.child.pid],
+            ...cpu,
             requests: fullBookingRequests(new SlotPool(showIds, SEAT_LABELS), users, counters),
             onMeasureStart: () => {
               counters.booked = 0;

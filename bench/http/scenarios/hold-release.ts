@@ -58,7 +58,7 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
   const { options } = ctx;
   const users = usersFor(ctx, CYCLE_USERS);
   const tracker = new GrantTracker();
-  return withService(ctx, 'hold-release', async ({ service, client, adminToken }) => {
+  return withService(ctx, 'hold-release', async ({ service, client, adminToken, cpu }) => {
     const showIds = await createShows(client, adminToken, options.shows);
     // One cycle by hand: the mean body size the ceiling will answer with.
     const held = await client.request('POST', `/api/shows/${showIds[0]}/holds`, {
@@ -86,7 +86,7 @@ export async function holdRelease(ctx: BenchContext): Promise<Row[]> {
         {
           ...common,
           url: service.url,
-          pids: [service.managed.child.pid],
+          ...cpu,
           requests: holdReleaseRequests(SERVICE_HOLDS, pool, users, tracker),
           onMeasureStart: () => tracker.reset(),
         },

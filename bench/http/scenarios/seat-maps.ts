@@ -20,7 +20,7 @@ function walk(paths: readonly string[]): autocannon.Request[] {
 
 export async function seatMapReads(ctx: BenchContext): Promise<Row[]> {
   const { options } = ctx;
-  return withService(ctx, 'seat-maps', async ({ service, client, adminToken }) => {
+  return withService(ctx, 'seat-maps', async ({ service, client, adminToken, cpu }) => {
     const showIds = await createShows(client, adminToken, options.shows);
     const paths = showIds.map((id) => `/api/shows/${id}/seats`);
     let bodyBytes = 0;
@@ -39,7 +39,7 @@ export async function seatMapReads(ctx: BenchContext): Promise<Row[]> {
         {
           ...common,
           url: service.url,
-          pids: [service.managed.child.pid],
+          ...cpu,
           requests: walk(paths),
         },
         {
