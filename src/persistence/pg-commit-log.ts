@@ -32,9 +32,43 @@ CREATE TABLE IF NOT EXISTS seat_commit_log (
  */
 export class SerialWrites {
   #tail: Promise<void> = Promise.resolve();
+  /** The write queued last, while it has not started: more items of its kind can still join it. */
+  #open?: { kind: string; items: unknown[]; isStarted: boolean };
+  #sent = 0;
 
   push(write: () => Promise<unknown>): void {
+    this.#open = undefined;
+    this.#chain(write);
+  }
+
+  /**
+   * Queues `item` for a write of its `kind` that takes many items at once (a multi-row insert). While
+   * the write before it runs, later items of the same kind join the one queued last, so a burst of
+   * batches behind a slow commit goes as one statement and one commit, not one each (group commit).
+   * Order is kept: an item never joins a write queued before another kind of write.
+   */
+  pushItem<T>(kind: string, item: T, write: (items: T[]) => Promise<unknown>, maxItems: number): void {
+    const open = this.#open;
+    if (open && open.kind === kind && !open.isStarted && open.items.length < maxItems) {
+      open.items.push(item);
+      return;
+    }
+    const group = { kind, items: [item] as unknown[], isStarted: false };
+    this.#chain(() => {
+      group.isStarted = true;
+      return write(group.items as T[]);
+    });
+    this.#open = group;
+  }
+
+  /** Statements sent so far (diagnosis and tests: how well writes were grouped). */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  #chain(write: () => Promise<unknown>): void {
     this.#tail = this.#tail.then(async () => {
+      this.#sent++;
       await write();
     });
     // A failure is reported by `settled()`; this keeps an unobserved one from ending the process.
@@ -46,6 +80,9 @@ export class SerialWrites {
     return this.#tail;
   }
 }
+
+/** Batches grouped into one insert at most: 3 parameters each, far below PostgreSQL's 65,535. */
+const MAX_ROWS_PER_INSERT = 1_000;
 
 export class PostgresCommitLog {
   readonly #pool: pg.Pool;
@@ -114,18 +151,31 @@ export class PostgresCommitLog {
     // A copy: the pending buffer is reused for the next batch while this insert is still in flight.
     const body = Buffer.from(this.#pending.body());
     const records = this.#pending.records;
-    this.#writes.push(() =>
-      this.#pool.query('INSERT INTO seat_commit_log (log, id, records, body) VALUES ($1, $2, $3, $4)', [
-        this.file,
-        id,
-        records,
-        body,
-      ]),
+    this.#writes.pushItem(
+      `log:${this.file}`,
+      { id, records, body },
+      (rows) => this.#insert(rows),
+      MAX_ROWS_PER_INSERT,
     );
     this.#batchRecords.set(id, records);
     this.#lastBatchId = id;
     this.#pending.clear();
     return id;
+  }
+
+  /** Batches as rows of one statement: one round trip and one commit (one fsync) for all of them. */
+  #insert(rows: { id: number; records: number; body: Buffer }[]): Promise<unknown> {
+    const values: string[] = [];
+    const params: unknown[] = [this.file];
+    for (const row of rows) {
+      const n = params.length;
+      values.push(`($1, $${n + 1}, $${n + 2}, $${n + 3})`);
+      params.push(row.id, row.records, row.body);
+    }
+    return this.#pool.query(
+      `INSERT INTO seat_commit_log (log, id, records, body) VALUES ${values.join(', ')}`,
+      params,
+    );
   }
 
   /** The records kept when the log was opened, in the order they were appended. */

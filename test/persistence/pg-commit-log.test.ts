@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommitLog, type LogRecord } from '../../src/persistence/commit-log.js';
-import { PostgresCommitLog } from '../../src/persistence/pg-commit-log.js';
+import { PostgresCommitLog, SerialWrites } from '../../src/persistence/pg-commit-log.js';
 import { freshPostgresDatabase } from '../helpers/postgres.js';
 
 /** What the shard needs of a commit log; both stores' logs must give it alike. */
@@ -102,6 +102,39 @@ describe('the PostgreSQL seat commit log', () => {
     await Promise.all([a.sync(), b.sync()]);
     expect([...(await PostgresCommitLog.open(pool, 'w-a')).records()]).toEqual(fromA);
     expect((await PostgresCommitLog.open(pool, 'w-b')).lastBatchId).toBe(3);
+  });
+
+  it('sends the batches that queue behind an insert in flight as one insert, in order', async () => {
+    const writes = new SerialWrites();
+    const log = await PostgresCommitLog.open(pool, 'w-group', writes);
+    const added = appendBatches(log, 1, 2);
+    // The first insert is on its way (a round trip to the server); 39 batches are committed meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
+    added.push(...appendBatches(log, 39, 2, 3));
+    await log.sync();
+    // The first insert went alone; the other 39 batches waited behind it and went as one.
+    expect(writes.sent).toBe(2);
+    const { rows } = await pool.query("SELECT id FROM seat_commit_log WHERE log = 'w-group' ORDER BY id");
+    expect(rows.map((r) => Number(r.id))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect([...(await PostgresCommitLog.open(pool, 'w-group')).records()]).toEqual(added);
+  });
+
+  it('never lets a batch jump over another kind of write queued before it', async () => {
+    const writes = new SerialWrites();
+    const log = await PostgresCommitLog.open(pool, 'w-order', writes);
+    const order: string[] = [];
+    appendBatches(log, 1, 1);
+    writes.push(async () => {
+      // A partition write between two log batches: the second batch must not join the first insert.
+      const { rows } = await pool.query(
+        "SELECT count(*)::int AS n FROM seat_commit_log WHERE log = 'w-order'",
+      );
+      order.push(`partition write saw ${rows[0].n} batch(es)`);
+    });
+    appendBatches(log, 2, 1, 10);
+    await log.sync();
+    expect(order).toEqual(['partition write saw 1 batch(es)']);
+    expect(writes.sent).toBe(3);
   });
 
   it('fails sync, and every later one, when a write fails: memory is ahead of the store', async () => {
