@@ -174,7 +174,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     onError: (err, what) => logger.error({ err }, `${what} failed`),
   });
   await onsales.start();
-  const onsaleClock = setInterval(() => void onsales.tick(), ONSALE_TICK_MS);
+  const onsaleClock = setInterval(
+    () => onsales.tick().catch((err) => logger.error({ err }, 'on-sale clock failed')),
+    ONSALE_TICK_MS,
+  );
   onsaleClock.unref();
   const notifier = startNotifier({ store, config, logger, metrics, durable, now });
   const bookingSweep = setInterval(() => {

@@ -140,7 +140,8 @@ export class OnsaleService {
   /** Shows under an on-sale that is not closed: the hold path's one lookup. */
   readonly #activeByShow = new Map<string, Entry>();
   readonly #leadership: AdmissionLeadership;
-  #isTicking = false;
+  #runningTick: Promise<void> | undefined;
+  #queuedTick: Promise<void> | undefined;
 
   constructor(private readonly d: OnsaleDeps) {
     this.#leadership = d.leadership ?? ALWAYS_LEADER;
@@ -383,23 +384,34 @@ export class OnsaleService {
 
   /**
    * One step of the clock: opens what is due (the shuffle), closes what sold out, admits what the rate
-   * allows. Only the leader does it; overlapping ticks are skipped (the next one catches up).
+   * allows. Only the leader does it. Steps never overlap: a call during one waits for it and runs once
+   * more after it (at most one waits, so a slow store cannot pile up ticks), so the caller always sees
+   * a step that began after its call.
    */
-  async tick(): Promise<void> {
-    if (this.#isTicking) return;
-    this.#isTicking = true;
-    try {
-      if (!(await this.#leadership.isLeader())) return;
-      for (const entry of [...this.#entries.values()]) {
-        if (entry.state === 'closed' || !this.#entries.has(entry.id)) continue;
-        try {
-          await this.#tickOne(entry);
-        } catch (err) {
-          this.d.onError?.(err, `on-sale ${entry.id} tick`);
-        }
+  tick(): Promise<void> {
+    if (this.#queuedTick) return this.#queuedTick;
+    if (!this.#runningTick) {
+      this.#runningTick = this.#tickAll().finally(() => {
+        this.#runningTick = undefined;
+      });
+      return this.#runningTick;
+    }
+    this.#queuedTick = this.#runningTick.then(() => {
+      this.#queuedTick = undefined;
+      return this.tick();
+    });
+    return this.#queuedTick;
+  }
+
+  async #tickAll(): Promise<void> {
+    if (!(await this.#leadership.isLeader())) return;
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.state === 'closed' || !this.#entries.has(entry.id)) continue;
+      try {
+        await this.#tickOne(entry);
+      } catch (err) {
+        this.d.onError?.(err, `on-sale ${entry.id} tick`);
       }
-    } finally {
-      this.#isTicking = false;
     }
   }
 
@@ -410,6 +422,8 @@ export class OnsaleService {
     if (entry.state === 'scheduled') {
       if (nowMs < entry.opensAtMs) return;
       await this.#open(entry, nowMs);
+      // Everyone learns their place now, whether or not anyone is admitted this tick.
+      this.#broadcast(entry);
     }
     entry.ratePerMinute =
       entry.admitPerMinute ?? automaticAdmitPerMinute(seats.available, this.d.holdTtlSeconds);
