@@ -13,7 +13,7 @@ import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
 import { requestHeader } from './request-context.js';
-import { bearer, createRoute, errorResponse, IdParam, json, jsonBody } from './schemas.js';
+import { bearer, createRoute, errorResponse, IdParam, json, jsonBody, queryParam } from './schemas.js';
 
 /** The header a hold carries its admission in. */
 export const ADMISSION_HEADER = 'admission-token';
@@ -205,6 +205,32 @@ export function registerOnsaleRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       const joined = unwrap(await onsales.join(c.get('user').id, c.req.valid('param').id));
       return joined.isNew ? c.json(joined.view, 201) : c.json(joined.view, 200);
     },
+  );
+
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'get',
+      path: '/ws/onsales/{id}',
+      tags: ['On-sales'],
+      summary: 'Your place in the queue over a WebSocket, pushed as it changes',
+      description:
+        'Send the WebSocket upgrade headers, and sign in with `Authorization: Bearer <token>` or `?access_token=<token>` (browsers cannot set headers on a WebSocket). The server sends the same object `GET /api/onsales/{id}/queue` answers (a `QueueAnswer`) at once, then again whenever it changes: at opening (your position), as buyers ahead of you are admitted, when you are admitted (with `admission`), and `state: "closed"` when the shows sell out or the on-sale is taken down. A client that reads too slowly is closed with 1013; 1001 means the server is shutting down. Messages from the client are ignored.',
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({ access_token: queryParam(z.string().max(4096)) }),
+      },
+      responses: {
+        101: { description: 'Switching Protocols: the feed is open' },
+        401: errorResponse('UNAUTHENTICATED: no token, or a bad, expired or revoked one'),
+        404: errorResponse('ONSALE_NOT_FOUND, or NOT_FOUND: you have not joined this queue'),
+        429: errorResponse(
+          'RATE_LIMITED: WS_MAX_FEEDS_PER_ADDRESS feeds from this address, with retry-after',
+        ),
+        503: errorResponse('NOT_READY (shutting down) or OVERLOADED (too many feeds)'),
+      },
+      'x-websocket-messages': { server: { oneOf: [{ $ref: '#/components/schemas/QueueAnswer' }] } },
+    }),
   );
 
   app.openapi(

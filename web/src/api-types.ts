@@ -5430,6 +5430,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ws/onsales/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your place in the queue over a WebSocket, pushed as it changes
+         * @description Send the WebSocket upgrade headers, and sign in with `Authorization: Bearer <token>` or `?access_token=<token>` (browsers cannot set headers on a WebSocket). The server sends the same object `GET /api/onsales/{id}/queue` answers (a `QueueAnswer`) at once, then again whenever it changes: at opening (your position), as buyers ahead of you are admitted, when you are admitted (with `admission`), and `state: "closed"` when the shows sell out or the on-sale is taken down. A client that reads too slowly is closed with 1013; 1001 means the server is shutting down. Messages from the client are ignored.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Optional; an empty value means the same as leaving it out. */
+                    access_token?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols: the feed is open */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description VALIDATION_FAILED or INVALID_JSON: details.fields names each missing or bad field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description UNAUTHENTICATED: no token, or a bad, expired or revoked one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description ONSALE_NOT_FOUND, or NOT_FOUND: you have not joined this queue */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description RATE_LIMITED: WS_MAX_FEEDS_PER_ADDRESS feeds from this address, with retry-after */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description NOT_READY (shutting down) or OVERLOADED (too many feeds) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
