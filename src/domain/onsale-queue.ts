@@ -166,9 +166,13 @@ export class QueueOrder {
     return this.#order.slice(this.#admittedCount, this.#admittedCount + Math.max(0, count));
   }
 
-  /** Admits `userIds`, which must be the next waiting ones in order. */
+  /**
+   * Admits `userIds`, which must be the next waiting ones in order. One already admitted is skipped: the
+   * queue may have been reloaded from the store after the admission was written.
+   */
   admit(userIds: readonly string[], admittedAtMs: number, expiresAtMs: number): void {
     for (const userId of userIds) {
+      if (this.#admissions.has(userId)) continue;
       if (this.#order[this.#admittedCount] !== userId)
         throw new Error(`admission out of order: ${userId} is not next`);
       this.#admissions.set(userId, { admittedAtMs, expiresAtMs });

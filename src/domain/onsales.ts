@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { newId } from '../ids.js';
-import type { Store } from '../persistence/store.js';
+import { notify, type Store, type Subscription } from '../persistence/store.js';
 import type { AdmissionCheck, AdmissionClaims } from '../tickets/ticket-signer.js';
 import { type Failure, failure } from './failure.js';
 import {
@@ -26,6 +26,22 @@ export const MAX_SHOWS_PER_ONSALE = 200;
 export const MAX_ONSALES = 1_000;
 /** Most buyers one on-sale's queue takes; one more is refused (OVERLOADED). */
 export const MAX_QUEUE_LENGTH = 2_000_000;
+/** The channel nodes sharing a PostgreSQL database tell each other queue changes on. */
+export const ONSALES_CHANNEL = 'boxoffice_onsales';
+/** Admitted ids per notification: PostgreSQL's payload limit is 8000 bytes. */
+const ADMITTED_IDS_PER_NOTICE = 100;
+
+/**
+ * A change another node made, applied to this node's memory (each is idempotent: a node hears its own
+ * too). `j` a join, `a` admissions in order, `e` an admission ended, `r` reload the on-sale (created,
+ * changed, opened, closed or deleted) from the store.
+ */
+type Notice =
+  | { k: 'j'; o: string; u: string; s: number }
+  | { k: 'a'; o: string; u: string[]; at: number; exp: number }
+  | { k: 'e'; o: string; u: string }
+  | { k: 'r'; o: string };
+
 /** Most listeners (WebSocket feeds) per on-sale. */
 export const MAX_LISTENERS_PER_ONSALE = 200_000;
 
@@ -140,6 +156,7 @@ export class OnsaleService {
   /** Shows under an on-sale that is not closed: the hold path's one lookup. */
   readonly #activeByShow = new Map<string, Entry>();
   readonly #leadership: AdmissionLeadership;
+  #subscription: Subscription | undefined;
   #runningTick: Promise<void> | undefined;
   #queuedTick: Promise<void> | undefined;
 
@@ -149,24 +166,99 @@ export class OnsaleService {
 
   /** Loads every on-sale and its queue; a restart neither loses nor reorders anyone. */
   async start(): Promise<void> {
-    const rows = await this.d.store.all<OnsaleRow>('SELECT * FROM onsales ORDER BY created_at, id');
-    for (const row of rows) {
-      const queueRows = await this.d.store.all<QueueDbRow>(
-        `SELECT user_id, seq, admitted_at, admission_expires_at, ended_at FROM onsale_queue
-         WHERE onsale_id = ? ORDER BY seq`,
-        [row.id],
-      );
-      const shuffle =
-        row.shuffle_seed !== null && row.shuffled_through_seq !== null
-          ? { seed: row.shuffle_seed, throughSeq: Number(row.shuffled_through_seq) }
-          : undefined;
-      const queue = QueueOrder.fromRows(queueRows.map(queueRowOf), shuffle);
-      this.#put(entryOf(row, queue));
-    }
+    // Subscribed before loading, so no change made meanwhile is missed (applying one twice is harmless).
+    this.#subscription = await this.d.store.subscribe(ONSALES_CHANNEL, {
+      onMessage: (payload) => {
+        this.#apply(payload).catch((err) => this.d.onError?.(err, 'on-sale notice'));
+      },
+      onResync: () => {
+        this.#reloadAll().catch((err) => this.d.onError?.(err, 'on-sale reload'));
+      },
+    });
+    await this.#reloadAll();
   }
 
   async close(): Promise<void> {
+    await this.#subscription?.close();
     await this.#leadership.close();
+  }
+
+  async #reloadAll(): Promise<void> {
+    const rows = await this.d.store.all<{ id: string }>('SELECT id FROM onsales ORDER BY created_at, id');
+    const ids = new Set(rows.map((r) => r.id));
+    for (const id of [...this.#entries.keys()]) if (!ids.has(id)) await this.#reload(id);
+    for (const row of rows) await this.#reload(row.id);
+  }
+
+  /** Replaces what memory holds of one on-sale by what the store says (listeners and credit stay). */
+  async #reload(id: string): Promise<void> {
+    const row = await this.d.store.get<OnsaleRow>('SELECT * FROM onsales WHERE id = ?', [id]);
+    const known = this.#entries.get(id);
+    if (!row) {
+      if (known) this.#forget(known);
+      return;
+    }
+    const queue = QueueOrder.fromRows((await this.#queueRows(id)).map(queueRowOf), shuffleOf(row));
+    const fresh = entryOf(row, queue);
+    if (!known) {
+      this.#put(fresh);
+      return;
+    }
+    for (const showId of known.showIds)
+      if (this.#activeByShow.get(showId) === known) this.#activeByShow.delete(showId);
+    Object.assign(known, {
+      ...fresh,
+      credit: known.credit,
+      lastTickMs: known.lastTickMs,
+      ratePerMinute: fresh.admitPerMinute ?? known.ratePerMinute,
+      joinsInFlight: known.joinsInFlight,
+      drained: known.drained,
+      opening: known.opening,
+      listeners: known.listeners,
+      listenerCount: known.listenerCount,
+    });
+    this.#put(known);
+    this.#broadcast(known);
+  }
+
+  #queueRows(id: string): Promise<QueueDbRow[]> {
+    return this.d.store.all<QueueDbRow>(
+      `SELECT user_id, seq, admitted_at, admission_expires_at, ended_at FROM onsale_queue
+       WHERE onsale_id = ? ORDER BY seq`,
+      [id],
+    );
+  }
+
+  async #tell(notice: Notice): Promise<void> {
+    await notify(this.d.store, ONSALES_CHANNEL, JSON.stringify(notice));
+  }
+
+  async #apply(payload: string): Promise<void> {
+    const notice = JSON.parse(payload) as Notice;
+    const entry = this.#entries.get(notice.o);
+    if (notice.k === 'r' || !entry) return this.#reload(notice.o);
+    if (notice.k === 'j') {
+      if (entry.queue.has(notice.u)) return;
+      entry.queue.join(notice.u, notice.s);
+      this.#broadcast(entry, notice.u);
+    } else if (notice.k === 'e') {
+      entry.queue.end(notice.u);
+      this.#push(entry, notice.u);
+    } else {
+      const next = notice.u.filter((u) => !entry.queue.admissionOf(u));
+      // Admissions follow the order; one that does not means this node missed something: reload.
+      if (next.join('\n') !== entry.queue.nextWaiting(next.length).join('\n')) return this.#reload(entry.id);
+      entry.queue.admit(next, notice.at, notice.exp);
+      this.#broadcast(entry);
+    }
+  }
+
+  #forget(entry: Entry): void {
+    this.#entries.delete(entry.id);
+    for (const showId of entry.showIds)
+      if (this.#activeByShow.get(showId) === entry) this.#activeByShow.delete(showId);
+    for (const [, set] of entry.listeners) for (const listener of set) listener(closedView());
+    entry.listeners.clear();
   }
 
   // ---- admin ----
@@ -198,6 +290,7 @@ export class OnsaleService {
     );
     const entry = entryOf(row, new QueueOrder());
     this.#put(entry);
+    await this.#tell({ k: 'r', o: entry.id });
     return { ok: true, onsale: publicOnsale(entry) };
   }
 
@@ -228,6 +321,7 @@ export class OnsaleService {
     entry.updatedAt = at;
     if (rate !== null) entry.ratePerMinute = rate;
     this.#broadcast(entry);
+    await this.#tell({ k: 'r', o: id });
     return { ok: true, onsale: publicOnsale(entry) };
   }
 
@@ -239,11 +333,8 @@ export class OnsaleService {
       await tx.run('DELETE FROM onsale_queue WHERE onsale_id = ?', [id]);
       await tx.run('DELETE FROM onsales WHERE id = ?', [id]);
     });
-    this.#entries.delete(id);
-    for (const showId of entry.showIds)
-      if (this.#activeByShow.get(showId) === entry) this.#activeByShow.delete(showId);
-    for (const [, set] of entry.listeners) for (const listener of set) listener(closedView());
-    entry.listeners.clear();
+    this.#forget(entry);
+    await this.#tell({ k: 'r', o: id });
     return { ok: true };
   }
 
@@ -265,6 +356,7 @@ export class OnsaleService {
       );
       // No row: a concurrent join of the same account won; its place is the one kept.
       if (row && this.#entries.get(id) === entry) entry.queue.join(userId, Number(row.seq));
+      if (row) await this.#tell({ k: 'j', o: id, u: userId, s: Number(row.seq) });
       const answered = this.#answer(entry, userId, row !== undefined);
       if (row) this.#broadcast(entry, userId);
       return answered;
@@ -378,6 +470,7 @@ export class OnsaleService {
     );
     entry.queue.end(userId);
     this.#push(entry, userId);
+    await this.#tell({ k: 'e', o: entry.id, u: userId });
   }
 
   // ---- the admission clock ----
@@ -442,6 +535,14 @@ export class OnsaleService {
     );
     entry.queue.admit(userIds, nowMs, expiresAtMs);
     this.#broadcast(entry);
+    for (let i = 0; i < userIds.length; i += ADMITTED_IDS_PER_NOTICE)
+      await this.#tell({
+        k: 'a',
+        o: entry.id,
+        u: userIds.slice(i, i + ADMITTED_IDS_PER_NOTICE),
+        at: nowMs,
+        exp: expiresAtMs,
+      });
   }
 
   async #seatsLeft(entry: Entry): Promise<{ available: number; held: number }> {
@@ -469,18 +570,21 @@ export class OnsaleService {
         });
       entry.drained = undefined;
       const seed = this.d.newSeed?.() ?? randomBytes(16).toString('hex');
-      const throughSeq = entry.queue.maxSeq();
+      // From the store, not memory: joins made on other nodes count as much as this node's.
+      const rows = (await this.#queueRows(entry.id)).map(queueRowOf);
+      const throughSeq = rows.reduce((max, r) => Math.max(max, r.seq), 0);
       const at = new Date(nowMs).toISOString();
       await this.d.store.run(
         `UPDATE onsales SET state = 'open', shuffle_seed = ?, shuffled_through_seq = ?, opened_at = ?, updated_at = ?
          WHERE id = ? AND state = 'scheduled'`,
         [seed, throughSeq, at, at, entry.id],
       );
-      entry.queue.open(seed, entry.queue.size);
+      entry.queue = QueueOrder.fromRows(rows, { seed, throughSeq });
       entry.state = 'open';
       entry.seed = seed;
       entry.openedAt = at;
       entry.updatedAt = at;
+      await this.#tell({ k: 'r', o: entry.id });
     } finally {
       entry.opening = undefined;
       release();
@@ -500,6 +604,7 @@ export class OnsaleService {
     for (const showId of entry.showIds)
       if (this.#activeByShow.get(showId) === entry) this.#activeByShow.delete(showId);
     this.#broadcast(entry);
+    await this.#tell({ k: 'r', o: entry.id });
   }
 
   // ---- internals ----
@@ -565,6 +670,12 @@ function entryOf(row: OnsaleRow, queue: QueueOrder): Entry {
     listeners: new Map(),
     listenerCount: 0,
   };
+}
+
+function shuffleOf(row: OnsaleRow): { seed: string; throughSeq: number } | undefined {
+  return row.shuffle_seed !== null && row.shuffled_through_seq !== null
+    ? { seed: row.shuffle_seed, throughSeq: Number(row.shuffled_through_seq) }
+    : undefined;
 }
 
 function queueRowOf(row: QueueDbRow): QueueRow {
