@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueView } from '../../src/domain/onsale-queue.js';
-import { seededShuffle } from '../../src/domain/onsale-queue.js';
+import { QueueOrder, seededShuffle } from '../../src/domain/onsale-queue.js';
 import { OnsaleService } from '../../src/domain/onsales.js';
 import type { Store } from '../../src/persistence/store.js';
 import { TicketSigner } from '../../src/tickets/ticket-signer.js';
@@ -274,5 +274,64 @@ describe.each(APP_STORES)('on-sale waiting room on $name', (fixture) => {
     await s.tick();
     // 100 a minute: ten more in six seconds.
     expect(s.get(id)).toMatchObject({ ok: true, onsale: { admitted: 11 } });
+  });
+});
+
+describe('on-sale queue in memory', () => {
+  it('answers polls and the hold check without a statement, and holds 100,000 buyers in well under 200 MB', async () => {
+    const base = await APP_STORES[0]!.open('onsales-memory');
+    let statements = 0;
+    const count = <T>(op: () => Promise<T>): Promise<T> => {
+      statements++;
+      return op();
+    };
+    const counted: Store = {
+      dialect: base.dialect,
+      all: (sql, params) => count(() => base.all(sql, params)),
+      get: (sql, params) => count(() => base.get(sql, params)),
+      run: (sql, params) => count(() => base.run(sql, params)),
+      transaction: (work) => count(() => base.transaction(work)),
+      subscribe: (channel, handlers) => base.subscribe(channel, handlers),
+      close: () => base.close(),
+    };
+    let nowMs = OPENS_AT_MS - 1_000;
+    const s = new OnsaleService({
+      store: counted,
+      signer: TicketSigner.ephemeral(() => nowMs),
+      hasShow: () => true,
+      seatCounts: async () => ({ available: 1_000, held: 0 }),
+      holdTtlSeconds: 300,
+      admissionTtlSeconds: 600,
+      now: () => nowMs,
+      newSeed: () => SEED,
+    });
+    await s.start();
+    const created = await s.create({
+      showIds: ['shw_1'],
+      opensAt: new Date(OPENS_AT_MS).toISOString(),
+      admitPerMinute: 60,
+    });
+    if (!created.ok) throw new Error(created.message);
+    const id = created.onsale.id;
+    const users = Array.from({ length: 100 }, (_, i) => `usr_${i}`);
+    for (const u of users) await s.join(u, id);
+    nowMs = OPENS_AT_MS;
+    await s.tick();
+    nowMs += 1_000;
+    await s.tick();
+    const before = statements;
+    for (const u of users) expect(s.poll(u, id).ok).toBe(true);
+    for (const u of users) s.checkAdmission(u, 'shw_1', 'x.y.z');
+    expect(statements).toBe(before);
+    await s.close();
+    await base.close();
+    // The queue itself: 100,000 buyers, each with a place.
+    const heapBefore = process.memoryUsage().heapUsed;
+    const queue = new QueueOrder();
+    for (let i = 0; i < 100_000; i++) queue.join(`usr_${String(i).padStart(24, '0')}`, i + 1);
+    queue.open(SEED, 100_000);
+    const heapGrowthMb = (process.memoryUsage().heapUsed - heapBefore) / 1_048_576;
+    expect(queue.waitingCount).toBe(100_000);
+    expect(heapGrowthMb).toBeLessThan(200);
   });
 });
