@@ -53,6 +53,8 @@ export function seededShuffle<T>(items: readonly T[], seedHex: string): T[] {
 export interface QueueRow {
   userId: string;
   seq: number;
+  /** Covered by the opening's shuffle (joined before it). */
+  isShuffled?: boolean;
   admittedAtMs?: number;
   expiresAtMs?: number;
   isEnded?: boolean;
@@ -79,16 +81,21 @@ export class QueueOrder {
   #isShuffled = false;
 
   /**
-   * Rebuilds the order from stored rows (any order): arrivals by `seq`, the shuffle replayed from its
-   * seed over those up to its cut-off, then the admitted moved to the front in that order (admission
+   * Rebuilds the order from stored rows (any order): the shuffled rows by `seq`, shuffled again from
+   * the seed, then the others by `seq`; then the admitted moved to the front in that order (admission
    * follows the order, so they were its first ones when admitted).
    */
-  static fromRows(rows: readonly QueueRow[], shuffle?: { seed: string; throughSeq: number }): QueueOrder {
+  static fromRows(rows: readonly QueueRow[], seed?: string): QueueOrder {
     const queue = new QueueOrder();
     const sorted = rows.slice().sort((a, b) => a.seq - b.seq);
-    for (const row of sorted) queue.join(row.userId, row.seq);
-    if (!shuffle) return queue;
-    queue.open(shuffle.seed, sorted.filter((r) => r.seq <= shuffle.throughSeq).length);
+    if (seed === undefined) {
+      for (const row of sorted) queue.join(row.userId, row.seq);
+      return queue;
+    }
+    const early = sorted.filter((r) => r.isShuffled);
+    for (const row of early) queue.join(row.userId, row.seq);
+    queue.open(seed, early.length);
+    for (const row of sorted) if (!row.isShuffled) queue.join(row.userId, row.seq);
     const byUser = new Map(sorted.map((r) => [r.userId, r]));
     const order = queue.#order.slice();
     const admitted = order.filter((u) => byUser.get(u)!.admittedAtMs !== undefined);
@@ -136,13 +143,6 @@ export class QueueOrder {
     this.#order.splice(at, 0, userId);
     this.#seqOf.set(userId, seq);
     for (let i = at; i < this.#order.length; i++) this.#indexOf.set(this.#order[i]!, i);
-  }
-
-  /** The highest arrival `seq` in the queue (0 when empty): the opening's shuffle cut-off. */
-  maxSeq(): number {
-    let max = 0;
-    for (const seq of this.#seqOf.values()) if (seq > max) max = seq;
-    return max;
   }
 
   /**

@@ -133,6 +133,7 @@ interface OnsaleRow {
 interface QueueDbRow {
   user_id: string;
   seq: number;
+  shuffled: number;
   admitted_at: string | null;
   admission_expires_at: string | null;
   ended_at: string | null;
@@ -198,7 +199,10 @@ export class OnsaleService {
       if (known) this.#forget(known);
       return;
     }
-    const queue = QueueOrder.fromRows((await this.#queueRows(id)).map(queueRowOf), shuffleOf(row));
+    const queue = QueueOrder.fromRows(
+      (await this.#queueRows(id)).map(queueRowOf),
+      row.shuffle_seed ?? undefined,
+    );
     const fresh = entryOf(row, queue);
     if (!known) {
       this.#put(fresh);
@@ -223,7 +227,7 @@ export class OnsaleService {
 
   #queueRows(id: string): Promise<QueueDbRow[]> {
     return this.d.store.all<QueueDbRow>(
-      `SELECT user_id, seq, admitted_at, admission_expires_at, ended_at FROM onsale_queue
+      `SELECT user_id, seq, shuffled, admitted_at, admission_expires_at, ended_at FROM onsale_queue
        WHERE onsale_id = ? ORDER BY seq`,
       [id],
     );
@@ -570,16 +574,31 @@ export class OnsaleService {
         });
       entry.drained = undefined;
       const seed = this.d.newSeed?.() ?? randomBytes(16).toString('hex');
-      // From the store, not memory: joins made on other nodes count as much as this node's.
-      const rows = (await this.#queueRows(entry.id)).map(queueRowOf);
-      const throughSeq = rows.reduce((max, r) => Math.max(max, r.seq), 0);
       const at = new Date(nowMs).toISOString();
-      await this.d.store.run(
-        `UPDATE onsales SET state = 'open', shuffle_seed = ?, shuffled_through_seq = ?, opened_at = ?, updated_at = ?
-         WHERE id = ? AND state = 'scheduled'`,
-        [seed, throughSeq, at, at, entry.id],
-      );
-      entry.queue = QueueOrder.fromRows(rows, { seed, throughSeq });
+      // The store decides who joined before opening, not memory: joins made on other nodes count too,
+      // and the rows marked are exactly those committed when the UPDATE ran, which is what every node
+      // and every restart replays (a join committing meanwhile queues behind, unmarked).
+      const isOpened = await this.d.store.transaction(async (tx) => {
+        // The state change first: on PostgreSQL it locks the row, so a second opener waits, then finds
+        // it open and marks nothing.
+        const opened = await tx.run(
+          `UPDATE onsales SET state = 'open', shuffle_seed = ?, opened_at = ?, updated_at = ?
+           WHERE id = ? AND state = 'scheduled'`,
+          [seed, at, at, entry.id],
+        );
+        if (opened.changes === 0) return false;
+        await tx.run('UPDATE onsale_queue SET shuffled = 1 WHERE onsale_id = ?', [entry.id]);
+        await tx.run(
+          `UPDATE onsales SET shuffled_through_seq = (SELECT MAX(seq) FROM onsale_queue WHERE onsale_id = ? AND shuffled = 1)
+           WHERE id = ?`,
+          [entry.id, entry.id],
+        );
+        return true;
+      });
+      // Opened elsewhere (another node, before a restart): take what the store says.
+      if (!isOpened) return await this.#reload(entry.id);
+      const rows = (await this.#queueRows(entry.id)).map(queueRowOf);
+      entry.queue = QueueOrder.fromRows(rows, seed);
       entry.state = 'open';
       entry.seed = seed;
       entry.openedAt = at;
@@ -672,16 +691,11 @@ function entryOf(row: OnsaleRow, queue: QueueOrder): Entry {
   };
 }
 
-function shuffleOf(row: OnsaleRow): { seed: string; throughSeq: number } | undefined {
-  return row.shuffle_seed !== null && row.shuffled_through_seq !== null
-    ? { seed: row.shuffle_seed, throughSeq: Number(row.shuffled_through_seq) }
-    : undefined;
-}
-
 function queueRowOf(row: QueueDbRow): QueueRow {
   return {
     userId: row.user_id,
     seq: Number(row.seq),
+    isShuffled: Number(row.shuffled) === 1,
     admittedAtMs: row.admitted_at === null ? undefined : Date.parse(row.admitted_at),
     expiresAtMs: row.admission_expires_at === null ? undefined : Date.parse(row.admission_expires_at),
     isEnded: row.ended_at !== null,

@@ -1,10 +1,10 @@
 import type { Migration } from './index.js';
 
 /**
- * The on-sale waiting room (issue 17). An on-sale keeps its shuffle's seed and the last queue `seq` the
- * shuffle covered, not a position per row: the order is replayed from those two and the rows, so an
- * audit (or a restart) rebuilds exactly the order buyers saw, and opening costs one write, not one per
- * buyer. `seq` is the arrival order across the whole table (AUTOINCREMENT: never reused). Admissions
+ * The on-sale waiting room (issue 17). An on-sale keeps its shuffle's seed, and each row whether the
+ * shuffle covered it (`shuffled`, set by one UPDATE at opening, so exactly the rows committed by then),
+ * not a position: the order is replayed from the seed and the rows, so an audit (or a restart)
+ * rebuilds exactly the order buyers saw. `seq` is the arrival order across the whole table (AUTOINCREMENT: never reused). Admissions
  * are a prefix of the order; `admitted_at` and `ended_at` are per buyer because a token's lifetime is.
  */
 export const m011: Migration = {
@@ -30,6 +30,7 @@ CREATE TABLE onsale_queue (
   onsale_id TEXT NOT NULL REFERENCES onsales (id) ON DELETE CASCADE,
   user_id TEXT NOT NULL,
   joined_at TEXT NOT NULL,
+  shuffled INTEGER NOT NULL DEFAULT 0,
   admitted_at TEXT,
   admission_expires_at TEXT,
   ended_at TEXT

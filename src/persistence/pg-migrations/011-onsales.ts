@@ -24,6 +24,7 @@ CREATE TABLE onsale_queue (
   onsale_id text NOT NULL REFERENCES onsales (id) ON DELETE CASCADE,
   user_id text NOT NULL,
   joined_at text NOT NULL,
+  shuffled bigint NOT NULL DEFAULT 0,
   admitted_at text,
   admission_expires_at text,
   ended_at text
