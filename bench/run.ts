@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   commits: './commits.ts',
   'booking-cpu': './booking-cpu.ts',
   'store-seam': './store-seam.ts',
+  onsale: './onsale.ts',
 };
 
 const name = process.argv[2];
