@@ -13,6 +13,7 @@ const BENCHES: Record<string, string> = {
   'booking-cpu': './booking-cpu.ts',
   'store-seam': './store-seam.ts',
   'pg-statements': './pg-statements.ts',
+  onsale: './onsale.ts',
 };
 
 const name = process.argv[2];

@@ -26,6 +26,8 @@ const schema = z.object({
   HOLD_TTL_SECONDS: int(5, 3600).default(300),
   HOLD_MAX_SECONDS: int(5, 7200).default(900),
   MAX_SEATS_PER_USER: int(1, 100).default(10),
+  // How long an on-sale's admission token lets its buyer hold seats (issue 17).
+  ADMISSION_TTL_SECONDS: int(30, 24 * 3600).default(600),
   MAX_HELD_SEATS_PER_USER: int(1, 10_000).default(20),
   HOLDS_PER_ADDRESS_PER_MINUTE: int(1, 1_000_000).default(60),
   OFFER_VALIDATE_MAX_PER_MINUTE: int(1, 1_000_000).default(30),

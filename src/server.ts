@@ -14,6 +14,7 @@ import { CatalogService, liveAvailability } from './domain/catalog.js';
 import { prepareCatalog } from './domain/demo-seed.js';
 import { HoldService } from './domain/holds.js';
 import { OfferService } from './domain/offers.js';
+import { OnsaleService } from './domain/onsales.js';
 import { SeatMaps } from './domain/seat-maps.js';
 import { ShowInfoCache } from './domain/show-info.js';
 import { TicketDesk } from './domain/ticket-desk.js';
@@ -21,11 +22,13 @@ import { UserService } from './domain/users.js';
 import { createApp } from './http/app.js';
 import { handleConnectionErrors } from './http/connection-errors.js';
 import type { AppDeps } from './http/context.js';
+import { createQueueFeed } from './http/onsale-feed.js';
 import { attachSeatFeed } from './http/seat-feed.js';
 import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
+import { admissionLeadership } from './persistence/admission-leader.js';
 import type { AppDb } from './persistence/app-db.js';
 import { openStore } from './persistence/open-store.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
@@ -33,6 +36,8 @@ import { TicketSigner } from './tickets/ticket-signer.js';
 
 /** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
 export const BOOKING_SWEEP_MS = 10_000;
+/** The on-sale admission clock's tick: opening, admissions and the sold-out check. */
+export const ONSALE_TICK_MS = 1_000;
 
 export interface RunningServer {
   url: string;
@@ -157,6 +162,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const reconciled = await bookings.reconcile();
   if (Object.values(reconciled).some((n) => n > 0))
     logger.info(reconciled, 'reconciled bookings a crash left unsettled');
+  const onsales = new OnsaleService({
+    store,
+    signer: tickets,
+    hasShow: (showId) => shows.get(showId) !== undefined,
+    seatCounts: seatCountsOf(seatMaps),
+    holdTtlSeconds: config.HOLD_TTL_SECONDS,
+    admissionTtlSeconds: config.ADMISSION_TTL_SECONDS,
+    leadership: admissionLeadership(config.DATABASE_URL),
+    now,
+    onError: (err, what) => logger.error({ err }, `${what} failed`),
+  });
+  await onsales.start();
+  const onsaleClock = setInterval(
+    () => onsales.tick().catch((err) => logger.error({ err }, 'on-sale clock failed')),
+    ONSALE_TICK_MS,
+  );
+  onsaleClock.unref();
   const notifier = startNotifier({ store, config, logger, metrics, durable, now });
   const bookingSweep = setInterval(() => {
     // Neither rejects: each logs its own failure and the next sweep retries.
@@ -176,6 +198,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     shows,
     seatMaps,
     offers,
+    onsales,
     users,
     catalog,
     holds,
@@ -194,7 +217,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     server.once('error', (err) => reject(listenError(config, err)));
   });
   handleConnectionErrors(server as Server, logger);
-  const feed = attachSeatFeed(server as Server, deps);
+  const queueFeed = createQueueFeed(deps);
+  const feed = attachSeatFeed(server as Server, deps, [queueFeed]);
   deps.lifecycle.isReady = true;
   const port = (server.address() as AddressInfo).port;
   const host = urlHost(config.HOST);
@@ -206,6 +230,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     closing ??= (async () => {
       deps.lifecycle.isDraining = true;
       feed.close();
+      queueFeed.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
@@ -218,6 +243,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       });
       clearInterval(bookingSweep);
+      clearInterval(onsaleClock);
+      await onsales.close();
       await notifier.stop();
       await tokens.close();
       await router.stop();
@@ -228,6 +255,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return closing;
   };
   return { url: `http://${host}:${port}`, port, deps, close };
+}
+
+/** A show's available and held seats, from its seat map (the mirror once someone looks at it). */
+function seatCountsOf(seatMaps: SeatMaps) {
+  return async (showId: string): Promise<{ available: number; held: number } | undefined> => {
+    const view = seatMaps.mirroredSeatMapJson(showId) ?? (await seatMaps.seatMapJson(showId));
+    if (!view) return undefined;
+    const at = view.json.lastIndexOf('"counts":');
+    const end = at < 0 ? -1 : view.json.indexOf('}', at);
+    if (end < 0) return undefined;
+    const counts = JSON.parse(view.json.slice(at + '"counts":'.length, end + 1)) as Record<string, unknown>;
+    const available = typeof counts.available === 'number' ? counts.available : 0;
+    const held = typeof counts.held === 'number' ? counts.held : 0;
+    return { available, held };
+  };
 }
 
 /** The host of a URL that reaches HOST: loopback for a wildcard address, brackets around IPv6. */

@@ -11,6 +11,7 @@ import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { admitHoldCreation } from './holds.js';
 import { idempotent } from './idempotency.js';
+import { ADMISSION_HEADER_DESCRIPTION, requireAdmission } from './onsales.js';
 import {
   BookingSchema,
   bearer,
@@ -106,7 +107,9 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       responses: {
         201: json(BookingAndPayment, 'Booking pending payment, and how to pay'),
         400: errorResponse('Bad input'),
-        403: errorResponse('HOLD_NOT_OWNED: the hold is someone else’s'),
+        403: errorResponse(
+          `HOLD_NOT_OWNED: the hold is someone else’s; ADMISSION_REQUIRED (hold-and-book form): ${ADMISSION_HEADER_DESCRIPTION}`,
+        ),
         404: errorResponse('Unknown show or hold'),
         409: errorResponse('Seats taken, or the hold is already booked'),
         410: errorResponse('HOLD_EXPIRED: the hold lapsed'),
@@ -118,8 +121,13 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     }),
     async (c) => {
       const body = c.req.valid('json');
-      if ('showId' in body) await admitHoldCreation(c, deps);
+      if ('showId' in body) {
+        await admitHoldCreation(c, deps);
+        requireAdmission(c, deps, body.showId);
+      }
       const result = unwrap(await bookings.create(c.get('user').id, body));
+      // A booking ends the buyer's admission to an on-sale of this show: the place does not return.
+      await deps.onsales.endAdmission(c.get('user').id, result.booking.showId);
       return c.json({ booking: result.booking, payment: result.payment }, 201);
     },
   );
@@ -160,6 +168,7 @@ export function registerBookingRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       const result = unwrap(
         await bookings.create(user.id, { holdId, paymentMethod: paymentMethod ?? 'card', promoCode }),
       );
+      await deps.onsales.endAdmission(user.id, result.booking.showId);
       return c.json({ booking: result.booking, payment: result.payment }, 201);
     },
   );

@@ -9,6 +9,7 @@ import type { BookingService } from '../domain/bookings.js';
 import type { CatalogService } from '../domain/catalog.js';
 import type { HoldService } from '../domain/holds.js';
 import type { OfferService } from '../domain/offers.js';
+import type { OnsaleService } from '../domain/onsales.js';
 import type { SeatMaps } from '../domain/seat-maps.js';
 import type { ShowInfoCache } from '../domain/show-info.js';
 import type { TicketDesk } from '../domain/ticket-desk.js';
@@ -40,6 +41,8 @@ export interface AppDeps {
   seatMaps: SeatMaps;
   holds: HoldService;
   offers: OfferService;
+  /** The on-sale waiting room: queues, the admission clock, and the hold path's admission check. */
+  onsales: OnsaleService;
   payments: PaymentProvider;
   tickets: TicketSigner;
   ticketDesk: TicketDesk;

@@ -10,6 +10,7 @@ import { clientAddressOf } from './client-address.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, unwrap } from './errors.js';
 import { idempotent } from './idempotency.js';
+import { ADMISSION_HEADER_DESCRIPTION, requireAdmission } from './onsales.js';
 import { setResponseHeader } from './request-context.js';
 import { sharedRequestLimit } from './request-limit.js';
 import {
@@ -146,6 +147,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         201: json(z.object({ hold: HoldSchema }), 'Held until expiresAt'),
         400: errorResponse('Bad input or unknown seat label'),
         404: errorResponse('Unknown show'),
+        403: errorResponse(`ADMISSION_REQUIRED: ${ADMISSION_HEADER_DESCRIPTION}`),
         409: errorResponse('SEATS_UNAVAILABLE (details.seats) or SINGLE_SEAT_STRANDED'),
         422: errorResponse(
           'SEAT_LIMIT_EXCEEDED (MAX_SEATS_PER_USER on this show, or MAX_HELD_SEATS_PER_USER across all shows) or the show is not on sale',
@@ -156,6 +158,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     async (c) => {
       await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
+      requireAdmission(c, deps, id);
       const result = await holds.create(c.get('user').id, id, c.req.valid('json'));
       deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });
       return c.json({ hold: unwrap(result).hold }, 201);
@@ -173,6 +176,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       request: { params: IdParam, ...jsonBody(z.object({ seatNumber: SeatLabel })) },
       responses: {
         200: json(z.object({ message: z.string(), hold: HoldSchema }), 'Seat held'),
+        403: errorResponse(`ADMISSION_REQUIRED: ${ADMISSION_HEADER_DESCRIPTION}`),
         404: errorResponse('SHOW_NOT_FOUND'),
         409: errorResponse('The seat is taken (SEATS_UNAVAILABLE or SINGLE_SEAT_STRANDED)'),
         422: errorResponse('SEAT_LIMIT_EXCEEDED, or the show is not on sale'),
@@ -182,6 +186,7 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     async (c) => {
       await admitHoldCreation(c, deps);
       const { id } = c.req.valid('param');
+      requireAdmission(c, deps, id);
       const { seatNumber } = c.req.valid('json');
       const result = await holds.create(c.get('user').id, id, { seats: [seatNumber] });
       deps.metrics.holds.inc({ outcome: result.ok ? 'held' : result.code });

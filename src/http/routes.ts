@@ -11,6 +11,7 @@ import { registerHoldRoutes } from './holds.js';
 import { registerLoadTestRoutes } from './load-test.js';
 import { registerNotificationRoutes } from './notifications.js';
 import { registerOfferRoutes } from './offers.js';
+import { registerOnsaleRoutes } from './onsales.js';
 import { registerUserRoutes } from './users.js';
 
 type Register = (app: OpenAPIHono<AppEnv>, deps: AppDeps) => void;
@@ -24,6 +25,7 @@ const MODULES: Register[] = [
   registerOfferRoutes,
   registerNotificationRoutes,
   registerLoadTestRoutes,
+  registerOnsaleRoutes,
 ];
 
 export function registerRouteModules(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {

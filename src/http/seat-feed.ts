@@ -82,7 +82,7 @@ export function parseFeedTarget(rawUrl: string | undefined): FeedTarget {
  * Answers an upgrade we will not take with a plain HTTP reply in the contract's error shape, then closes.
  * A socket the client already reset is only destroyed; its 'error' listener (set first) absorbs the rest.
  */
-function rejectUpgrade(
+export function rejectUpgrade(
   socket: Duplex,
   code: ErrorCode,
   message: string,
@@ -105,13 +105,27 @@ function rejectUpgrade(
   );
 }
 
+/**
+ * Another WebSocket route on the same server (the on-sale queue feed): one upgrade listener serves them
+ * all, so a path is refused only once nobody claims it.
+ */
+export interface UpgradeRoute {
+  matches(pathname: string): boolean;
+  /** Takes the socket (its 'error' listener is already set) and answers it, however it goes. */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
 export interface SeatFeed {
   subscriberCount(): number;
   /** Closes every feed with 1001 so clients know to reconnect elsewhere. */
   close(): void;
 }
 
-export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
+export function attachSeatFeed(
+  server: Server,
+  deps: AppDeps,
+  routes: readonly UpgradeRoute[] = [],
+): SeatFeed {
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -139,7 +153,10 @@ export function attachSeatFeed(server: Server, deps: AppDeps): SeatFeed {
       socket.destroy();
     });
     try {
-      routeUpgrade(req, socket, head);
+      const pathname = (req.url ?? '').split('?', 1)[0]!;
+      const other = routes.find((route) => route.matches(pathname));
+      if (other) other.handle(req, socket, head);
+      else routeUpgrade(req, socket, head);
     } catch (err) {
       // Like the app's onError for plain requests: one connection fails, loudly, and the rest carry on.
       deps.logger.error({ err, url: req.url }, 'seat feed upgrade failed');

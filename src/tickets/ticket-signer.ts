@@ -16,6 +16,7 @@ import {
   type JsonWebKey,
   type KeyObject,
   sign,
+  verify,
 } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,14 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWK, errors as joseErrors, 
 export const TICKET_ISSUER = 'boxoffice';
 export const TICKET_TYPE = 'ticket+jwt';
 export const TICKET_ALG = 'EdDSA';
+/**
+ * Admission tokens of the on-sale waiting room are signed by the same key family under their own `typ`:
+ * a ticket code is never an admission token and an admission token never a ticket (each check demands
+ * its own `typ`).
+ */
+export const ADMISSION_TYPE = 'admission+jwt';
+/** Bound on an admission token a client may send; one names its shows and stays well under this. */
+export const MAX_ADMISSION_TOKEN_CHARS = 4000;
 /** A ticket stays valid this long after its show starts (late entry, long films), then expires. */
 export const TICKET_VALID_AFTER_START_SECONDS = 12 * 3600;
 /** Retired public keys kept for verification; past it the oldest go (their tickets then fail offline). */
@@ -49,6 +58,18 @@ export interface TicketClaims extends TicketInput {
   expiresAt: string;
   kid: string;
 }
+
+/** What an admission token says: the user (`sub`), the on-sale (`ons`), its shows, and its lifetime. */
+export interface AdmissionClaims {
+  sub: string;
+  ons: string;
+  shows: string[];
+  /** Seconds since the epoch, as in any JWT. */
+  iat: number;
+  exp: number;
+}
+
+export type AdmissionCheck = { valid: true; claims: AdmissionClaims } | { valid: false; reason: string };
 
 export type TicketCheck = { valid: true; claims: TicketClaims } | { valid: false; reason: string };
 
@@ -96,6 +117,8 @@ export class TicketSigner {
   #keys: StoredKey[];
   #jwks: { keys: TicketPublicJwk[] } = { keys: [] };
   #keySet: ReturnType<typeof createLocalJWKSet> = createLocalJWKSet({ keys: [] });
+  /** Public keys by kid, for the synchronous admission check on the hold path. */
+  #publicKeys = new Map<string, KeyObject>();
 
   private constructor(
     private readonly file: string | undefined,
@@ -219,11 +242,69 @@ export class TicketSigner {
     return this.#kid;
   }
 
+  /**
+   * Signs an admission token: a compact JWS with `typ: admission+jwt` around `claims`. Ed25519 is
+   * deterministic, so the same claims always give the same token (a poll may sign again).
+   */
+  signAdmission(claims: AdmissionClaims): string {
+    const header = { alg: TICKET_ALG, kid: this.#kid, typ: ADMISSION_TYPE };
+    const payload = { iss: TICKET_ISSUER, ...claims };
+    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+    const signature = sign(null, Buffer.from(signingInput), this.#privateKey).toString('base64url');
+    return `${signingInput}.${signature}`;
+  }
+
+  /**
+   * Checks an admission token with nothing but the public keys: shape, `typ`, issuer, signature and
+   * expiry at `nowMs`. Synchronous and without a database read, so the hold path can afford it. Whom and
+   * what it admits (user, on-sale, show) is the caller's check.
+   */
+  verifyAdmission(token: string, nowMs: number): AdmissionCheck {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_ADMISSION_TOKEN_CHARS)
+      return { valid: false, reason: 'malformed admission token' };
+    const parts = token.split('.');
+    if (parts.length !== 3) return { valid: false, reason: 'malformed admission token' };
+    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+    const header = tryJson(Buffer.from(headerPart, 'base64url').toString('utf8'));
+    if (!header || header.alg !== TICKET_ALG || header.typ !== ADMISSION_TYPE)
+      return { valid: false, reason: 'not an admission token' };
+    const key = typeof header.kid === 'string' ? this.#publicKeys.get(header.kid) : undefined;
+    if (!key) return { valid: false, reason: 'unknown signing key' };
+    const isSigned = verify(
+      null,
+      Buffer.from(`${headerPart}.${payloadPart}`),
+      key,
+      Buffer.from(signaturePart, 'base64url'),
+    );
+    if (!isSigned) return { valid: false, reason: 'invalid signature' };
+    const p = tryJson(Buffer.from(payloadPart, 'base64url').toString('utf8'));
+    const shows = p?.shows;
+    if (
+      !p ||
+      p.iss !== TICKET_ISSUER ||
+      typeof p.sub !== 'string' ||
+      typeof p.ons !== 'string' ||
+      !Array.isArray(shows) ||
+      !shows.every((s) => typeof s === 'string') ||
+      typeof p.iat !== 'number' ||
+      typeof p.exp !== 'number'
+    )
+      return { valid: false, reason: 'malformed admission claims' };
+    if (p.exp * 1000 <= nowMs) return { valid: false, reason: 'admission expired' };
+    return {
+      valid: true,
+      claims: { sub: p.sub, ons: p.ons, shows: shows as string[], iat: p.iat, exp: p.exp },
+    };
+  }
+
   #publish(): void {
     // retireAllBut puts the active key first.
     const keys = this.#keys.map((k) => k.publicJwk);
     this.#jwks = { keys };
     this.#keySet = createLocalJWKSet({ keys } as JSONWebKeySet);
+    this.#publicKeys = new Map(
+      keys.map((k) => [k.kid, createPublicKey({ key: k as unknown as JsonWebKey, format: 'jwk' })]),
+    );
   }
 }
 

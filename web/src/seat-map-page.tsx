@@ -16,6 +16,7 @@ import {
   session,
 } from './api';
 import { categoryName, listJoin, money, showDateTime, zoneOf } from './format';
+import { admissionFor, QueuePanel } from './onsale-queue';
 import { navigate } from './router';
 import { followSeatFeed } from './seat-feed';
 import { ErrorNote, Loading, useTitle } from './ui';
@@ -41,6 +42,8 @@ export function SeatMapPage({ showId }: { showId: string }) {
   const [loadError, setLoadError] = useState<ApiFailure | null>(null);
   const [isLive, setIsLive] = useState(false);
   const [isBusy, setIsBusy] = useState(false);
+  /** Set when a hold was refused for want of an admission: the on-sale whose queue to wait in. */
+  const [queueFor, setQueueFor] = useState<string | null>(null);
   const pending = useRef<Set<string>>(new Set());
   const selectionHeading = useRef<HTMLHeadingElement>(null);
   const hadHold = useRef(hold !== null);
@@ -155,8 +158,10 @@ export function SeatMapPage({ showId }: { showId: string }) {
     setIsBusy(true);
     const requested = 'seats' in body ? body.seats : [];
     for (const id of requested) pending.current.add(id);
+    const admission = admissionFor(showId);
     const res = await api<{ hold: Hold }>('POST', `/api/shows/${encodeURIComponent(showId)}/holds`, body, {
       'idempotency-key': newIdempotencyKey(),
+      ...(admission ? { 'admission-token': admission } : {}),
     });
     pending.current.clear();
     setIsBusy(false);
@@ -170,6 +175,12 @@ export function SeatMapPage({ showId }: { showId: string }) {
       return;
     }
     if (res.error.code === 'UNAUTHENTICATED') return requireLogin();
+    const onsaleId = res.error.details.onsaleId;
+    if (res.error.code === 'ADMISSION_REQUIRED' && typeof onsaleId === 'string') {
+      setQueueFor(onsaleId);
+      setNotice({ kind: 'info', text: 'This show is selling through a queue. Your seats stay selected.' });
+      return;
+    }
     const taken = (res.error.details.seats as string[] | undefined) ?? [];
     if (res.error.code === 'SEATS_UNAVAILABLE' && taken.length > 0)
       setSelected((sel) => sel.filter((id) => !taken.includes(id)));
@@ -196,6 +207,17 @@ export function SeatMapPage({ showId }: { showId: string }) {
       </header>
 
       <Legend categories={categories} prices={show.prices} currency={currency} />
+
+      {queueFor && (
+        <QueuePanel
+          onsaleId={queueFor}
+          showId={showId}
+          onAdmitted={() => {
+            setQueueFor(null);
+            setNotice({ kind: 'info', text: 'It is your turn: hold your seats now.' });
+          }}
+        />
+      )}
 
       <div class="notice-slot" aria-live="polite">
         {notice && (

@@ -12,6 +12,7 @@ import { m007 } from './007-seat-release.js';
 import { m008 } from './008-session-generations.js';
 import { m009 } from './009-theater-time-zones.js';
 import { m010 } from './010-one-live-booking-per-hold.js';
+import { m011 } from './011-onsales.js';
 
 export interface Migration {
   id: number;
@@ -19,4 +20,16 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];
+export const MIGRATIONS: readonly Migration[] = [
+  m001,
+  m002,
+  m003,
+  m004,
+  m005,
+  m006,
+  m007,
+  m008,
+  m009,
+  m010,
+  m011,
+];

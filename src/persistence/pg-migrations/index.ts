@@ -15,6 +15,7 @@ import { p007 } from './007-seat-release.js';
 import { p008 } from './008-session-generations.js';
 import { p009 } from './009-theater-time-zones.js';
 import { p010 } from './010-one-live-booking-per-hold.js';
+import { p011 } from './011-onsales.js';
 
 export const PG_MIGRATIONS: readonly Migration[] = [
   p001,
@@ -27,4 +28,5 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   p008,
   p009,
   p010,
+  p011,
 ];

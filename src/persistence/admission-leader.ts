@@ -1,0 +1,54 @@
+/**
+ * @module admission-leader
+ * Which process runs the on-sale admission clock. On SQLite there is one process per data directory, so
+ * it always does. On PostgreSQL every node asks for a session-level advisory lock on a connection of its
+ * own: the node holding it admits, the others only answer polls; the lock goes with its connection, so
+ * a node that dies (or loses the connection) hands the clock to the next one that asks.
+ */
+import pg from 'pg';
+import type { AdmissionLeadership } from '../domain/onsales.js';
+
+/** The advisory lock's key: any constant no other part of BoxOffice uses ("onsale" in ASCII). */
+export const ADMISSION_LOCK_KEY = 0x6f6e73616c65;
+
+export function admissionLeadership(databaseUrl: string | undefined): AdmissionLeadership {
+  if (!databaseUrl) return { isLeader: async () => true, close: async () => {} };
+  let client: pg.Client | undefined;
+  let isHeld = false;
+  let isClosed = false;
+  const drop = () => {
+    const c = client;
+    client = undefined;
+    isHeld = false;
+    c?.end().catch(() => undefined);
+  };
+  return {
+    async isLeader() {
+      if (isClosed) return false;
+      if (isHeld && client) return true;
+      try {
+        if (!client) {
+          const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 });
+          // A lost connection loses the lock with it: ask again on the next tick.
+          c.on('error', drop);
+          await c.connect();
+          client = c;
+        }
+        const row = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [
+          ADMISSION_LOCK_KEY,
+        ]);
+        isHeld = row.rows[0]?.held === true;
+        return isHeld;
+      } catch {
+        drop();
+        return false;
+      }
+    },
+    async close() {
+      isClosed = true;
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
