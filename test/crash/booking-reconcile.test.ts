@@ -118,15 +118,16 @@ describe('booking reconciliation after a crash', () => {
 
       const provider = restarted.deps.payments as SimulatedPaymentProvider;
       expect(await provider.retrieve(payment.intentId)).toMatchObject({ ok: true, status: 'succeeded' });
-      const db = restarted.deps.db;
-      const one = (sql: string, ...args: unknown[]) =>
-        db
-          .prepare(sql)
-          .pluck()
-          .get(...args);
-      expect(one('SELECT COUNT(*) FROM tickets WHERE booking_id = ?', booking.id)).toBe(1);
-      expect(bookingEventCount(db, booking.id, 'confirmed')).toBe(1);
-      expect(one('SELECT status FROM payments WHERE booking_id = ?', booking.id)).toBe('succeeded');
+      const { store } = restarted.deps;
+      expect(await store.get('SELECT COUNT(*) AS n FROM tickets WHERE booking_id = ?', [booking.id])).toEqual(
+        {
+          n: 1,
+        },
+      );
+      expect(await bookingEventCount(store, booking.id, 'confirmed')).toBe(1);
+      expect(await store.get('SELECT status FROM payments WHERE booking_id = ?', [booking.id])).toEqual({
+        status: 'succeeded',
+      });
       const history = await restarted.api('GET', '/api/me/bookings', { token: other.token });
       expect(history.body.bookings.map((b: { status: string }) => b.status)).toEqual(['pending_payment']);
 
