@@ -28,18 +28,6 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: ['test/integration/**/*.test.ts', 'test/crash/**/*.test.ts', 'test/ops/shutdown.test.ts'],
-          // HTTP- and WebSocket-layer tests whose outcome does not depend on the store (malformed input,
-          // headers, the OpenAPI document, feed limits, hashing vs journal threads): the sqlite project
-          // covers them, and the PostgreSQL pass stays within its share of the suite's time.
-          exclude: [
-            'test/integration/fuzz.test.ts',
-            'test/integration/openapi.test.ts',
-            'test/integration/registration-flood.test.ts',
-            'test/integration/response-headers.test.ts',
-            'test/integration/seat-feed-limits.test.ts',
-            'test/integration/seat-feed-slow.test.ts',
-            'test/integration/validation-errors.test.ts',
-          ],
           env: { BOXOFFICE_TEST_STORE: 'postgres' },
         },
       },
