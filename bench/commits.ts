@@ -61,11 +61,15 @@ try {
     await call('GET', `/api/bookings/${id}/ticket`, undefined, token);
   }
   // The notifications a booking sends now (not its reminders) are part of its cost: wait for them.
-  const due = server.deps.db
-    .prepare("SELECT count(*) FROM notifications WHERE status = 'queued' AND send_at <= ?")
-    .pluck();
+  const due = async (at: string) =>
+    (
+      await server.deps.store.get<{ n: number }>(
+        "SELECT count(*) AS n FROM notifications WHERE status = 'queued' AND send_at <= ?",
+        [at],
+      )
+    )?.n ?? 0;
   const deadline = Date.now() + MAX_SETTLE_MS;
-  while ((due.get(new Date().toISOString()) as number) > 0 && Date.now() < deadline)
+  while ((await due(new Date().toISOString())) > 0 && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 50));
   await new Promise((resolve) => setTimeout(resolve, 500));
   isCounting = false;

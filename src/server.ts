@@ -29,7 +29,6 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
 import { admissionLeadership } from './persistence/admission-leader.js';
-import type { AppDb } from './persistence/app-db.js';
 import { openStore } from './persistence/open-store.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
@@ -188,8 +187,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   bookingSweep.unref();
   const deps: AppDeps = {
     config,
-    // Being removed: tests still read the SQLite database through it (undefined on PostgreSQL).
-    db: opened.db as AppDb,
     store,
     logger,
     router,

@@ -17,7 +17,6 @@ import type { UserService } from '../domain/users.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
-import type { AppDb } from '../persistence/app-db.js';
 import type { Store } from '../persistence/store.js';
 import type { TicketSigner } from '../tickets/ticket-signer.js';
 
@@ -30,8 +29,7 @@ export interface Lifecycle {
 
 export interface AppDeps {
   config: Config;
-  db: AppDb;
-  /** The domain's database seam (SQLite or PostgreSQL): new code goes through it, never `db`. */
+  /** The domain's database seam (SQLite or PostgreSQL). */
   store: Store;
   logger: Logger;
   router: ShardRouter;

@@ -26,6 +26,9 @@ const running = await startTestServer(
     JWT_SECRET: process.env.CHILD_JWT_SECRET!,
     ADMIN_EMAIL: process.env.CHILD_ADMIN_EMAIL!,
     ADMIN_PASSWORD: process.env.CHILD_ADMIN_PASSWORD!,
+    // In the PostgreSQL pass, the parent's database for this data directory: the parent restarts the
+    // service on it, and a database made here would be one the parent never sees.
+    ...(process.env.CHILD_DATABASE_URL ? { DATABASE_URL: process.env.CHILD_DATABASE_URL } : {}),
   },
   {
     afterActorConfirm: process.env.BOOKING_CRASH_AFTER_ACTOR_CONFIRM === '1' ? crashAfterConfirm : undefined,

@@ -13,17 +13,21 @@ import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
 import { ADMIN, ADMIN_ENV, createShow, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
+import { testDatabaseEnv } from '../helpers/postgres.js';
 import { bookingEventCount } from '../helpers/records.js';
 import { client, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CHILD = path.join(import.meta.dirname, 'booking-child.ts');
 const JWT_SECRET = 'test-secret-test-secret-test-secret-0123';
 
-function startChild(dataDir: string) {
+async function startChild(dataDir: string) {
+  // The database the restart below gets for this data directory too (none outside the PostgreSQL pass).
+  const { DATABASE_URL } = await testDatabaseEnv({}, dataDir);
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
+      ...(DATABASE_URL ? { CHILD_DATABASE_URL: DATABASE_URL } : {}),
       BOOKING_CRASH_AFTER_ACTOR_CONFIRM: '1',
       CHILD_JWT_SECRET: JWT_SECRET,
       CHILD_ADMIN_EMAIL: ADMIN.email,
@@ -59,7 +63,7 @@ function kill(child: ChildProcess) {
 describe('booking reconciliation after a crash', () => {
   it('confirms a booking killed between the actor confirm and the booking row, exactly once', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-booking-crash-'));
-    const { child, exited, waitFor, lines } = startChild(dataDir);
+    const { child, exited, waitFor, lines } = await startChild(dataDir);
     let restarted: TestServer | undefined;
     try {
       const url = (await waitFor('READY ')).split(' ')[1]!;
@@ -118,15 +122,16 @@ describe('booking reconciliation after a crash', () => {
 
       const provider = restarted.deps.payments as SimulatedPaymentProvider;
       expect(await provider.retrieve(payment.intentId)).toMatchObject({ ok: true, status: 'succeeded' });
-      const db = restarted.deps.db;
-      const one = (sql: string, ...args: unknown[]) =>
-        db
-          .prepare(sql)
-          .pluck()
-          .get(...args);
-      expect(one('SELECT COUNT(*) FROM tickets WHERE booking_id = ?', booking.id)).toBe(1);
-      expect(bookingEventCount(db, booking.id, 'confirmed')).toBe(1);
-      expect(one('SELECT status FROM payments WHERE booking_id = ?', booking.id)).toBe('succeeded');
+      const { store } = restarted.deps;
+      expect(await store.get('SELECT COUNT(*) AS n FROM tickets WHERE booking_id = ?', [booking.id])).toEqual(
+        {
+          n: 1,
+        },
+      );
+      expect(await bookingEventCount(store, booking.id, 'confirmed')).toBe(1);
+      expect(await store.get('SELECT status FROM payments WHERE booking_id = ?', [booking.id])).toEqual({
+        status: 'succeeded',
+      });
       const history = await restarted.api('GET', '/api/me/bookings', { token: other.token });
       expect(history.body.bookings.map((b: { status: string }) => b.status)).toEqual(['pending_payment']);
 

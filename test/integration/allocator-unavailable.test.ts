@@ -16,33 +16,38 @@ beforeAll(async () => {
 afterAll(() => server?.destroy());
 
 describe('a shard that cannot serve', () => {
-  it('answers 503 WORKER_FAILED with retry-after while its worker cannot recover, then serves again', async () => {
-    const { showId } = await createShow(server.api);
-    const alice = await newUser(server.api);
-    const hold = (seat: string) =>
-      server.api('POST', `/api/shows/${showId}/holds`, { token: alice.token, body: { seats: [seat] } });
-    expect((await hold('A1')).status).toBe(201);
+  // The fault is made by corrupting the worker's SQLite commit log file; with PostgreSQL the commits are
+  // in the database and there is no such file to break.
+  it.skipIf(process.env.BOXOFFICE_TEST_STORE === 'postgres')(
+    'answers 503 WORKER_FAILED with retry-after while its worker cannot recover, then serves again',
+    async () => {
+      const { showId } = await createShow(server.api);
+      const alice = await newUser(server.api);
+      const hold = (seat: string) =>
+        server.api('POST', `/api/shows/${showId}/holds`, { token: alice.token, body: { seats: [seat] } });
+      expect((await hold('A1')).status).toBe(201);
 
-    // The worker dies (as on a failed disk write), and its commit log is unreadable while it is down,
-    // so every restart's recovery fails.
-    await server.deps.router.killWorker(0);
-    const file = commitLogFile(server.dataDir, workerLogName(0));
-    const parked = ['', '-wal', '-shm'].filter((suffix) => fs.existsSync(file + suffix));
-    for (const suffix of parked) fs.renameSync(file + suffix, `${file + suffix}.parked`);
-    fs.writeFileSync(file, 'this is not a database, and recovery cannot open it');
+      // The worker dies (as on a failed disk write), and its commit log is unreadable while it is down,
+      // so every restart's recovery fails.
+      await server.deps.router.killWorker(0);
+      const file = commitLogFile(server.dataDir, workerLogName(0));
+      const parked = ['', '-wal', '-shm'].filter((suffix) => fs.existsSync(file + suffix));
+      for (const suffix of parked) fs.renameSync(file + suffix, `${file + suffix}.parked`);
+      fs.writeFileSync(file, 'this is not a database, and recovery cannot open it');
 
-    const refused = await hold('A2');
-    expect(refused.status).toBe(503);
-    expect(refused.body.error.code).toBe('WORKER_FAILED');
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      const refused = await hold('A2');
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('WORKER_FAILED');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
 
-    fs.rmSync(file);
-    for (const suffix of parked) fs.renameSync(`${file + suffix}.parked`, file + suffix);
-    let retried = refused;
-    for (let attempt = 0; attempt < 200 && retried.status === 503; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      retried = await hold('A2');
-    }
-    expect(retried.status).toBe(201);
-  });
+      fs.rmSync(file);
+      for (const suffix of parked) fs.renameSync(`${file + suffix}.parked`, file + suffix);
+      let retried = refused;
+      for (let attempt = 0; attempt < 200 && retried.status === 503; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        retried = await hold('A2');
+      }
+      expect(retried.status).toBe(201);
+    },
+  );
 });

@@ -158,11 +158,12 @@ describe('the booking journey', () => {
     // The booking carries the code; the QR image is GET /ticket's `qr` (API.md), not inlined on every read.
     expect(paid.body.booking.ticket).toEqual({ code: expect.any(String) });
     await expectSeats(showId, ['A4', 'A5'], 'booked');
-    const stored = server.deps.db
-      .prepare('SELECT card_brand, card_last4 FROM payments WHERE booking_id = ?')
-      .get(booking.id);
+    const stored = await server.deps.store.get(
+      'SELECT card_brand, card_last4 FROM payments WHERE booking_id = ?',
+      [booking.id],
+    );
     expect(stored).toEqual({ card_brand: 'visa', card_last4: '4242' });
-    expect(JSON.stringify(server.deps.db.prepare('SELECT * FROM payments').all())).not.toContain(
+    expect(JSON.stringify(await server.deps.store.all('SELECT * FROM payments'))).not.toContain(
       '4242424242424242',
     );
 
@@ -234,9 +235,9 @@ describe('the booking journey', () => {
     const intent = await simulator().retrieve(payment.intentId);
     expect(intent).toMatchObject({ ok: true, status: 'refunded' });
     expect(
-      server.deps.db
-        .prepare('SELECT status, refunded_amount FROM payments WHERE booking_id = ?')
-        .get(booking.id),
+      await server.deps.store.get('SELECT status, refunded_amount FROM payments WHERE booking_id = ?', [
+        booking.id,
+      ]),
     ).toEqual({ status: 'refunded', refunded_amount: 56100 });
     const after = await server.api('POST', '/api/tickets/verify', {
       body: { code: ticket.body.ticket.code },
@@ -418,7 +419,7 @@ describe('a hold that lapses during payment', () => {
     const again = await pay(alice, booking.id, { method: 'card', card: GOOD_CARD });
     expect(again.status).toBe(410);
     expect(again.body.error.code).toBe('HOLD_EXPIRED');
-    expect(bookingEventCount(server.deps.db, booking.id, 'refunded')).toBe(1);
+    expect(await bookingEventCount(server.deps.store, booking.id, 'refunded')).toBe(1);
     expect((await getBooking(alice, booking.id)).status).toBe('expired');
   });
 
@@ -578,7 +579,7 @@ describe('Idempotency-Key', () => {
     });
     expect(first.status).toBe(200);
     expect(second.body).toEqual(first.body);
-    expect(bookingEventCount(server.deps.db, booking.id, 'refunded')).toBe(1);
+    expect(await bookingEventCount(server.deps.store, booking.id, 'refunded')).toBe(1);
   });
 
   it('refuses an empty or oversized key with 400', async () => {
@@ -627,9 +628,9 @@ describe('cancellation', () => {
       expect(r.status).toBe(200);
       expect(r.body.booking.status).toBe('cancelled');
     }
-    const count = (status: string) => bookingEventCount(server.deps.db, booking.id, status);
-    expect(count('cancelled')).toBe(1);
-    expect(count('refunded')).toBe(1);
+    const count = (status: string) => bookingEventCount(server.deps.store, booking.id, status);
+    expect(await count('cancelled')).toBe(1);
+    expect(await count('refunded')).toBe(1);
     expect(await simulator().retrieve(payment.intentId)).toMatchObject({ status: 'refunded' });
     await expectSeats(showId, ['C6', 'C7'], 'available');
     const map = await server.api('GET', `/api/shows/${showId}/seats`);
@@ -672,7 +673,7 @@ describe('a show cancelled by the theater', () => {
     }
   }
   const eventCount = (bookingId: string, status: string) =>
-    bookingEventCount(server.deps.db, bookingId, status);
+    bookingEventCount(server.deps.store, bookingId, status);
 
   it('cancels and refunds its paid bookings even past the cut-off, fails unpaid ones, and tells customers why', async () => {
     // 90 minutes away: past the cut-off, so the customer could no longer cancel it themselves.
@@ -692,32 +693,30 @@ describe('a show cancelled by the theater', () => {
       async () =>
         (await getBooking(alice, paid.booking.id)).status === 'cancelled' &&
         (await getBooking(bob, unpaid.booking.id)).status === 'failed' &&
-        eventCount(paid.booking.id, 'refunded') === 1,
+        (await eventCount(paid.booking.id, 'refunded')) === 1,
     );
     expect(await simulator().retrieve(paid.payment.intentId)).toMatchObject({ status: 'refunded' });
     const verified = await server.api('POST', '/api/tickets/verify', { body: { code: ticket.code } });
     expect(verified.body).toMatchObject({ valid: false, booking: { status: 'cancelled' } });
-    const notices = server.deps.db
-      .prepare(
-        "SELECT channel, data FROM notifications WHERE booking_id = ? AND template = 'booking_cancelled' ORDER BY channel",
-      )
-      .all(paid.booking.id) as { channel: string; data: string }[];
+    const notices = await server.deps.store.all<{ channel: string; data: string }>(
+      "SELECT channel, data FROM notifications WHERE booking_id = ? AND template = 'booking_cancelled' ORDER BY channel",
+      [paid.booking.id],
+    );
     expect(notices.map((n) => n.channel)).toEqual(['email', 'sms']);
     for (const n of notices) expect(JSON.parse(n.data).reason).toMatch(/cancelled by the theater/);
-    expect(
-      server.deps.db
-        .prepare("SELECT status FROM notifications WHERE booking_id = ? AND template = 'show_reminder'")
-        .pluck()
-        .all(paid.booking.id),
-    ).toEqual(expect.not.arrayContaining(['queued']));
+    const reminders = await server.deps.store.all<{ status: string }>(
+      "SELECT status FROM notifications WHERE booking_id = ? AND template = 'show_reminder'",
+      [paid.booking.id],
+    );
+    expect(reminders.map((r) => r.status)).toEqual(expect.not.arrayContaining(['queued']));
     // The other show's booking is untouched; a second DELETE refunds nothing more.
     expect((await getBooking(alice, elsewhere.booking.id)).status).toBe('confirmed');
     expect((await server.api('DELETE', `/api/admin/shows/${showId}`, { token: adminToken })).status).toBe(
       204,
     );
     await server.deps.bookings.cancelForShow(showId);
-    expect(eventCount(paid.booking.id, 'refunded')).toBe(1);
-    expect(eventCount(paid.booking.id, 'cancelled')).toBe(1);
+    expect(await eventCount(paid.booking.id, 'refunded')).toBe(1);
+    expect(await eventCount(paid.booking.id, 'cancelled')).toBe(1);
   });
 
   it('refuses to cancel a show that has already been played: 409, its tickets stay valid', async () => {

@@ -457,18 +457,19 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
         const confirmedEarly = await waitForStatus(h, early, before.id, 'booking_confirmed', 'sent');
         const queuedEarly = await waitForStatus(h, early, before.id, 'show_reminder', 'queued');
         // Outbox rows not yet handed to the queue, of the given notifications.
-        const unrelayed = (ids: string[]) =>
-          ids.filter(
-            (id) =>
-              h.server.deps.db
-                .prepare(
-                  "SELECT 1 FROM outbox WHERE relayed_at IS NULL AND json_extract(payload, '$.notificationId') = ?",
-                )
-                .get(id) !== undefined,
-          ).length;
+        // The payload is parsed here rather than in SQL: JSON functions differ between SQLite and PostgreSQL.
+        const unrelayed = async (ids: string[]) => {
+          const rows = await h.server.deps.store.all<{ payload: string }>(
+            'SELECT payload FROM outbox WHERE relayed_at IS NULL',
+          );
+          const pending = new Set(
+            rows.map((r) => (JSON.parse(r.payload) as { notificationId?: string }).notificationId),
+          );
+          return ids.filter((id) => pending.has(id)).length;
+        };
         await waitFor(
           'the early reminders to reach Redis',
-          () => unrelayed([queuedEarly.email.id, queuedEarly.sms.id]) === 0,
+          async () => (await unrelayed([queuedEarly.email.id, queuedEarly.sms.id])) === 0,
         );
 
         await redis.kill();
@@ -485,7 +486,7 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
         await holdsFor(
           'the outbox keeps the rows while Redis is down',
           1_000,
-          () => unrelayed(lateIds) === 4,
+          async () => (await unrelayed(lateIds)) === 4,
         );
         expect(h.smtp.messages.some((m) => m.to.includes(late.email))).toBe(false);
         expect(h.sms.texts.some((t) => t.to === late.phone)).toBe(false);
@@ -519,7 +520,7 @@ function notificationSuite(mode: 'embedded' | 'bullmq') {
             expect(atMs).toBeLessThan(remindAtMs + ON_TIME_MS);
           }
         }
-        expect(unrelayed(lateIds)).toBe(0);
+        expect(await unrelayed(lateIds)).toBe(0);
       });
     }
   });

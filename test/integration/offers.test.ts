@@ -86,11 +86,12 @@ async function intentStatus(intentId: string): Promise<string | undefined> {
   return state.ok ? state.status : undefined;
 }
 
-function offerUses(offerId: string): number {
-  return server.deps.db
-    .prepare('SELECT COUNT(*) FROM offer_uses WHERE offer_id = ?')
-    .pluck()
-    .get(offerId) as number;
+async function offerUses(offerId: string): Promise<number> {
+  const row = await server.deps.store.get<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM offer_uses WHERE offer_id = ?',
+    [offerId],
+  );
+  return row?.n ?? 0;
 }
 
 describe('GET /api/offers', () => {
@@ -435,7 +436,7 @@ describe('limits', () => {
     });
     expect(await bookingStatus(alice, first.body.booking.id)).toBe('expired');
     expect(await intentStatus(first.body.payment.intentId)).toBe('requires_payment');
-    expect(offerUses(offer.id)).toBe(1);
+    expect(await offerUses(offer.id)).toBe(1);
   });
 
   it('does not let lapsed bookings paid late take a one-use-per-user code three times', async () => {
@@ -460,7 +461,7 @@ describe('limits', () => {
       expect(await bookingStatus(alice, id)).toBe('expired');
       expect(await intentStatus(intentId)).toBe('requires_payment');
     }
-    expect(offerUses(offer.id)).toBe(1);
+    expect(await offerUses(offer.id)).toBe(1);
     expect(await usedCount(offer.code)).toBe(1);
   });
 
@@ -495,7 +496,7 @@ describe('limits', () => {
     expect(late.body.error.code).toBe('HOLD_EXPIRED');
     expect(await intentStatus(first.body.payment.intentId)).toBe('refunded');
     expect(await bookingStatus(alice, first.body.booking.id)).toBe('expired');
-    expect(offerUses(offer.id)).toBe(0);
+    expect(await offerUses(offer.id)).toBe(0);
     expect(await usedCount(offer.code)).toBe(0);
   });
 });

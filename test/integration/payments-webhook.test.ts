@@ -63,8 +63,8 @@ async function getBooking(user: User, id: string) {
   return res.body.booking;
 }
 
-function eventCount(bookingId: string, status: string): number {
-  return bookingEventCount(server.deps.db, bookingId, status);
+function eventCount(bookingId: string, status: string): Promise<number> {
+  return bookingEventCount(server.deps.store, bookingId, status);
 }
 
 /** A booking paid with a method the provider leaves processing: its outcome arrives by webhook. */
@@ -108,10 +108,10 @@ describe('a payment completed by webhook', () => {
     for (const r of replays) expect(r.status).toBe(200);
     const after = await getBooking(alice, booking.id);
     expect(after).toEqual(confirmed);
-    expect(eventCount(booking.id, 'confirmed')).toBe(1);
+    expect(await eventCount(booking.id, 'confirmed')).toBe(1);
     const map = await server.api('GET', `/api/shows/${showId}/seats`);
     expect(map.body.counts).toMatchObject({ booked: 2, held: 0 });
-    expect(notificationCount(server.deps.db, booking.id, 'booking_confirmed')).toBe(2);
+    expect(await notificationCount(server.deps.store, booking.id, 'booking_confirmed')).toBe(2);
   });
 
   it('fails a pending wallet booking and releases its seats; a replay changes nothing', async () => {
@@ -148,7 +148,7 @@ describe('a payment completed by webhook', () => {
     const { payload, signature } = await bank().webhookFor(created.body.payment.intentId);
     expect((await postWebhook(payload, signature, 'stripe-signature')).status).toBe(200);
     expect(await getBooking(alice, created.body.booking.id)).toEqual(paid.body.booking);
-    expect(eventCount(created.body.booking.id, 'confirmed')).toBe(1);
+    expect(await eventCount(created.body.booking.id, 'confirmed')).toBe(1);
 
     // The refund of a cancellation is reported too; the booking stays cancelled.
     const cancelled = await server.api('POST', `/api/bookings/${created.body.booking.id}/cancel`, {
@@ -195,7 +195,7 @@ describe('a webhook after the hold lapsed', () => {
     expect(lost.status).toBe('expired');
     expect(lost.ticket).toBeUndefined();
     expect(await bank().retrieve(intentId)).toMatchObject({ ok: true, status: 'refunded' });
-    expect(eventCount(booking.id, 'refunded')).toBe(1);
+    expect(await eventCount(booking.id, 'refunded')).toBe(1);
 
     // Bob lets go; the replayed success webhook must not book the seats for a refunded payment.
     expect((await server.api('DELETE', `/api/holds/${bobs.body.hold.id}`, { token: bob.token })).status).toBe(
@@ -204,7 +204,7 @@ describe('a webhook after the hold lapsed', () => {
     expect((await postWebhook(payload, signature)).status).toBe(200);
     expect((await getBooking(alice, booking.id)).status).toBe('expired');
     await expectSeats(showId, ['A7', 'A8'], 'available');
-    expect(eventCount(booking.id, 'refunded')).toBe(1);
+    expect(await eventCount(booking.id, 'refunded')).toBe(1);
     // Nor does the customer paying again.
     const retry = await server.api('POST', '/api/payments', {
       body: { bookingId: booking.id, method: 'upi', upiId: 'success@upi' },
@@ -259,11 +259,11 @@ describe('a webhook for a lapsed booking with a promo code', () => {
       ok: true,
       status: 'refunded',
     });
-    const uses = server.deps.db
-      .prepare('SELECT user_id FROM offer_uses WHERE offer_id = ?')
-      .pluck()
-      .all(offerId);
-    expect(uses).toEqual([bob.user.id]);
+    const uses = await server.deps.store.all<{ user_id: string }>(
+      'SELECT user_id FROM offer_uses WHERE offer_id = ?',
+      [offerId],
+    );
+    expect(uses.map((u) => u.user_id)).toEqual([bob.user.id]);
     await expectSeats(showId, ['C5'], 'available');
   });
 });
@@ -604,9 +604,9 @@ describe('with PAYMENT_PROVIDER=stripe', () => {
     expect(paid.status).toBe(200);
     expect(paid.body.booking.status).toBe('confirmed');
     expect(
-      stripeServer.deps.db
-        .prepare('SELECT card_brand, card_last4 FROM payments WHERE booking_id = ?')
-        .get(booking.id),
+      await stripeServer.deps.store.get('SELECT card_brand, card_last4 FROM payments WHERE booking_id = ?', [
+        booking.id,
+      ]),
     ).toEqual({ card_brand: 'visa', card_last4: '4242' });
     const cancelled = await stripeServer.api('POST', `/api/bookings/${booking.id}/cancel`, {
       token: alice.token,
@@ -664,9 +664,9 @@ describe('a payment that completes after its show was cancelled', () => {
     expect(after.status).toBe('failed');
     expect(after.ticket).toBeUndefined();
     expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });
-    expect(eventCount(booking.id, 'confirmed')).toBe(0);
-    expect(eventCount(booking.id, 'refunded')).toBe(1);
-    expect(notificationCount(server.deps.db, booking.id, 'booking_confirmed')).toBe(0);
+    expect(await eventCount(booking.id, 'confirmed')).toBe(0);
+    expect(await eventCount(booking.id, 'refunded')).toBe(1);
+    expect(await notificationCount(server.deps.store, booking.id, 'booking_confirmed')).toBe(0);
   });
 
   it('is refunded by reconciliation at start when its webhook was lost', async () => {
@@ -680,7 +680,7 @@ describe('a payment that completes after its show was cancelled', () => {
     expect(await bank().retrieve(intentId)).toMatchObject({ status: 'refunded' });
     expect((await getBooking(alice, booking.id)).status).toBe('failed');
     expect(
-      server.deps.db.prepare('SELECT status FROM payments WHERE booking_id = ?').pluck().get(booking.id),
-    ).toBe('refunded');
+      await server.deps.store.get('SELECT status FROM payments WHERE booking_id = ?', [booking.id]),
+    ).toEqual({ status: 'refunded' });
   });
 });
