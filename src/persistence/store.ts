@@ -6,6 +6,7 @@
  * placeholders (`$1`, `$2`…) once per statement text. Chosen over a query builder by measuring
  * (`npm run bench -- store-seam`, figures and reasons in docs/ARCHITECTURE.md, "Two stores").
  */
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 
@@ -236,7 +237,7 @@ const CLIENT_TIMEOUT_MARGIN_MS = 1_000;
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
-  readonly #numbered = new Map<string, string>();
+  readonly #numbered = new Map<string, { name: string; text: string }>();
   readonly #url: string;
   readonly #statementTimeoutMs: number;
 
@@ -259,25 +260,32 @@ export class PostgresStore implements Store {
     this.pool.on('error', () => undefined);
   }
 
-  #text(sql: string): string {
-    let text = this.#numbered.get(sql);
-    if (text === undefined) {
+  /**
+   * The statement as sent: placeholders numbered, and a name, so each connection parses and plans it
+   * once and then only binds and executes it. The name is a digest of the text, never a counter: pg
+   * refuses one name for two texts on a connection, and the cache here may be cleared while the
+   * connections keep their prepared statements.
+   */
+  #statement(sql: string, params: readonly SqlValue[]): pg.QueryConfig {
+    let prepared = this.#numbered.get(sql);
+    if (prepared === undefined) {
       if (this.#numbered.size >= MAX_CACHED_STATEMENTS) this.#numbered.clear();
-      text = numberPlaceholders(sql);
-      this.#numbered.set(sql, text);
+      const text = numberPlaceholders(sql);
+      prepared = { name: `bo_${createHash('sha1').update(text).digest('base64url')}`, text };
+      this.#numbered.set(sql, prepared);
     }
-    return text;
+    return { name: prepared.name, text: prepared.text, values: params as unknown[] };
   }
 
   #on(client: pg.Pool | pg.PoolClient): Queryable {
     return {
       dialect: 'postgres',
       all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#text(sql), params as unknown[])).rows as T[],
+        (await client.query(this.#statement(sql, params))).rows as T[],
       get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#text(sql), params as unknown[])).rows[0] as T | undefined,
+        (await client.query(this.#statement(sql, params))).rows[0] as T | undefined,
       run: async (sql: string, params: readonly SqlValue[] = []) => ({
-        changes: (await client.query(this.#text(sql), params as unknown[])).rowCount ?? 0,
+        changes: (await client.query(this.#statement(sql, params))).rowCount ?? 0,
       }),
     };
   }
