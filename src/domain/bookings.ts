@@ -489,12 +489,13 @@ export class BookingService {
     }
     this.d.holds.forget(row.hold_id);
     this.d.afterActorConfirm?.();
-    return { ok: true, booking: await this.#confirmInDb(bookingId) };
+    return { ok: true, booking: await this.#confirmInDb(row) };
   }
 
-  async #confirmInDb(bookingId: string): Promise<Booking> {
+  /** `row`: the booking as settleSucceeded read it (its user, show, seats and amount do not change). */
+  async #confirmInDb(row: BookingRow): Promise<Booking> {
     const { store } = this.d;
-    const row = (await this.row(bookingId))!;
+    const bookingId = row.id;
     const show = this.d.shows.get(row.show_id);
     const user = (await store.get<{ name: string; email: string; phone: string | null }>(
       'SELECT name, email, phone FROM users WHERE id = ?',
@@ -511,15 +512,15 @@ export class BookingService {
       startTime: show?.startTime ?? new Date(this.d.now()).toISOString(),
     });
     const now = this.#iso();
-    await store.transaction(async (tx) => {
+    const confirmed = await store.transaction(async (tx) => {
       // Confirmed exactly once, whoever races (POST /api/payments, the webhook, reconciliation): the
-      // conditional UPDATE changes the row for one of them (changes === 1), and only that one issues
-      // the ticket and sends the confirmation.
-      const changed = await tx.run(
-        "UPDATE bookings SET status = 'confirmed', confirmed_at = ?, updated_at = ? WHERE id = ? AND status IN ('pending_payment', 'expired', 'failed')",
+      // conditional UPDATE changes the row for one of them (a row comes back), and only that one issues
+      // the ticket and sends the confirmation. RETURNING gives the answer's row without another read.
+      const updated = await tx.get<BookingRow>(
+        "UPDATE bookings SET status = 'confirmed', confirmed_at = ?, updated_at = ? WHERE id = ? AND status IN ('pending_payment', 'expired', 'failed') RETURNING *",
         [now, now, bookingId],
       );
-      if (changed.changes !== 1) return;
+      if (!updated) return undefined;
       await tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]);
       // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
       await tx.run(
@@ -560,9 +561,11 @@ export class BookingService {
           if (user.phone) await notify('sms', 'show_reminder', user.phone, at);
         }
       }
+      return updated;
     });
     this.d.metrics.bookings.inc({ status: 'confirmed' });
-    return this.view((await this.row(bookingId))!);
+    // Someone else confirmed it first: their row is the one to show.
+    return this.view(confirmed ?? (await this.row(bookingId))!);
   }
 
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
