@@ -15,10 +15,10 @@ import type { AppDeps } from './context.js';
 import {
   CLOSE_GOING_AWAY,
   CLOSE_TRY_AGAIN_LATER,
-  FEED_PING_INTERVAL_MS,
   FEED_RETRY_AFTER_SECONDS,
   MAX_CLIENT_MESSAGE_BYTES,
   rejectUpgrade,
+  startHeartbeat,
   type UpgradeRoute,
 } from './seat-feed.js';
 
@@ -59,7 +59,7 @@ export function createQueueFeed(deps: AppDeps): QueueFeed {
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
   });
   wss.on('error', (err) => deps.logger.debug({ err: err.message }, 'queue feed server error'));
-  const alive = new WeakSet<WebSocket>();
+  const heartbeat = startHeartbeat(wss);
   let openFeeds = 0;
   const feedsByAddress = new Map<string, number>();
 
@@ -106,8 +106,7 @@ export function createQueueFeed(deps: AppDeps): QueueFeed {
   function follow(ws: WebSocket, userId: string, onsaleId: string): void {
     // A malformed frame ends this client's feed (ws closes it); never the process.
     ws.on('error', (err) => deps.logger.debug({ err: err.message, onsaleId }, 'queue feed client error'));
-    alive.add(ws);
-    ws.on('pong', () => alive.add(ws));
+    heartbeat.watch(ws);
     // Clients have nothing to say; a message is ignored (its size is bounded by maxPayload).
     ws.on('message', () => {});
     let last = '';
@@ -134,18 +133,6 @@ export function createQueueFeed(deps: AppDeps): QueueFeed {
     if (now.ok) send(now.view);
   }
 
-  const pinger = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (!alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      alive.delete(ws);
-      ws.ping();
-    }
-  }, FEED_PING_INTERVAL_MS);
-  pinger.unref();
-
   return {
     matches: (pathname) => pathname.startsWith('/ws/onsales/'),
     handle(req, socket, head) {
@@ -155,7 +142,7 @@ export function createQueueFeed(deps: AppDeps): QueueFeed {
       });
     },
     close() {
-      clearInterval(pinger);
+      heartbeat.stop();
       for (const ws of wss.clients) ws.close(CLOSE_GOING_AWAY, 'server shutting down');
       wss.close();
     },

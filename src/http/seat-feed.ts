@@ -28,6 +28,32 @@ export const FEED_RETRY_AFTER_SECONDS = 5;
 const MAX_ECHOED_PATH = 200;
 export const MAX_CLIENT_MESSAGE_BYTES = 1024;
 export const FEED_PING_INTERVAL_MS = 30_000;
+
+/**
+ * Pings every client of `wss` each FEED_PING_INTERVAL_MS and ends the ones that did not answer the last
+ * ping (a peer that vanished without closing). Both feeds, seats and on-sale queues, use it.
+ */
+export function startHeartbeat(wss: WebSocketServer): { watch(ws: WebSocket): void; stop(): void } {
+  const alive = new WeakSet<WebSocket>();
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, FEED_PING_INTERVAL_MS);
+  pinger.unref();
+  return {
+    watch(ws) {
+      alive.add(ws);
+      ws.on('pong', () => alive.add(ws));
+    },
+    stop: () => clearInterval(pinger),
+  };
+}
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
@@ -133,7 +159,7 @@ export function attachSeatFeed(
   });
   // ws reports its own failures (a handshake on a socket that already died) here; never fatal.
   wss.on('error', (err) => deps.logger.debug({ err: err.message }, 'seat feed server error'));
-  const alive = new WeakSet<WebSocket>();
+  const heartbeat = startHeartbeat(wss);
   const { metrics, seatMaps } = deps;
 
   const feedBound = globalFeedBound(readOpenFilesSoftLimit());
@@ -215,9 +241,8 @@ export function attachSeatFeed(
     ws.on('error', (err) => {
       deps.logger.debug({ err: err.message, showId }, 'seat feed client sent a malformed frame');
     });
-    alive.add(ws);
+    heartbeat.watch(ws);
     metrics.wsSubscribers.inc();
-    ws.on('pong', () => alive.add(ws));
     const send = (message: string | Buffer) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount > deps.config.WS_MAX_BUFFERED_BYTES) {
@@ -285,22 +310,10 @@ export function attachSeatFeed(
     }
   }
 
-  const pinger = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (!alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      alive.delete(ws);
-      ws.ping();
-    }
-  }, FEED_PING_INTERVAL_MS);
-  pinger.unref();
-
   return {
     subscriberCount: () => wss.clients.size,
     close() {
-      clearInterval(pinger);
+      heartbeat.stop();
       for (const ws of wss.clients) ws.close(CLOSE_GOING_AWAY, 'server shutting down');
       wss.close();
     },
