@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OnsaleService } from '../src/domain/onsales.js';
 import { openAppDb } from '../src/persistence/app-db.js';
-import { SqliteStore, type Store } from '../src/persistence/store.js';
+import { countingStore, SqliteStore, type Store } from '../src/persistence/store.js';
 import { TicketSigner } from '../src/tickets/ticket-signer.js';
 
 const arg = (name: string, fallback: number) => {
@@ -42,20 +42,7 @@ async function inFlight(count: number, work: (i: number) => Promise<unknown>): P
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-bench-onsale-'));
 try {
   const base: Store = new SqliteStore(openAppDb(path.join(dir, 'app.db')));
-  let statements = 0;
-  const count = <T>(op: () => Promise<T>): Promise<T> => {
-    statements++;
-    return op();
-  };
-  const store: Store = {
-    dialect: base.dialect,
-    all: (sql, params) => count(() => base.all(sql, params)),
-    get: (sql, params) => count(() => base.get(sql, params)),
-    run: (sql, params) => count(() => base.run(sql, params)),
-    transaction: (work) => count(() => base.transaction(work)),
-    subscribe: (channel, handlers) => base.subscribe(channel, handlers),
-    close: () => base.close(),
-  };
+  const { store, count: statements } = countingStore(base);
   let nowMs = Date.UTC(2030, 0, 1);
   const opensAt = new Date(nowMs + 3_600_000).toISOString();
   const service = new OnsaleService({
@@ -93,7 +80,7 @@ try {
   await service.tick();
   const heapQueue = heapMb() - heapBefore;
 
-  const before = statements;
+  const before = statements();
   t = performance.now();
   let sink = 0;
   for (let i = 0; i < POLLS; i++) {
@@ -101,7 +88,7 @@ try {
     if (polled.ok) sink += polled.view.position ?? 0;
   }
   const pollsPerSecond = POLLS / ((performance.now() - t) / 1000);
-  const statementsPerPoll = (statements - before) / POLLS;
+  const statementsPerPoll = (statements() - before) / POLLS;
 
   const index = new Map(Array.from({ length: BUYERS }, (_, i) => [`usr_${i}`, i]));
   t = performance.now();

@@ -438,3 +438,27 @@ export function isStoreUnavailable(err: unknown): boolean {
   if (err instanceof AggregateError && err.errors.some(isStoreUnavailable)) return true;
   return UNAVAILABLE_MESSAGE.test(err.message);
 }
+
+/**
+ * Diagnosis (tests, benches): `base` with a count of what was asked of it, statements and transactions
+ * alike, to show that a path reads nothing (an on-sale poll) or how much it reads.
+ */
+export function countingStore(base: Store): { store: Store; count(): number } {
+  let made = 0;
+  const counted = <T>(op: () => Promise<T>): Promise<T> => {
+    made++;
+    return op();
+  };
+  return {
+    store: {
+      dialect: base.dialect,
+      all: (sql, params) => counted(() => base.all(sql, params)),
+      get: (sql, params) => counted(() => base.get(sql, params)),
+      run: (sql, params) => counted(() => base.run(sql, params)),
+      transaction: (work) => counted(() => base.transaction(work)),
+      subscribe: (channel, handlers) => base.subscribe(channel, handlers),
+      close: () => base.close(),
+    },
+    count: () => made,
+  };
+}

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueView } from '../../src/domain/onsale-queue.js';
 import { QueueOrder, seededShuffle } from '../../src/domain/onsale-queue.js';
 import { OnsaleService } from '../../src/domain/onsales.js';
-import type { Store } from '../../src/persistence/store.js';
+import { countingStore, type Store } from '../../src/persistence/store.js';
 import { TicketSigner } from '../../src/tickets/ticket-signer.js';
 import { APP_STORES } from '../helpers/app-stores.js';
 
@@ -280,20 +280,7 @@ describe.each(APP_STORES)('on-sale waiting room on $name', (fixture) => {
 describe('on-sale queue in memory', () => {
   it('answers polls and the hold check without a statement, and holds 100,000 buyers in well under 200 MB', async () => {
     const base = await APP_STORES[0]!.open('onsales-memory');
-    let statements = 0;
-    const count = <T>(op: () => Promise<T>): Promise<T> => {
-      statements++;
-      return op();
-    };
-    const counted: Store = {
-      dialect: base.dialect,
-      all: (sql, params) => count(() => base.all(sql, params)),
-      get: (sql, params) => count(() => base.get(sql, params)),
-      run: (sql, params) => count(() => base.run(sql, params)),
-      transaction: (work) => count(() => base.transaction(work)),
-      subscribe: (channel, handlers) => base.subscribe(channel, handlers),
-      close: () => base.close(),
-    };
+    const { store: counted, count: statements } = countingStore(base);
     let nowMs = OPENS_AT_MS - 1_000;
     const s = new OnsaleService({
       store: counted,
@@ -319,10 +306,10 @@ describe('on-sale queue in memory', () => {
     await s.tick();
     nowMs += 1_000;
     await s.tick();
-    const before = statements;
+    const before = statements();
     for (const u of users) expect(s.poll(u, id).ok).toBe(true);
     for (const u of users) s.checkAdmission(u, 'shw_1', 'x.y.z');
-    expect(statements).toBe(before);
+    expect(statements()).toBe(before);
     await s.close();
     await base.close();
     // The queue itself: 100,000 buyers, each with a place.
