@@ -8,19 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthUser, TokenService } from '../../src/domain/auth-tokens.js';
 import { migratePostgres } from '../../src/persistence/pg-app-db.js';
 import { PostgresStore, type Store } from '../../src/persistence/store.js';
-import { APP_STORES } from '../helpers/app-stores.js';
+import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 import { freshPostgresDatabase } from '../helpers/postgres.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const TTL_SECONDS = 3600;
-
-async function addUser(store: Store, id: string): Promise<void> {
-  const at = new Date(T0).toISOString();
-  await store.run(
-    'INSERT INTO users (id, name, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-    [id, 'Asha', `${id}@example.com`, 'hash', at, at],
-  );
-}
 
 describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   let store: Store;
@@ -50,7 +42,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   });
 
   it('refuses a revoked token at once and after a restart; a second revoke is harmless', async () => {
-    await addUser(store, 'usr_rev');
+    await insertUser(store, 'usr_rev');
     const tokens = await open();
     const { token, user } = await session(tokens, 'usr_rev');
     await tokens.revoke(user);
@@ -82,7 +74,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   });
 
   it('ends every other session on a generation bump, also after a restart', async () => {
-    await addUser(store, 'usr_gen');
+    await insertUser(store, 'usr_gen');
     const tokens = await open();
     const kept = await session(tokens, 'usr_gen');
     const ended = await session(tokens, 'usr_gen');
@@ -101,7 +93,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   });
 
   it('keeps memory on a bump that rolled back unchanged', async () => {
-    await addUser(store, 'usr_rollback');
+    await insertUser(store, 'usr_rollback');
     const tokens = await open();
     const before = await session(tokens, 'usr_rollback');
     await expect(
@@ -119,7 +111,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   });
 
   it('never lets an older bump that finishes last replace a newer one in memory', async () => {
-    await addUser(store, 'usr_order');
+    await insertUser(store, 'usr_order');
     const tokens = await open();
     const first = await session(tokens, 'usr_order');
     const second = await session(tokens, 'usr_order');
@@ -132,7 +124,7 @@ describe.each(APP_STORES)('TokenService on the $name store', (fixture) => {
   });
 
   it('gives concurrent bumps of one user distinct generations and ends where the row ends', async () => {
-    await addUser(store, 'usr_race');
+    await insertUser(store, 'usr_race');
     const tokens = await open();
     const sessions = await Promise.all(Array.from({ length: 12 }, () => session(tokens, 'usr_race')));
     const bumps = await Promise.all(
@@ -194,7 +186,7 @@ describe('two nodes on one PostgreSQL database', () => {
     await pool.end();
     const a = await node(url);
     const b = await node(url);
-    await addUser(a.store, 'usr_two');
+    await insertUser(a.store, 'usr_two');
 
     const { token } = await a.tokens.issue({ id: 'usr_two', role: 'user' });
     const onA = (await a.tokens.verify(token))!;
@@ -219,7 +211,7 @@ describe('two nodes on one PostgreSQL database', () => {
     await migratePostgres(pool);
     const a = await node(url);
     const b = await node(url);
-    await addUser(a.store, 'usr_cut');
+    await insertUser(a.store, 'usr_cut');
     const { token } = await a.tokens.issue({ id: 'usr_cut', role: 'user' });
     const onA = (await a.tokens.verify(token))!;
     // B's listener is ended by the server (as by a restart or a network cut); A revokes meanwhile.

@@ -10,7 +10,7 @@ import { CatalogService, type ShowActors } from '../../src/domain/catalog.js';
 import { type DemoSeedDeps, seedDemo } from '../../src/domain/demo-seed.js';
 import { ShowInfoCache } from '../../src/domain/show-info.js';
 import type { Store } from '../../src/persistence/store.js';
-import { APP_STORES } from '../helpers/app-stores.js';
+import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 
 const LAYOUT: SeatLayout = {
   rows: [
@@ -36,14 +36,6 @@ function recordingActors(): ShowActors & { created: string[] } {
       return { ok: false, code: 'INVALID_COMMAND', message: 'not used here' };
     },
   };
-}
-
-async function addUser(store: Store, id: string): Promise<void> {
-  await store.run(
-    `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
-     VALUES (?, ?, ?, NULL, 'x', 'user', ?, ?)`,
-    [id, id, `${id}@example.com`, at(0), at(0)],
-  );
 }
 
 /** A confirmed booking of the show: what makes its user eligible to rate the movie. */
@@ -213,8 +205,8 @@ describe.each(APP_STORES)('catalog on $name', (fixture) => {
   it('rates only with a confirmed booking, one score per user, and withdraws an unbacked rating', async () => {
     const { movie, screen } = await world();
     const show = await scheduled(movie.id, screen.id, 24);
-    await addUser(store, 'usr_a');
-    await addUser(store, 'usr_b');
+    await insertUser(store, 'usr_a');
+    await insertUser(store, 'usr_b');
     expect(await catalog.rate('usr_a', movie.id, 8)).toMatchObject({ code: 'NOT_ELIGIBLE' });
     const booking = await addConfirmedBooking(store, 'usr_a', show.id);
     await addConfirmedBooking(store, 'usr_b', show.id);
@@ -348,7 +340,7 @@ describe.each(APP_STORES.filter((f) => f.name === 'postgres'))('catalog races on
     if (!show.ok) throw new Error(show.message);
     const users = Array.from({ length: 16 }, (_, i) => `usr_${i}`);
     for (const user of users) {
-      await addUser(store, user);
+      await insertUser(store, user);
       await addConfirmedBooking(store, user, show.show.id);
     }
     // Every user twice at once (one row each, the last score standing), all users concurrently.

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { openAppDb } from '../../src/persistence/app-db.js';
 import { migratePostgres } from '../../src/persistence/pg-app-db.js';
-import { PostgresStore, SqliteStore, type Store } from '../../src/persistence/store.js';
+import { PostgresStore, type Queryable, SqliteStore, type Store } from '../../src/persistence/store.js';
 import { freshPostgresDatabase } from './postgres.js';
 
 export interface AppStoreFixture {
@@ -37,3 +37,20 @@ const postgres: AppStoreFixture = {
 };
 
 export const APP_STORES: readonly AppStoreFixture[] = [sqlite, postgres];
+
+/**
+ * A user row for tests that need one to point at (bookings, notifications, tokens): nobody signs in as
+ * it, so its password hash is a placeholder. `email` defaults to one made from the id.
+ */
+export async function insertUser(
+  q: Queryable,
+  id: string,
+  options: { email?: string; phone?: string } = {},
+): Promise<void> {
+  const at = '2026-12-01T10:00:00.000Z';
+  await q.run(
+    `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
+     VALUES (?, 'Asha', ?, ?, 'x', 'user', ?, ?)`,
+    [id, options.email ?? `${id}@example.com`, options.phone ?? null, at, at],
+  );
+}

@@ -11,7 +11,7 @@ import { getNotification, listNotifications } from '../../src/jobs/outbox.js';
 import type { SmsMessage, SmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import type { Store } from '../../src/persistence/store.js';
-import { APP_STORES } from '../helpers/app-stores.js';
+import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 
 const logger = createLogger('silent');
@@ -36,15 +36,6 @@ class RecordingSms implements SmsSender {
   async send(message: SmsMessage): Promise<void> {
     this.sent.push(message);
   }
-}
-
-async function addUser(store: Store, id: string): Promise<void> {
-  const at = new Date().toISOString();
-  await store.run(
-    `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
-     VALUES (?, 'Asha', ?, '+919876543210', 'x', 'user', ?, ?)`,
-    [id, `${id}@example.com`, at, at],
-  );
 }
 
 /** A queued notification row as enqueueNotification writes it (the outbox row is the relay's concern). */
@@ -97,7 +88,7 @@ afterEach(async () => {
 describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
   it('sends a queued row once, records the attempt, and skips it after', async () => {
     store = await fixture.open('deliver-once');
-    await addUser(store, 'usr_1');
+    await insertUser(store, 'usr_1', { phone: '+919876543210' });
     const id = await queuedRow(store, 'ntf_once');
     const sms = new RecordingSms();
     const smsId = await queuedRow(store, 'ntf_text', { channel: 'sms' });
@@ -121,7 +112,7 @@ describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
 
   it('records each failed attempt and fails the row at the last one', async () => {
     store = await fixture.open('deliver-fail');
-    await addUser(store, 'usr_1');
+    await insertUser(store, 'usr_1', { phone: '+919876543210' });
     const id = await queuedRow(store, 'ntf_fail');
     const email = new RecordingEmail();
     email.failWith = 'connection refused';
@@ -149,7 +140,7 @@ describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
 
   it('lets exactly one of many concurrent runs of a job claim and send the row', async () => {
     store = await fixture.open('deliver-race');
-    await addUser(store, 'usr_1');
+    await insertUser(store, 'usr_1', { phone: '+919876543210' });
     const id = await queuedRow(store, 'ntf_race');
     const email = new RecordingEmail();
     let release!: () => void;
@@ -181,8 +172,8 @@ describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
 
   it('lists a user’s notifications newest first, by pages, with their attempts', async () => {
     store = await fixture.open('deliver-list');
-    await addUser(store, 'usr_1');
-    await addUser(store, 'usr_other');
+    await insertUser(store, 'usr_1', { phone: '+919876543210' });
+    await insertUser(store, 'usr_other', { phone: '+919876543210' });
     const base = Date.now();
     const ids = await Promise.all(
       [0, 1, 2].map((i) =>

@@ -11,7 +11,7 @@ import { type Notifier, type NotifierOptions, startNotifier } from '../../src/jo
 import type { SmsMessage, SmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
 import type { Store } from '../../src/persistence/store.js';
-import { APP_STORES } from '../helpers/app-stores.js';
+import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -39,15 +39,6 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promi
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function addUser(store: Store): Promise<void> {
-  const at = new Date().toISOString();
-  await store.run(
-    `INSERT INTO users (id, name, email, phone, password_hash, role, created_at, updated_at)
-     VALUES ('usr_1', 'Asha', 'asha@example.com', '+919876543210', 'x', 'user', ?, ?)`,
-    [at, at],
-  );
 }
 
 /** A notification and its outbox row in one transaction, as a booking's transaction writes them. */
@@ -113,7 +104,7 @@ function start(target: Store, email: EmailSender, overrides: Partial<NotifierOpt
 describe.each(APP_STORES)('the notifier on $name', (fixture) => {
   it('delivers queued rows once, and a row relayed before a restart through the sweep', async () => {
     store = await fixture.open('notifier-inprocess');
-    await addUser(store);
+    await insertUser(store, 'usr_1', { email: 'asha@example.com', phone: '+919876543210' });
     const relayedBefore = await queueNotification(store, 'ntf_restart');
     // The previous process relayed the row, then died before its timer fired.
     await store.run('UPDATE outbox SET relayed_at = ?', [new Date().toISOString()]);
@@ -129,7 +120,7 @@ describe.each(APP_STORES)('the notifier on $name', (fixture) => {
 
   it('sends each notification once when two notifiers share the database', async () => {
     store = await fixture.open('notifier-two-nodes');
-    await addUser(store);
+    await insertUser(store, 'usr_1', { email: 'asha@example.com', phone: '+919876543210' });
     const email = new RecordingEmail();
     // Two nodes: each relays the outbox and runs its own queue and sweep; both claim the same rows.
     const first = start(store, email);
@@ -148,7 +139,7 @@ describe.each(APP_STORES)('the notifier on $name', (fixture) => {
 
   it('with BullMQ, gives Redis back the jobs it lost from the table', async () => {
     store = await fixture.open('notifier-bullmq');
-    await addUser(store);
+    await insertUser(store, 'usr_1', { email: 'asha@example.com', phone: '+919876543210' });
     const email = new RecordingEmail();
     const notifier = start(store, email, {
       config: { SMTP_URL: undefined, SMS_WEBHOOK_URL: undefined, MAIL_FROM: 'x@y.z', REDIS_URL: redis.url },

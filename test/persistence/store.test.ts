@@ -11,16 +11,10 @@ import {
   SqliteStore,
   type Store,
 } from '../../src/persistence/store.js';
+import { insertUser } from '../helpers/app-stores.js';
 import { freshPostgresDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const NOW = '2026-12-01T10:00:00.000Z';
-
-async function addUser(store: Store, id: string, email: string) {
-  await store.run(
-    'INSERT INTO users (id, name, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-    [id, 'Asha', email, 'hash', NOW, NOW],
-  );
-}
 
 async function addOffer(store: Store, id: string, totalLimit: number) {
   await store.run(
@@ -66,7 +60,7 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (dialect) => {
   });
 
   it('finds a user by email whatever its case, with integers as numbers', async () => {
-    await addUser(store, 'usr_1', 'Asha@Example.com');
+    await insertUser(store, 'usr_1', { email: 'Asha@Example.com' });
     const row = await store.get<{ id: string; email: string; session_generation: number }>(
       'SELECT id, email, session_generation FROM users WHERE email = ?',
       ['asha@example.COM'],
@@ -76,14 +70,14 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (dialect) => {
   });
 
   it('refuses a second account with the same email in another case', async () => {
-    await expect(addUser(store, 'usr_2', 'ASHA@example.com')).rejects.toThrow();
+    await expect(insertUser(store, 'usr_2', { email: 'ASHA@example.com' })).rejects.toThrow();
   });
 
   it('commits a transaction that resolves and rolls back one that throws', async () => {
-    await store.transaction(async (tx) => addUser(tx as Store, 'usr_kept', 'kept@example.com'));
+    await store.transaction(async (tx) => insertUser(tx, 'usr_kept', { email: 'kept@example.com' }));
     await expect(
       store.transaction(async (tx) => {
-        await addUser(tx as Store, 'usr_lost', 'lost@example.com');
+        await insertUser(tx, 'usr_lost', { email: 'lost@example.com' });
         throw new Error('changed my mind');
       }),
     ).rejects.toThrow('changed my mind');
