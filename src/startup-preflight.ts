@@ -24,7 +24,9 @@ export function claimDataDir(dir: string): DataDirLock {
     makePrivateDirectory(dir);
     claimed = lockDataDir(dir);
   } catch (err) {
-    throw new StartupError(`DATA_DIR=${dir}: cannot create or write the data directory (${describe(err)})`);
+    throw new StartupError(
+      `DATA_DIR=${dir}: cannot create or write the data directory (${describeError(err)})`,
+    );
   }
   if (!claimed.ok) {
     const holder = claimed.holderPid === undefined ? 'another process' : `process ${claimed.holderPid}`;
@@ -36,7 +38,7 @@ export function claimDataDir(dir: string): DataDirLock {
     tightenPermissions(dir);
   } catch (err) {
     claimed.lock.release();
-    throw new StartupError(`DATA_DIR=${dir}: cannot make the data directory private (${describe(err)})`);
+    throw new StartupError(`DATA_DIR=${dir}: cannot make the data directory private (${describeError(err)})`);
   }
   return claimed.lock;
 }
@@ -59,12 +61,14 @@ export function listenError(config: Pick<Config, 'HOST' | 'PORT'>, err: unknown)
   const where = `${config.HOST}:${config.PORT}`;
   if (code === 'EADDRINUSE') return new StartupError(`PORT=${config.PORT}: ${where} is already in use`);
   if (code === 'EACCES')
-    return new StartupError(`PORT=${config.PORT}: not allowed to listen on ${where} (${describe(err)})`);
-  return new StartupError(`HOST=${config.HOST}: cannot listen on ${where} (${describe(err)})`);
+    return new StartupError(`PORT=${config.PORT}: not allowed to listen on ${where} (${describeError(err)})`);
+  return new StartupError(`HOST=${config.HOST}: cannot listen on ${where} (${describeError(err)})`);
 }
 
-function describe(err: unknown): string {
+/** An error in a few words for a one-line startup message: its code and the first line of its message. */
+export function describeError(err: unknown): string {
   const code = (err as { code?: string }).code;
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  if (!message) return code ?? (err instanceof Error ? err.name : 'unknown error');
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }

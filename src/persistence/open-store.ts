@@ -8,8 +8,8 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { StartupError } from '../startup-preflight.js';
-import { type AppDb, type AppDbOptions, openAppDb } from './app-db.js';
+import { describeError, StartupError } from '../startup-preflight.js';
+import { type AppDbOptions, openAppDb } from './app-db.js';
 import { startCheckpointer } from './checkpointer.js';
 import { GroupCommit } from './group-commit.js';
 import { migratePostgres, PostgresCollationError } from './pg-app-db.js';
@@ -19,8 +19,6 @@ import { WalFlusher } from './wal-flush.js';
 
 export interface OpenedStore {
   store: Store;
-  /** The SQLite app database, when that is the store (diagnosis and tests read it directly). */
-  db?: AppDb;
   seatStore: SeatStoreOption;
   /**
    * Resolves once every commit made before the call is durable. SQLite commits at `synchronous=NORMAL`
@@ -54,7 +52,9 @@ async function openPostgres(config: Config, url: string): Promise<OpenedStore> {
   } catch (err) {
     await store.close().catch(() => undefined);
     const reason =
-      err instanceof PostgresCollationError ? err.message : `cannot connect or migrate (${describe(err)})`;
+      err instanceof PostgresCollationError
+        ? err.message
+        : `cannot connect or migrate (${describeError(err)})`;
     throw new StartupError(`DATABASE_URL=${redact(url)}: ${reason}`);
   }
   return {
@@ -65,7 +65,7 @@ async function openPostgres(config: Config, url: string): Promise<OpenedStore> {
   };
 }
 
-function openSqlite(config: Config, options: OpenStoreOptions): Promise<OpenedStore> {
+async function openSqlite(config: Config, options: OpenStoreOptions): Promise<OpenedStore> {
   const { logger } = options;
   const dbFile = path.join(config.dataDir, 'app.db');
   const db = openAppDb(dbFile, { onCommit: options.onAppDbCommit });
@@ -83,9 +83,8 @@ function openSqlite(config: Config, options: OpenStoreOptions): Promise<OpenedSt
       process.exit(1);
     },
   });
-  return Promise.resolve({
+  return {
     store: new SqliteStore(db),
-    db,
     seatStore: { kind: 'sqlite' },
     durable: () => groupCommit.whenDurable(),
     async close() {
@@ -93,7 +92,7 @@ function openSqlite(config: Config, options: OpenStoreOptions): Promise<OpenedSt
       wal.close();
       db.close();
     },
-  });
+  };
 }
 
 /** The URL without its password, for a message that may be logged. */
@@ -105,8 +104,4 @@ function redact(url: string): string {
   } catch {
     return 'postgres://…';
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || err.name : String(err);
 }
