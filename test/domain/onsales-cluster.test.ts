@@ -98,4 +98,27 @@ describe('on-sale across two nodes on PostgreSQL', () => {
     await first.close();
     expect(await second.isLeader()).toBe(true);
   });
+
+  it('stops claiming the clock once the server ended its connection', async () => {
+    const url = await freshPostgresDatabase('onsale-leader-cut');
+    const first = admissionLeadership(url);
+    const second = admissionLeadership(url);
+    closers.push(
+      () => first.close(),
+      () => second.close(),
+    );
+    expect(await first.isLeader()).toBe(true);
+    // The server ends the leader's session (a restart, an operator, a network cut): its lock is gone.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()",
+    );
+    await admin.end();
+    expect(await second.isLeader()).toBe(true);
+    // The old leader learns it from its connection's end, and does not admit beside the new one.
+    for (let attempt = 0; attempt < 100 && (await first.isLeader()); attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await first.isLeader()).toBe(false);
+  });
 });
