@@ -13,8 +13,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { JsonClient } from './http/client.js';
-import { TEST_CARD } from './http/cycles.js';
+import { bookOnce, JsonClient } from './http/client.js';
 import { createShows, prepareTemplate, SEAT_LABELS } from './http/fixtures.js';
 import { BenchPostgres } from './http/postgres.js';
 import { Processes } from './http/processes.js';
@@ -189,22 +188,7 @@ async function main(procs: Processes) {
     from = mark();
     for (let n = count; n < 2 * count; n++) {
       const { showId, seat: label } = seat(n);
-      const held = await client.request('POST', `/api/shows/${showId}/holds`, {
-        body: { seats: [label] },
-        token,
-      });
-      const booked = await client.request('POST', '/api/bookings', {
-        body: { holdId: held.body?.hold?.id, paymentMethod: 'card' },
-        token,
-      });
-      const paid = await client.request('POST', '/api/payments', {
-        body: { bookingId: booked.body?.booking?.id, method: 'card', card: TEST_CARD },
-        token,
-      });
-      if (held.status !== 201 || booked.status !== 201 || paid.status !== 200)
-        throw new Error(
-          `booking: ${held.status} ${booked.status} ${paid.status} ${JSON.stringify(paid.body)}`,
-        );
+      await bookOnce(client, showId, label, token, 'booking');
     }
     await settle();
     const booking = {

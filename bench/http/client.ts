@@ -5,6 +5,7 @@
  * parsed body and its latency from the moment the request was handed to its socket.
  */
 import http from 'node:http';
+import { TEST_CARD } from './cycles.js';
 
 /** Bound on one request; the bench must stop by itself even if the server hangs. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -101,4 +102,31 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
   return results;
+}
+
+/**
+ * One whole booking by hand: hold `seat`, book it, pay by the test card. Throws, naming `what` and each
+ * step's status, unless every step succeeded; returns the three replies.
+ */
+export async function bookOnce(
+  client: JsonClient,
+  showId: string,
+  seat: string,
+  token: string,
+  what: string,
+): Promise<[Reply, Reply, Reply]> {
+  const held = await client.request('POST', `/api/shows/${showId}/holds`, { body: { seats: [seat] }, token });
+  const booked = await client.request('POST', '/api/bookings', {
+    body: { holdId: held.body?.hold?.id, paymentMethod: 'card' },
+    token,
+  });
+  const paid = await client.request('POST', '/api/payments', {
+    body: { bookingId: booked.body?.booking?.id, method: 'card', card: TEST_CARD },
+    token,
+  });
+  if (held.status !== 201 || booked.status !== 201 || paid.status !== 200)
+    throw new Error(
+      `${what}: hold ${held.status}, book ${booked.status} ${JSON.stringify(booked.body)}, pay ${paid.status} ${JSON.stringify(paid.body)}`,
+    );
+  return [held, booked, paid];
 }

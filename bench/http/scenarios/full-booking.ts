@@ -5,6 +5,7 @@
  * a whole booking from the hold's send to the payment's reply, besides the per-request figures. Seats
  * are used once, so the show count grows with the duration.
  */
+import { bookOnce } from '../client.js';
 import { type BenchContext, loadRow, type Row, usersFor, withCeiling, withService } from '../context.js';
 import { type BookingCounters, fullBookingRequests, SlotPool, staticRequests, TEST_CARD } from '../cycles.js';
 import { type BenchUser, createShows, SEAT_LABELS } from '../fixtures.js';
@@ -90,18 +91,6 @@ function ceilingRequests(user: BenchUser) {
 
 /** One booking by hand: checks the chain works and gives the mean body size of its three replies. */
 async function probeBooking(client: import('../client.js').JsonClient, showId: string, token: string) {
-  const held = await client.request('POST', `/api/shows/${showId}/holds`, { body: { seats: ['A1'] }, token });
-  const booked = await client.request('POST', '/api/bookings', {
-    body: { holdId: held.body?.hold?.id, paymentMethod: 'card' },
-    token,
-  });
-  const paid = await client.request('POST', '/api/payments', {
-    body: { bookingId: booked.body?.booking?.id, method: 'card', card: TEST_CARD },
-    token,
-  });
-  if (held.status !== 201 || booked.status !== 201 || paid.status !== 200)
-    throw new Error(
-      `booking probe: hold ${held.status}, book ${booked.status} ${JSON.stringify(booked.body)}, pay ${paid.status} ${JSON.stringify(paid.body)}`,
-    );
+  const [held, booked, paid] = await bookOnce(client, showId, 'A1', token, 'booking probe');
   return (held.bytes + booked.bytes + paid.bytes) / 3;
 }
