@@ -31,22 +31,25 @@ afterAll(async () => {
 
 const ROWS = 'ABCDEFGHIJ';
 
+/** The service on this test's PostgreSQL; a short statement timeout so a dead server is noticed soon. */
+function serviceEnv(): Record<string, string> {
+  return {
+    ...ADMIN_ENV,
+    DATA_DIR: dataDir,
+    DATABASE_URL: postgres.url,
+    DATABASE_STATEMENT_TIMEOUT_MS: '1000',
+    SEED_DEMO: 'false',
+    WORKERS: '1',
+    PARTITIONS: '4',
+    HOLD_TTL_SECONDS: '3600',
+    HOLD_MAX_SECONDS: '3600',
+    MAX_SEATS_PER_USER: '20',
+  };
+}
+
 describe('PostgreSQL down and back under load', () => {
   it('refuses changes with 503 while it is down, keeps serving seat maps, loses nothing acknowledged, and recovers', async () => {
-    service = await spawnService({
-      env: {
-        ...ADMIN_ENV,
-        DATA_DIR: dataDir,
-        DATABASE_URL: postgres.url,
-        DATABASE_STATEMENT_TIMEOUT_MS: '1000',
-        SEED_DEMO: 'false',
-        WORKERS: '1',
-        PARTITIONS: '4',
-        HOLD_TTL_SECONDS: '3600',
-        HOLD_MAX_SECONDS: '3600',
-        MAX_SEATS_PER_USER: '20',
-      },
-    });
+    service = await spawnService({ env: serviceEnv() });
     const api = client(service.url);
     const layout = { rows: [...ROWS].map((label) => ({ label, category: 'STD', seats: 20 })) };
     const { showId } = await createShow(api, { layout, prices: { STD: 10000 } });
@@ -114,19 +117,7 @@ describe('PostgreSQL down and back under load', () => {
     // restart from what PostgreSQL kept.
     service.child.kill('SIGKILL');
     await service.exited;
-    service = await spawnService({
-      env: {
-        ...ADMIN_ENV,
-        DATA_DIR: dataDir,
-        DATABASE_URL: postgres.url,
-        SEED_DEMO: 'false',
-        WORKERS: '1',
-        PARTITIONS: '4',
-        HOLD_TTL_SECONDS: '3600',
-        HOLD_MAX_SECONDS: '3600',
-        MAX_SEATS_PER_USER: '20',
-      },
-    });
+    service = await spawnService({ env: serviceEnv() });
     const again = client(service.url);
     for (const { holdId, token, seat } of acknowledged) {
       const res = await again('GET', `/api/holds/${holdId}`, { token });
