@@ -43,6 +43,15 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_MAX: int(1, 1000).default(10),
+  // A cluster (issue 15; with DATABASE_URL): this node's name and where peers reach it, the secret
+  // that authenticates requests between nodes, and how long a partition lease lasts unrenewed.
+  NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits and . _ : - only (at most 64)')
+    .optional(),
+  ADVERTISE_URL: optionalUrl,
+  CLUSTER_SECRET: z.string().min(32, 'CLUSTER_SECRET must be at least 32 characters').optional(),
+  LEASE_TTL_SECONDS: int(2, 600).default(5),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
   REDIS_URL: optionalUrl,
   SMTP_URL: optionalUrl,

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { ShardRouter } from './actors/shard-router.js';
+import { type ClusterMember, joinCluster, nodeIdentity, secretsDigest } from './cluster/node.js';
 import type { Config } from './config.js';
 import { loadJwtKey, TokenService } from './domain/auth-tokens.js';
 import { BookingService } from './domain/bookings.js';
@@ -28,7 +29,7 @@ import { startNotifier } from './jobs/notifier.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
-import { admissionLeadership } from './persistence/admission-leader.js';
+import { admissionLeadership, advisoryLeadership, SWEEPER_LOCK_KEY } from './persistence/admission-leader.js';
 import { openStore } from './persistence/open-store.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
@@ -77,7 +78,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const { store, durable } = opened;
   const metrics = createMetrics({ poolStats: store.poolStats?.bind(store) });
+  // With PostgreSQL the process is a node of a cluster (of one, alone): partitions by lease.
+  const identity = opened.seatStore.kind === 'postgres' ? nodeIdentity(config) : undefined;
   const router = await ShardRouter.start({
+    cluster: identity && { node: identity.node },
     dataDir: config.dataDir,
     partitions: config.PARTITIONS,
     workers: config.WORKERS,
@@ -92,12 +96,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics.journalBatch.observe(journaled);
     metrics.journalCommit.observe(commitMs / 1000);
   });
-  const tokens = await TokenService.open(
-    store,
-    loadJwtKey(config.JWT_SECRET, config.dataDir),
-    config.JWT_TTL_SECONDS,
-    now,
-  );
+  const jwtKey = loadJwtKey(config.JWT_SECRET, config.dataDir);
+  const tickets = TicketSigner.load(config, now);
+  let cluster: ClusterMember | undefined;
+  if (identity)
+    cluster = await joinCluster({
+      config,
+      store,
+      router,
+      identity,
+      secretsDigest: secretsDigest({ jwtKey, ticketKid: tickets.kid, clusterSecret: config.CLUSTER_SECRET }),
+      logger,
+    }).catch(async (err) => {
+      await router.stop();
+      await opened.close();
+      dataDirLock.release();
+      throw err;
+    });
+  const tokens = await TokenService.open(store, jwtKey, config.JWT_TTL_SECONDS, now);
   const shows = new ShowInfoCache(store, now);
   // A show row whose actor was never created (a crash between the two) gets its actor on first use.
   router.setShowResolver((showId) => {
@@ -105,6 +121,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return info && { showId, layoutKey: info.layoutKey, forbidSingleSeatGaps: info.forbidSingleSeatGaps };
   });
   const seatMaps = new SeatMaps(router, shows);
+  await cluster?.relay(() => seatMaps.resyncAll());
   const offers = new OfferService(store, now);
   const users = new UserService(store, tokens, {
     loginMaxFailures: config.LOGIN_MAX_FAILURES,
@@ -138,7 +155,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await shows.start();
   const holds = new HoldService(router, shows, config, now);
   const payments = createPaymentProvider(config, store, now);
-  const tickets = TicketSigner.load(config, now);
   const ticketDesk = new TicketDesk(store, tickets, now);
   const bookings = new BookingService({
     store,
@@ -157,10 +173,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     withdrawRatings: (tx, userId, showId) => catalog.withdrawUnbackedRating(userId, showId, tx),
     afterActorConfirm: options.afterActorConfirm,
   });
+  // The sweeps and the reconciliation run on one node of a cluster at a time (an advisory lock).
+  const sweeper = advisoryLeadership(config.DATABASE_URL, SWEEPER_LOCK_KEY);
+  const reconcile = async () => {
+    const reconciled = await bookings.reconcile();
+    if (Object.values(reconciled).some((n) => n > 0))
+      logger.info(reconciled, 'reconciled bookings a crash left unsettled');
+  };
   // Bookings a crash left between the actor and the app database are settled before anyone is served.
-  const reconciled = await bookings.reconcile();
-  if (Object.values(reconciled).some((n) => n > 0))
-    logger.info(reconciled, 'reconciled bookings a crash left unsettled');
+  let isSweeper = await sweeper.isLeader();
+  if (isSweeper) await reconcile();
   const onsales = new OnsaleService({
     store,
     signer: tickets,
@@ -179,7 +201,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
   onsaleClock.unref();
   const notifier = startNotifier({ store, config, logger, metrics, durable, now });
-  const bookingSweep = setInterval(() => {
+  const bookingSweep = setInterval(async () => {
+    const wasSweeper = isSweeper;
+    isSweeper = await sweeper.isLeader();
+    if (!isSweeper) return;
+    // A node that takes over the sweeps settles what the node before it may have left (it died).
+    if (!wasSweeper) await reconcile().catch((err) => logger.error({ err }, 'reconciliation failed'));
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();
     bookings.settleStragglers().catch((err) => logger.error({ err }, 'booking settle sweep failed'));
@@ -220,12 +247,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const port = (server.address() as AddressInfo).port;
   const host = urlHost(config.HOST);
   const docs = `http://${host}:${port}/docs`;
-  logger.info({ port, docs, dataDir: config.dataDir, workers: config.WORKERS }, 'BoxOffice is serving');
+  logger.info(
+    { port, docs, dataDir: config.dataDir, workers: config.WORKERS, node: identity?.node },
+    'BoxOffice is serving',
+  );
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       deps.lifecycle.isDraining = true;
+      // Partitions first, while requests are still answered (forwarded to their next owners): a
+      // rolling restart fails no request.
+      await cluster?.leave().catch((err) => logger.error({ err }, 'leaving the cluster failed'));
       feed.close();
       queueFeed.close();
       await new Promise<void>((resolve) => {
@@ -242,6 +275,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearInterval(bookingSweep);
       clearInterval(onsaleClock);
       await onsales.close();
+      await sweeper.close();
       await notifier.stop();
       await tokens.close();
       await router.stop();

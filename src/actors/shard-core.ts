@@ -110,6 +110,7 @@ export class ShardCore {
       partitions: options.partitions,
       logs: [options.log, ...replayLogs],
       seatStore: options.seatStore,
+      fence: options.fence,
     });
     const core = new ShardCore(options, storage);
     let replayed = 0;

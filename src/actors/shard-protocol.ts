@@ -3,6 +3,7 @@
  * The messages between the router (main thread) and a shard (worker thread). Requests travel in
  * batches, one message per flush, and come back the same way with the events they caused.
  */
+import type { LeaseFence } from '../persistence/pg-commit-log.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
 import type { JournalSync } from '../persistence/wal-flush.js';
 import type { HoldView, ShowCommand, ShowReply } from './show-actor.js';
@@ -30,7 +31,9 @@ export type RoutingRefusalCode =
   | 'SHOW_EXISTS'
   | 'OVERLOADED'
   | 'WORKER_FAILED'
-  | 'NOT_READY';
+  | 'NOT_READY'
+  // A cluster node asked for a partition it does not (or no longer) serve: ask its owner.
+  | 'NOT_OWNER';
 export interface RoutingRefusal {
   ok: false;
   code: RoutingRefusalCode;
@@ -60,6 +63,11 @@ export interface ShowEvent {
   version: number;
   /** [seat index, new status] for each seat that changed. */
   changes: [number, number][];
+  /**
+   * The change is not carried (a cluster relay's message would have been too long): whoever mirrors
+   * the show must reload it.
+   */
+  isGap?: true;
 }
 
 /**
@@ -72,7 +80,12 @@ export interface ShowEvent {
 export type ToShard =
   | { type: 'requests'; json: ArrayBuffer }
   | { type: 'sweep'; nowMs: number }
-  | { type: 'stop' };
+  | { type: 'stop' }
+  // Cluster nodes only: take a partition (recover it and serve), hand it off (checkpoint, then close),
+  // or drop it at once (its lease is gone: nothing more may be written or answered).
+  | { type: 'acquire'; partition: number; epoch: number }
+  | { type: 'release'; partition: number }
+  | { type: 'abandon'; partition: number };
 
 export interface RecoveryStats {
   partitions: number;
@@ -91,7 +104,10 @@ export type FromShard =
       /** A batch's replies may take several messages; the last one carries the batch's figures. */
       batch?: { journaled: number; commitMs: number };
     }
-  | { type: 'stopped'; snapshots: number };
+  | { type: 'stopped'; snapshots: number }
+  | { type: 'acquired'; partition: number; recovery: RecoveryStats }
+  | { type: 'acquireFailed'; partition: number; message: string }
+  | { type: 'released'; partition: number; snapshots: number };
 
 export interface RepliesBody {
   replies: [id: number, result: ShardResult][];
@@ -173,6 +189,8 @@ export function decodeReplies(message: Extract<FromShard, { type: 'replies' }>):
 const EMPTY_SEATS = new Uint8Array(0);
 
 export interface ShardOptions {
+  /** Set on a cluster node: partitions come and go by `acquire`/`release` (then `partitions` is empty). */
+  cluster?: ClusterShardOptions;
   dataDir: string;
   /** The partitions this shard owns. */
   partitions: number[];
@@ -189,6 +207,22 @@ export interface ShardOptions {
   checkpointRecords?: number;
   /** Where the partitions and the commit log live: SQLite files in `dataDir` (the default) or PostgreSQL. */
   seatStore?: SeatStoreOption;
+  /** A cluster node's lease on its one partition: every write is fenced by it (PostgreSQL). */
+  fence?: LeaseFence;
+}
+
+/**
+ * A cluster node's shard: it starts with no partitions and is given them one at a time, each with the
+ * epoch of the lease that makes it the owner. Each partition is a `ShardCore` of its own with its own
+ * commit log (`partitionLogName`), so a partition moves between nodes with its log and nothing else.
+ */
+export interface ClusterShardOptions {
+  node: string;
+}
+
+/** The commit log of one partition in a cluster. */
+export function partitionLogName(partition: number): string {
+  return `p-${String(partition).padStart(4, '0')}`;
 }
 
 // The data directory's seat files are named by the store that opens them.

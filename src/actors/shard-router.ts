@@ -71,6 +71,25 @@ export interface ShardRouterOptions {
    * counts (`seat-meta.ts`).
    */
   seatStore?: SeatStoreOption;
+  /**
+   * Set on a cluster node (PostgreSQL): the workers start with no partitions; the lease keeper
+   * (`src/cluster/leases.ts`) gives and takes them (`acquire`, `release`, `abandon`), and a request for a
+   * partition served elsewhere goes to `setRemote`'s forwarder.
+   */
+  cluster?: { node: string };
+}
+
+/** Sends a request to the node that owns its partition (a cluster's forwarder). */
+export type RemoteShard = (partition: number, showId: string, op: ShardOp) => Promise<ShardResult>;
+
+/** A partition this node serves (cluster only). */
+interface OwnedPartition {
+  epoch: number;
+  slot: WorkerSlot;
+  /** Loading: requests wait in the worker until it serves. Releasing: new requests go to the next owner. */
+  state: 'loading' | 'serving' | 'releasing';
+  settle?: (isServing: boolean) => void;
+  released?: () => void;
 }
 
 export interface ShardStats {
@@ -125,6 +144,7 @@ export function workerLogName(index: number): string {
 export class ShardRouter {
   readonly #slots: WorkerSlot[];
   readonly #eventListeners: EventListener[] = [];
+  readonly #localEventListeners: EventListener[] = [];
   readonly #batchListeners: BatchListener[] = [];
   readonly #partitions: number;
   readonly #now: () => number;
@@ -134,6 +154,8 @@ export class ShardRouter {
   #isStopping = false;
   #sweepTimer?: NodeJS.Timeout;
   #resolveShow?: (showId: string) => CreateShowSpec | undefined;
+  readonly #owned = new Map<number, OwnedPartition>();
+  #remote?: RemoteShard;
 
   private constructor(
     private readonly options: ShardRouterOptions,
@@ -151,7 +173,9 @@ export class ShardRouter {
       pending: new Map(),
       isFlushScheduled: false,
     }));
-    for (let p = 0; p < this.#partitions; p++) this.#slots[p % workers]!.partitions.push(p);
+    // A cluster node's workers are given partitions as its leases come (`acquire`).
+    if (!options.cluster)
+      for (let p = 0; p < this.#partitions; p++) this.#slots[p % workers]!.partitions.push(p);
   }
 
   /** Starts the workers and resolves once every partition has recovered. */
@@ -166,7 +190,7 @@ export class ShardRouter {
         'PARTITIONS is fixed by the seat store; using the stored count',
       );
     const router = new ShardRouter(options, meta, stored);
-    await router.#matchLogsToWorkers();
+    if (!options.cluster) await router.#matchLogsToWorkers();
     await Promise.all(router.#slots.map((slot) => router.#spawn(slot)));
     const sweepEveryMs = options.sweepEveryMs ?? EXPIRY_SWEEP_MS;
     if (sweepEveryMs > 0) {
@@ -222,6 +246,16 @@ export class ShardRouter {
 
   onEvents(listener: EventListener): void {
     this.#eventListeners.push(listener);
+  }
+
+  /** Events of this node's own shard only (a cluster's relay publishes them to the other nodes). */
+  onLocalEvents(listener: EventListener): void {
+    this.#localEventListeners.push(listener);
+  }
+
+  /** Events of shows served by another node (a cluster's relay), to the same listeners as local ones. */
+  emitEvents(events: ShowEvent[]): void {
+    if (events.length > 0) for (const listener of this.#eventListeners) listener(events);
   }
 
   /** Called after every journal group commit (for metrics). */
@@ -302,7 +336,96 @@ export class ShardRouter {
   #request(showId: string, op: ShardOp): Promise<ShardResult> {
     if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
     const partition = partitionOf(showId, this.#partitions);
+    if (!this.options.cluster)
+      return this.#requestLocal(this.#slots[partition % this.#slots.length]!, partition, showId, op);
+    const owned = this.#owned.get(partition);
+    if (owned && owned.state !== 'releasing') return this.#requestLocal(owned.slot, partition, showId, op);
+    if (!this.#remote) return Promise.resolve(notOwner(partition));
+    return this.#remote(partition, showId, op);
+  }
+
+  /**
+   * A request another node forwarded: served here only if this node serves the partition now (never
+   * forwarded again: one hop at most); otherwise NOT_OWNER, and the sender asks the owner it re-reads.
+   */
+  requestForwarded(partition: number, showId: string, op: ShardOp): Promise<ShardResult> {
+    if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
+    if (partition !== partitionOf(showId, this.#partitions))
+      return Promise.resolve(refusal('NOT_OWNER', `show ${showId} is not in partition ${partition}`));
+    const owned = this.#owned.get(partition);
+    if (!owned || owned.state === 'releasing') return Promise.resolve(notOwner(partition));
+    return this.#requestLocal(owned.slot, partition, showId, op);
+  }
+
+  /** Where requests for partitions served elsewhere go (a cluster node's forwarder). */
+  setRemote(remote: RemoteShard): void {
+    this.#remote = remote;
+  }
+
+  /** The partitions this node serves now, with their lease epochs (cluster only). */
+  ownedPartitions(): Map<number, number> {
+    return new Map([...this.#owned].map(([p, owned]) => [p, owned.epoch]));
+  }
+
+  /**
+   * Serves a partition whose lease this node now holds at `epoch`: its worker recovers it from the
+   * store (snapshots, then its log) and serves it. Resolves false if the recovery failed.
+   */
+  acquire(partition: number, epoch: number): Promise<boolean> {
+    const known = this.#owned.get(partition);
+    if (known) return Promise.resolve(known.state !== 'releasing');
     const slot = this.#slots[partition % this.#slots.length]!;
+    return new Promise<boolean>((resolve) => {
+      this.#owned.set(partition, { epoch, slot, state: 'loading', settle: resolve });
+      // Before any request for it: the worker holds those until the partition is recovered. A worker
+      // not ready yet is sent it when it is (`#onReady`).
+      if (slot.isReady) this.#post(slot, { type: 'acquire', partition, epoch });
+    });
+  }
+
+  /**
+   * Hands a partition off: new requests for it go to the next owner; those already sent are applied,
+   * its shows snapshotted and made durable, then it is closed. The caller then releases the lease.
+   */
+  release(partition: number): Promise<void> {
+    const owned = this.#owned.get(partition);
+    if (!owned) return Promise.resolve();
+    if (owned.state === 'releasing')
+      return new Promise((resolve) => {
+        const before = owned.released;
+        owned.released = () => {
+          before?.();
+          resolve();
+        };
+      });
+    owned.state = 'releasing';
+    return new Promise<void>((resolve) => {
+      owned.released = () => {
+        this.#owned.delete(partition);
+        resolve();
+      };
+      const { slot } = owned;
+      if (!slot.isReady) return owned.released();
+      // What this node already accepted for the partition reaches the worker before the release.
+      this.#flush(slot);
+      this.#post(slot, { type: 'release', partition });
+    });
+  }
+
+  /**
+   * Stops serving a partition at once: its lease is gone (or could be), so nothing more may be written
+   * or answered for it. Requests in flight are answered WORKER_FAILED by the worker.
+   */
+  abandon(partition: number): void {
+    const owned = this.#owned.get(partition);
+    if (!owned) return;
+    this.#owned.delete(partition);
+    owned.settle?.(false);
+    owned.released?.();
+    if (owned.slot.isReady) this.#post(owned.slot, { type: 'abandon', partition });
+  }
+
+  #requestLocal(slot: WorkerSlot, partition: number, showId: string, op: ShardOp): Promise<ShardResult> {
     if (slot.isBroken) return Promise.resolve(cannotStart());
     if (slot.pending.size >= MAX_IN_FLIGHT_PER_WORKER)
       return Promise.resolve(refusal('OVERLOADED', 'too many requests in flight; try again shortly'));
@@ -348,6 +471,7 @@ export class ShardRouter {
       snapshotEvery: this.options.snapshotEvery,
       log: workerLogName(slot.index),
       seatStore: this.options.seatStore,
+      cluster: this.options.cluster,
     };
     const worker = new Worker(filename, {
       workerData,
@@ -364,10 +488,34 @@ export class ShardRouter {
           slot.isReady = true;
           slot.recovery = message.recovery;
           this.options.logger?.info({ worker: slot.index, ...message.recovery }, 'shard recovered');
+          this.#onReady(slot);
           this.#scheduleFlush(slot);
           resolve();
         } else if (message.type === 'replies') this.#onReplies(slot, message);
-        else if (message.type === 'stopped') {
+        else if (message.type === 'acquired') {
+          const owned = this.#owned.get(message.partition);
+          if (owned?.state === 'loading') owned.state = 'serving';
+          owned?.settle?.(true);
+          if (owned) owned.settle = undefined;
+          this.options.logger?.info(
+            { partition: message.partition, ...message.recovery },
+            'partition recovered',
+          );
+        } else if (message.type === 'acquireFailed') {
+          this.options.logger?.error(
+            { partition: message.partition, reason: message.message },
+            'partition could not be recovered',
+          );
+          const owned = this.#owned.get(message.partition);
+          this.#owned.delete(message.partition);
+          owned?.settle?.(false);
+        } else if (message.type === 'released') {
+          this.options.logger?.info(
+            { partition: message.partition, snapshots: message.snapshots },
+            'partition handed off',
+          );
+          this.#owned.get(message.partition)?.released?.();
+        } else if (message.type === 'stopped') {
           this.options.logger?.info({ worker: slot.index, snapshots: message.snapshots }, 'shard stopped');
           slot.stopped?.();
         }
@@ -416,6 +564,24 @@ export class ShardRouter {
     }, delayMs).unref();
   }
 
+  /**
+   * A (re)started cluster worker is given the partitions this node serves on it, before any request
+   * waiting for them: the same epoch, since the lease did not move (the worker's session name fences out
+   * what its dead predecessor left in flight). A release that was waiting for a dead worker is done:
+   * what it had not written is the commit log's to replay for the next owner.
+   */
+  #onReady(slot: WorkerSlot): void {
+    for (const [partition, owned] of this.#owned) {
+      if (owned.slot !== slot) continue;
+      if (owned.state === 'releasing') {
+        owned.released?.();
+        continue;
+      }
+      owned.state = 'loading';
+      this.#post(slot, { type: 'acquire', partition, epoch: owned.epoch });
+    }
+  }
+
   #onReplies(slot: WorkerSlot, message: Extract<FromShard, { type: 'replies' }>): void {
     const { replies, events } = decodeReplies(message);
     for (const [id, result] of replies) {
@@ -424,7 +590,10 @@ export class ShardRouter {
       slot.pending.delete(id);
       pending.resolve(result);
     }
-    if (events.length > 0) for (const listener of this.#eventListeners) listener(events);
+    if (events.length > 0) {
+      for (const listener of this.#eventListeners) listener(events);
+      for (const listener of this.#localEventListeners) listener(events);
+    }
     const { batch } = message;
     if (batch) for (const listener of this.#batchListeners) listener(batch.journaled, batch.commitMs);
   }
@@ -486,6 +655,10 @@ export class ShardRouter {
 
 function refusal(code: RoutingRefusal['code'], message: string): RoutingRefusal {
   return { ok: false, code, message };
+}
+
+function notOwner(partition: number): RoutingRefusal {
+  return refusal('NOT_OWNER', `partition ${partition} is not served by this node`);
 }
 
 function cannotStart(): RoutingRefusal {

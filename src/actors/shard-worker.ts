@@ -4,15 +4,24 @@
  * they are applied as one batch, appended to the commit log as one row (group commit), and only then
  * answered. A log that cannot commit ends the thread: memory is ahead of disk, and the router restarts
  * the shard from disk.
+ *
+ * A single node's shard is one `ShardCore` for all its partitions, fixed at start. A cluster node's
+ * shard (`ShardOptions.cluster`) starts empty and is given partitions one at a time (`acquire`), each a
+ * core of its own with its own commit log and lease fence, and hands them back (`release`, `abandon`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { endSharedSeatPools, openSharedSeatPool } from '../persistence/pg-seat-store.js';
 import { type BatchOutcome, ShardCore } from './shard-core.js';
 import {
   decodeRequests,
   encodeReplies,
   type FromShard,
+  partitionLogName,
+  type RecoveryStats,
+  type RoutingRefusal,
   type ShardOptions,
   type ShardRequest,
+  type ShardResult,
   type ToShard,
 } from './shard-protocol.js';
 
@@ -20,11 +29,29 @@ import {
 export const MAX_BATCH_REQUESTS = 8192;
 
 const port = parentPort!;
-// Async for the PostgreSQL store (it is read at open); a failure here ends the thread before 'ready'.
-const { core, recovery } = await ShardCore.open(workerData as ShardOptions);
+const options = workerData as ShardOptions;
+const cluster = options.cluster;
+/** Each served partition's core: one core for all of them on a single node, one each in a cluster. */
+const cores = new Map<number, ShardCore>();
+/** Partitions being recovered, with the requests that arrived meanwhile (answered once it serves). */
+const loading = new Map<number, ShardRequest[]>();
+/** Cores dropped because their lease is gone: a write of theirs that fails is no longer fatal. */
+const abandoned = new WeakSet<ShardCore>();
 const mailbox: ShardRequest[] = [];
 let isScheduled = false;
 let isStopping = false;
+let recovery: RecoveryStats = { partitions: 0, shows: 0, replayed: 0, ms: 0 };
+
+if (cluster) {
+  if (options.seatStore?.kind !== 'postgres')
+    throw new Error('a cluster shard needs the PostgreSQL seat store');
+  await openSharedSeatPool(options.seatStore, `${cluster.node}:${options.log}`);
+} else {
+  // Async for the PostgreSQL store (it is read at open); a failure here ends the thread before 'ready'.
+  const opened = await ShardCore.open(options);
+  recovery = opened.recovery;
+  for (const partition of options.partitions) cores.set(partition, opened.core);
+}
 
 function post(message: FromShard): void {
   port.postMessage(message);
@@ -36,16 +63,34 @@ function die(err: unknown): never {
   process.exit(1);
 }
 
-function reply(outcome: BatchOutcome, started: number): void {
+function refusal(code: RoutingRefusal['code'], message: string): RoutingRefusal {
+  return { ok: false, code, message };
+}
+
+function postReplies(replies: [number, ShardResult][], outcome?: BatchOutcome, commitMs = 0): void {
+  const body = { replies, events: outcome?.events ?? [] };
+  for (const { message, transfer } of encodeReplies(body, { journaled: outcome?.journaled ?? 0, commitMs }))
+    port.postMessage(message, transfer);
+}
+
+function reply(core: ShardCore, outcome: BatchOutcome, started: number): void {
   // Replies leave in batch order, each after its own batch is durable: `sync` resolves after every
   // earlier batch's flushes too. The next batch is applied while this one's flushes run (pipelining);
   // ordering keeps a reply from revealing state that an earlier, still-flushing batch made.
-  core.sync(outcome).then(() => {
-    const { replies, events, journaled } = outcome;
-    const commitMs = performance.now() - started;
-    for (const { message, transfer } of encodeReplies({ replies, events }, { journaled, commitMs }))
-      port.postMessage(message, transfer);
-  }, die);
+  core.sync(outcome).then(
+    () => postReplies(outcome.replies, outcome, performance.now() - started),
+    (err) => {
+      if (!abandoned.has(core)) die(err);
+      // The lease went while these were in flight: whether they committed is not known here.
+      const unknown = refusal('WORKER_FAILED', 'the partition moved to another node; check and retry');
+      postReplies(outcome.replies.map(([id]) => [id, unknown]));
+    },
+  );
+}
+
+/** The distinct cores, each once (a single node's one core serves every partition). */
+function distinctCores(): Set<ShardCore> {
+  return new Set(cores.values());
 }
 
 function drain(): void {
@@ -54,7 +99,29 @@ function drain(): void {
     const batch =
       mailbox.length <= MAX_BATCH_REQUESTS ? mailbox.splice(0) : mailbox.splice(0, MAX_BATCH_REQUESTS);
     const started = performance.now();
-    reply(core.process(batch), started);
+    const byCore = new Map<ShardCore, ShardRequest[]>();
+    const notServed: [number, ShardResult][] = [];
+    for (const request of batch) {
+      const waiting = loading.get(request.partition);
+      if (waiting) {
+        waiting.push(request);
+        continue;
+      }
+      const core = cores.get(request.partition);
+      if (!core) {
+        if (request.id >= 0)
+          notServed.push([
+            request.id,
+            refusal('NOT_OWNER', `partition ${request.partition} is not served by this node`),
+          ]);
+        continue;
+      }
+      let requests = byCore.get(core);
+      if (!requests) byCore.set(core, (requests = []));
+      requests.push(request);
+    }
+    for (const [core, requests] of byCore) reply(core, core.process(requests), started);
+    if (notServed.length > 0) postReplies(notServed);
   }
 }
 
@@ -63,6 +130,64 @@ function schedule(): void {
   isScheduled = true;
   // setImmediate lets every message already queued on the port arrive first: one batch, one commit.
   setImmediate(drain);
+}
+
+/** Recovers a partition this node's lease now names (cluster only) and serves it. */
+function acquire(partition: number, epoch: number): void {
+  if (!cluster || cores.has(partition) || loading.has(partition)) {
+    post({ type: 'acquired', partition, recovery: { partitions: 0, shows: 0, replayed: 0, ms: 0 } });
+    return;
+  }
+  loading.set(partition, []);
+  ShardCore.open({
+    ...options,
+    partitions: [partition],
+    log: partitionLogName(partition),
+    replayLogs: undefined,
+    fence: { node: cluster.node, partition, epoch },
+  }).then(
+    ({ core, recovery }) => {
+      const waiting = loading.get(partition) ?? [];
+      loading.delete(partition);
+      cores.set(partition, core);
+      // They arrived before anything still in the mailbox, so they go first.
+      mailbox.unshift(...waiting);
+      schedule();
+      post({ type: 'acquired', partition, recovery });
+    },
+    (err: unknown) => {
+      const waiting = loading.get(partition) ?? [];
+      loading.delete(partition);
+      const notReady = refusal('NOT_READY', `partition ${partition} could not be recovered; try again`);
+      postReplies(waiting.filter((r) => r.id >= 0).map((r) => [r.id, notReady]));
+      post({ type: 'acquireFailed', partition, message: (err as Error).message });
+    },
+  );
+}
+
+/** Hands a partition off: what is queued for it is applied, its shows snapshotted, then it closes. */
+function release(partition: number): void {
+  drain();
+  const core = cores.get(partition);
+  if (!core) {
+    post({ type: 'released', partition, snapshots: 0 });
+    return;
+  }
+  cores.delete(partition);
+  const { snapshots, outcome } = core.checkpointNow();
+  core
+    .sync(outcome)
+    .then(() => core.close())
+    .then(() => post({ type: 'released', partition, snapshots }), die);
+}
+
+/** Drops a partition whose lease is gone, writing nothing more (its fenced writes fail anyway). */
+function abandon(partition: number): void {
+  const core = cores.get(partition);
+  cores.delete(partition);
+  if (!core) return;
+  abandoned.add(core);
+  core.close().catch(() => undefined);
 }
 
 port.on('message', (message: ToShard) => {
@@ -74,19 +199,35 @@ port.on('message', (message: ToShard) => {
     case 'sweep': {
       if (isStopping) return;
       drain();
-      const started = performance.now();
-      const outcome = core.sweep(message.nowMs);
-      if (outcome.journaled + outcome.written.length > 0 || outcome.pruneThrough !== undefined)
-        reply(outcome, started);
+      for (const core of distinctCores()) {
+        const started = performance.now();
+        const outcome = core.sweep(message.nowMs);
+        if (outcome.journaled + outcome.written.length > 0 || outcome.pruneThrough !== undefined)
+          reply(core, outcome, started);
+      }
       return;
     }
+    case 'acquire':
+      acquire(message.partition, message.epoch);
+      return;
+    case 'release':
+      release(message.partition);
+      return;
+    case 'abandon':
+      abandon(message.partition);
+      return;
     case 'stop': {
       isStopping = true;
       drain();
-      const { snapshots, outcome } = core.checkpointNow();
-      core
-        .sync(outcome)
-        .then(() => core.close())
+      let snapshots = 0;
+      const closing = [...distinctCores()].map((core) => {
+        const checkpoint = core.checkpointNow();
+        snapshots += checkpoint.snapshots;
+        return core.sync(checkpoint.outcome).then(() => core.close());
+      });
+      cores.clear();
+      Promise.all(closing)
+        .then(() => endSharedSeatPools())
         .then(() => {
           post({ type: 'stopped', snapshots });
           port.close();

@@ -215,14 +215,8 @@ export class SeatMaps {
       return;
     }
     if (event.version <= mirror.version) return;
-    if (event.version !== mirror.version + 1) {
-      // A gap: our copy can no longer be trusted. Drop it; subscribers are told to resync.
-      this.#mirrors.delete(event.showId);
-      const resync = JSON.stringify({ type: 'resync', showId: event.showId, version: event.version });
-      const delta = { version: event.version, message: resync, bytes: Buffer.from(resync) };
-      for (const listener of mirror.listeners) listener(delta);
-      return;
-    }
+    // A gap: our copy can no longer be trusted. Drop it; subscribers are told to resync.
+    if (event.version !== mirror.version + 1 || event.isGap) return this.#resync(mirror, event.version);
     const layout = mirror.layout!;
     const changes: { id: string; status: string }[] = [];
     for (const [index, status] of event.changes) {
@@ -236,6 +230,22 @@ export class SeatMaps {
     if (mirror.listeners.size === 0) return;
     const delta: Delta = { version: event.version, message, bytes: Buffer.from(message) };
     for (const listener of mirror.listeners) listener(delta);
+  }
+
+  #resync(mirror: Mirror, version: number): void {
+    this.#mirrors.delete(mirror.showId);
+    const resync = JSON.stringify({ type: 'resync', showId: mirror.showId, version });
+    const delta = { version, message: resync, bytes: Buffer.from(resync) };
+    for (const listener of mirror.listeners) listener(delta);
+  }
+
+  /**
+   * Events may have been missed for every show (a cluster node's relay lost its connection): every
+   * copy is dropped and its subscribers told to resync.
+   */
+  resyncAll(): void {
+    for (const mirror of [...this.#mirrors.values()])
+      if (mirror.isLoaded) this.#resync(mirror, mirror.version);
   }
 
   #evictIfFull(): void {

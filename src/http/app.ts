@@ -8,7 +8,9 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { FORWARD_PATH } from '../cluster/forward.js';
 import { isStoreUnavailable } from '../persistence/store.js';
+import { registerClusterRoutes } from './cluster.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { registerOpsRoutes } from './ops.js';
@@ -23,6 +25,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('/api/*', limitBody(deps.config.BODY_LIMIT_BYTES));
   app.use('/api/*', answerWhenDurable(deps.durable));
   registerOpsRoutes(app, deps);
+  if (deps.config.CLUSTER_SECRET) {
+    app.use(FORWARD_PATH, limitBody(deps.config.BODY_LIMIT_BYTES));
+    registerClusterRoutes(app, deps);
+  }
   registerRouteModules(app, deps);
   registerWebApp(app);
   app.notFound((c) => notFound(app, c));

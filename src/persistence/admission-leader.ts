@@ -11,7 +11,18 @@ import type { AdmissionLeadership } from '../domain/onsales.js';
 /** The advisory lock's key: any constant no other part of BoxOffice uses ("onsale" in ASCII). */
 export const ADMISSION_LOCK_KEY = 0x6f6e73616c65;
 
+/** The lock of the cluster's other singletons: the booking sweeps and start-up reconciliation. */
+export const SWEEPER_LOCK_KEY = 0x7377656570; // "sweep"
+
 export function admissionLeadership(databaseUrl: string | undefined): AdmissionLeadership {
+  return advisoryLeadership(databaseUrl, ADMISSION_LOCK_KEY);
+}
+
+/**
+ * Leadership by a session-level advisory lock under `key` (see the module's note); always the leader
+ * without a database URL (one process).
+ */
+export function advisoryLeadership(databaseUrl: string | undefined, key: number): AdmissionLeadership {
   if (!databaseUrl) return { isLeader: async () => true, close: async () => {} };
   let client: pg.Client | undefined;
   let isHeld = false;
@@ -34,9 +45,7 @@ export function admissionLeadership(databaseUrl: string | undefined): AdmissionL
           await c.connect();
           client = c;
         }
-        const row = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [
-          ADMISSION_LOCK_KEY,
-        ]);
+        const row = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [key]);
         isHeld = row.rows[0]?.held === true;
         return isHeld;
       } catch {

@@ -15,6 +15,36 @@
 import type pg from 'pg';
 import { BatchBuilder, decodeBatch, type LogRecord } from './commit-log.js';
 
+/**
+ * The lease a cluster node holds on the one partition a fenced store writes (`partition_leases`,
+ * `src/cluster/leases.ts`). Every write of a fenced store commits only while that lease row still names
+ * this node and epoch, and locks it `FOR SHARE` while it does: a takeover's UPDATE waits for a write in
+ * flight, and a write that comes after a takeover finds another epoch and writes nothing. So a node that
+ * was paused or cut off never journals, and so never acknowledges, after its lease moved.
+ */
+export interface LeaseFence {
+  node: string;
+  partition: number;
+  epoch: number;
+}
+
+/** A fenced write found the lease moved: nothing was written, and memory is ahead of the store. */
+export class FencedError extends Error {
+  constructor(fence: LeaseFence) {
+    super(`partition ${fence.partition}: the lease of epoch ${fence.epoch} is no longer ${fence.node}'s`);
+    this.name = 'FencedError';
+  }
+}
+
+/** A condition on the lease row, `FOR SHARE`; parameters from `$n`: partition, node, epoch. */
+export function fenceCondition(n: number): string {
+  return `EXISTS (SELECT 1 FROM partition_leases WHERE partition = $${n} AND node = $${n + 1} AND epoch = $${n + 2} FOR SHARE)`;
+}
+
+export function fenceParams(fence: LeaseFence): unknown[] {
+  return [fence.partition, fence.node, fence.epoch];
+}
+
 export const SEAT_COMMIT_LOG_SCHEMA = `
 CREATE TABLE IF NOT EXISTS seat_commit_log (
   log text NOT NULL,
@@ -93,6 +123,7 @@ export class PostgresCommitLog {
   readonly #pending = new BatchBuilder();
   /** The chain of writes sent so far (perhaps shared with the partition store); it rejects for good once one fails. */
   readonly #writes: SerialWrites;
+  readonly #fence?: LeaseFence;
   #isClosed = false;
 
   private constructor(
@@ -100,9 +131,11 @@ export class PostgresCommitLog {
     readonly file: string,
     rows: { id: number; records: number; body: Buffer }[],
     writes: SerialWrites,
+    fence: LeaseFence | undefined,
   ) {
     this.#pool = pool;
     this.#writes = writes;
+    this.#fence = fence;
     this.#loaded = rows.map((r) => r.body);
     for (const r of rows) this.#batchRecords.set(r.id, r.records);
     this.#lastBatchId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
@@ -116,7 +149,7 @@ export class PostgresCommitLog {
     pool: pg.Pool,
     name: string,
     writes: SerialWrites = new SerialWrites(),
-    options: { isSchemaReady?: boolean } = {},
+    options: { isSchemaReady?: boolean; fence?: LeaseFence } = {},
   ): Promise<PostgresCommitLog> {
     if (!options.isSchemaReady) await pool.query(SEAT_COMMIT_LOG_SCHEMA);
     const { rows } = await pool.query<{ id: string; records: number; body: Buffer }>(
@@ -128,6 +161,7 @@ export class PostgresCommitLog {
       name,
       rows.map((r) => ({ id: Number(r.id), records: r.records, body: r.body })),
       writes,
+      options.fence,
     );
   }
 
@@ -165,6 +199,8 @@ export class PostgresCommitLog {
 
   /** Batches as rows of one statement: one round trip and one commit (one fsync) for all of them. */
   #insert(rows: { id: number; records: number; body: Buffer }[]): Promise<unknown> {
+    const fence = this.#fence;
+    if (fence) return this.#insertFenced(rows, fence);
     const values: string[] = [];
     const params: unknown[] = [this.file];
     for (const row of rows) {
@@ -176,6 +212,26 @@ export class PostgresCommitLog {
       `INSERT INTO seat_commit_log (log, id, records, body) VALUES ${values.join(', ')}`,
       params,
     );
+  }
+
+  /** All rows or none: one statement, one condition on the lease row. */
+  async #insertFenced(
+    rows: { id: number; records: number; body: Buffer }[],
+    fence: LeaseFence,
+  ): Promise<void> {
+    const result = await this.#pool.query(
+      `INSERT INTO seat_commit_log (log, id, records, body)
+       SELECT $1, v.id, v.records, v.body FROM unnest($2::bigint[], $3::int[], $4::bytea[]) AS v(id, records, body)
+       WHERE ${fenceCondition(5)}`,
+      [
+        this.file,
+        rows.map((r) => r.id),
+        rows.map((r) => r.records),
+        rows.map((r) => r.body),
+        ...fenceParams(fence),
+      ],
+    );
+    if (result.rowCount !== rows.length) throw new FencedError(fence);
   }
 
   /** The records kept when the log was opened, in the order they were appended. */
@@ -192,8 +248,14 @@ export class PostgresCommitLog {
   /** Deletes every batch up to this id (after the commits before it): the snapshots hold their effects. */
   pruneThrough(batchId: number): void {
     for (const id of this.#batchRecords.keys()) if (id <= batchId) this.#batchRecords.delete(id);
+    const fence = this.#fence;
     this.#writes.push(() =>
-      this.#pool.query('DELETE FROM seat_commit_log WHERE log = $1 AND id <= $2', [this.file, batchId]),
+      fence
+        ? this.#pool.query(
+            `DELETE FROM seat_commit_log WHERE log = $1 AND id <= $2 AND ${fenceCondition(3)}`,
+            [this.file, batchId, ...fenceParams(fence)],
+          )
+        : this.#pool.query('DELETE FROM seat_commit_log WHERE log = $1 AND id <= $2', [this.file, batchId]),
     );
   }
 

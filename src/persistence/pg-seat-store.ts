@@ -14,7 +14,14 @@
  */
 import pg from 'pg';
 import type { BatchWrites, JournalRow, ShowRecord } from './partition-journal.js';
-import { PostgresCommitLog, SEAT_COMMIT_LOG_SCHEMA, SerialWrites } from './pg-commit-log.js';
+import {
+  FencedError,
+  fenceParams,
+  type LeaseFence,
+  PostgresCommitLog,
+  SEAT_COMMIT_LOG_SCHEMA,
+  SerialWrites,
+} from './pg-commit-log.js';
 import type {
   SeatLog,
   SeatPartitionStore,
@@ -29,6 +36,19 @@ type PostgresSeatStore = Extract<SeatStoreOption, { kind: 'postgres' }>;
 const DEFAULT_POOL_MAX = 2;
 /** Arbitrary, fixed: workers starting together create the tables one at a time. */
 const SEAT_SCHEMA_LOCK_KEY = 0x0b0c_5ea7;
+
+/**
+ * Who owns each partition in a cluster (\`src/cluster/leases.ts\`), with times from the database's clock.
+ * Here because every fenced seat write reads it.
+ */
+export const PARTITION_LEASES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS partition_leases (
+  partition integer PRIMARY KEY,
+  node text,
+  url text,
+  epoch bigint NOT NULL DEFAULT 0,
+  expires_at timestamptz NOT NULL DEFAULT 'epoch'
+)`;
 
 export const SEAT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS seat_layouts (
@@ -54,6 +74,7 @@ CREATE TABLE IF NOT EXISTS seat_snapshots (
   PRIMARY KEY (partition, show_id)
 );
 ${SEAT_COMMIT_LOG_SCHEMA};
+${PARTITION_LEASES_SCHEMA};
 `;
 
 /**
@@ -71,6 +92,28 @@ WITH layouts AS (
 INSERT INTO seat_snapshots (partition, show_id, seq, state)
 SELECT * FROM unnest($9::int[], $10::text[], $11::bigint[], $12::bytea[])
 ON CONFLICT (partition, show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state`;
+
+/**
+ * `COMMIT_PARTITIONS` for a fenced store: every insert is conditional on the lease row (locked `FOR
+ * SHARE` once, in the first CTE), and the statement answers whether it held, so all or nothing is written.
+ */
+const COMMIT_PARTITIONS_FENCED = `
+WITH fence AS (
+  SELECT 1 FROM partition_leases WHERE partition = $13 AND node = $14 AND epoch = $15 FOR SHARE
+), layouts AS (
+  INSERT INTO seat_layouts (partition, id, key) SELECT * FROM unnest($1::int[], $2::int[], $3::text[])
+  WHERE EXISTS (SELECT 1 FROM fence)
+), shows AS (
+  INSERT INTO seat_shows (partition, show_id, layout_id, forbid_gaps, created_seq)
+  SELECT * FROM unnest($4::int[], $5::text[], $6::int[], $7::boolean[], $8::bigint[])
+  WHERE EXISTS (SELECT 1 FROM fence)
+), snapshots AS (
+  INSERT INTO seat_snapshots (partition, show_id, seq, state)
+  SELECT * FROM unnest($9::int[], $10::text[], $11::bigint[], $12::bytea[])
+  WHERE EXISTS (SELECT 1 FROM fence)
+  ON CONFLICT (partition, show_id) DO UPDATE SET seq = excluded.seq, state = excluded.state
+)
+SELECT count(*)::int AS held FROM fence`;
 
 /** The columns of one `COMMIT_PARTITIONS`, filled partition by partition. */
 class PartitionRows {
@@ -118,6 +161,51 @@ const FENCE_TIMEOUT_MS = 5000;
 /** The session name of whoever writes a log: a later writer of that log ends such sessions first. */
 export function seatWriterName(log: string): string {
   return `boxoffice-seats:${log}`;
+}
+
+/**
+ * Fenced stores (a cluster node's partitions, one store each) share one pool per thread and database:
+ * a node's dozens of partitions must not each hold connections of their own. The lease fences writes
+ * against other nodes; the pool's session name (`openSharedSeatPool`) fences a restarted worker
+ * against the sessions its dead predecessor left, as `ensureSeatSchema` explains.
+ */
+const sharedPools = new Map<string, pg.Pool>();
+
+function sharedPool(store: PostgresSeatStore): pg.Pool {
+  const pool = sharedPools.get(store.url);
+  if (!pool) throw new Error('a fenced seat store needs openSharedSeatPool() first');
+  return pool;
+}
+
+/**
+ * Opens this thread's shared pool under `writer`'s session name, after ending the sessions an earlier
+ * thread of that name left (a worker that died with a write in flight), and creates the seat tables.
+ */
+export async function openSharedSeatPool(store: PostgresSeatStore, writer: string): Promise<void> {
+  if (sharedPools.has(store.url)) return;
+  const pool = new pg.Pool({
+    connectionString: store.url,
+    max: store.poolMax ?? SHARED_POOL_MAX,
+    application_name: seatWriterName(writer),
+  });
+  pool.on('error', () => undefined);
+  try {
+    await ensureSeatSchema(pool, [writer]);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  sharedPools.set(store.url, pool);
+}
+
+/** Connections a thread's fenced stores share: writes of different partitions run side by side. */
+const SHARED_POOL_MAX = 4;
+
+/** Ends the thread's shared pools (a worker that stops). */
+export async function endSharedSeatPools(): Promise<void> {
+  const pools = [...sharedPools.values()];
+  sharedPools.clear();
+  await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
 }
 
 function openPool(store: PostgresSeatStore, writerOf?: string): pg.Pool {
@@ -236,9 +324,11 @@ export async function openPostgresSeatStorage(
   request: SeatStorageRequest,
   store: PostgresSeatStore,
 ): Promise<SeatStorage> {
-  const pool = openPool(store, request.logs[0]);
+  const { fence } = request;
+  const pool = fence ? sharedPool(store) : openPool(store, request.logs[0]);
+  const endPool = fence ? async () => {} : () => pool.end();
   try {
-    await ensureSeatSchema(pool, request.logs);
+    if (!fence) await ensureSeatSchema(pool, request.logs);
     const writes = new SerialWrites();
     const partitions = new Map<number, PostgresPartitionStore>();
     for (const p of request.partitions) partitions.set(p, new PostgresPartitionStore(p, writes));
@@ -284,7 +374,7 @@ export async function openPostgresSeatStorage(
     for (const [p, part] of partitions) part.load(layoutsOf.get(p) ?? [], showsOf.get(p) ?? []);
     const logs = new Map<string, PostgresCommitLog>();
     for (const name of request.logs)
-      logs.set(name, await PostgresCommitLog.open(pool, name, writes, { isSchemaReady: true }));
+      logs.set(name, await PostgresCommitLog.open(pool, name, writes, { isSchemaReady: true, fence }));
     return {
       partitions,
       logs: logs as Map<string, SeatLog>,
@@ -297,16 +387,26 @@ export async function openPostgresSeatStorage(
         }
         if (rows.isEmpty) return;
         const params = rows.params();
-        writes.push(() => pool.query(COMMIT_PARTITIONS, params));
+        if (!fence) {
+          writes.push(() => pool.query(COMMIT_PARTITIONS, params));
+          return;
+        }
+        writes.push(async () => {
+          const result = await pool.query<{ held: number }>(COMMIT_PARTITIONS_FENCED, [
+            ...params,
+            ...fenceParams(fence),
+          ]);
+          if (result.rows[0]?.held !== 1) throw new FencedError(fence);
+        });
       },
       async close() {
         for (const log of logs.values()) log.close();
         await writes.settled().catch(() => undefined);
-        await pool.end();
+        await endPool();
       },
     };
   } catch (error) {
-    await pool.end().catch(() => undefined);
+    await endPool().catch(() => undefined);
     throw error;
   }
 }

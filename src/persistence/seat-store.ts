@@ -18,6 +18,7 @@ import {
   PartitionJournal,
   type ShowRecord,
 } from './partition-journal.js';
+import type { LeaseFence } from './pg-commit-log.js';
 import type { JournalSync } from './wal-flush.js';
 import { syncDirectorySync } from './wal-flush.js';
 
@@ -69,6 +70,8 @@ export interface SeatStorage {
 }
 
 export interface SeatStorageRequest {
+  /** A cluster node's partition: every write commits only while this lease holds (PostgreSQL only). */
+  fence?: LeaseFence;
   dataDir: string;
   journalSync: JournalSync;
   partitions: readonly number[];
