@@ -116,9 +116,9 @@ function drain(): void {
           ]);
         continue;
       }
-      let requests = byCore.get(core);
-      if (!requests) byCore.set(core, (requests = []));
-      requests.push(request);
+      const requests = byCore.get(core);
+      if (requests) requests.push(request);
+      else byCore.set(core, [request]);
     }
     for (const [core, requests] of byCore) reply(core, core.process(requests), started);
     if (notServed.length > 0) postReplies(notServed);

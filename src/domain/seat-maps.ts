@@ -216,7 +216,10 @@ export class SeatMaps {
     }
     if (event.version <= mirror.version) return;
     // A gap: our copy can no longer be trusted. Drop it; subscribers are told to resync.
-    if (event.version !== mirror.version + 1 || event.isGap) return this.#resync(mirror, event.version);
+    if (event.version !== mirror.version + 1 || event.isGap) {
+      this.#resync(mirror, event.version);
+      return;
+    }
     const layout = mirror.layout!;
     const changes: { id: string; status: string }[] = [];
     for (const [index, status] of event.changes) {
