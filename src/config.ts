@@ -52,6 +52,9 @@ const schema = z.object({
   ADVERTISE_URL: optionalUrl,
   CLUSTER_SECRET: z.string().min(32, 'CLUSTER_SECRET must be at least 32 characters').optional(),
   LEASE_TTL_SECONDS: int(2, 600).default(5),
+  // How often the booking sweeps run (expiry, settlement, and in a cluster the reconciliation of
+  // bookings a dead node left).
+  BOOKING_SWEEP_SECONDS: int(1, 3600).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
   REDIS_URL: optionalUrl,
   SMTP_URL: optionalUrl,

@@ -34,8 +34,6 @@ import { openStore } from './persistence/open-store.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
-/** How often pending bookings whose hold lapsed are marked expired (their seats are already free). */
-export const BOOKING_SWEEP_MS = 10_000;
 /** The on-sale admission clock's tick: opening, admissions and the sold-out check. */
 export const ONSALE_TICK_MS = 1_000;
 
@@ -175,8 +173,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   // The sweeps and the reconciliation run on one node of a cluster at a time (an advisory lock).
   const sweeper = advisoryLeadership(config.DATABASE_URL, SWEEPER_LOCK_KEY);
-  const reconcile = async () => {
-    const reconciled = await bookings.reconcile();
+  const reconcile = async (options?: { untouchedSince: string }) => {
+    const reconciled = await bookings.reconcile(options);
     if (Object.values(reconciled).some((n) => n > 0))
       logger.info(reconciled, 'reconciled bookings a crash left unsettled');
   };
@@ -205,12 +203,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const wasSweeper = isSweeper;
     isSweeper = await sweeper.isLeader();
     if (!isSweeper) return;
-    // A node that takes over the sweeps settles what the node before it may have left (it died).
-    if (!wasSweeper) await reconcile().catch((err) => logger.error({ err }, 'reconciliation failed'));
+    // A node that takes over the sweeps settles what the node before it may have left (it died); in a
+    // cluster, bookings another node left mid-way (it died) are settled once untouched for two leases.
+    const untouchedSince = new Date(now() - 2 * config.LEASE_TTL_SECONDS * 1000).toISOString();
+    const reconciling = !wasSweeper ? reconcile() : identity ? reconcile({ untouchedSince }) : undefined;
+    await reconciling?.catch((err) => logger.error({ err }, 'reconciliation failed'));
     // Neither rejects: each logs its own failure and the next sweep retries.
     void bookings.expireStale();
     bookings.settleStragglers().catch((err) => logger.error({ err }, 'booking settle sweep failed'));
-  }, BOOKING_SWEEP_MS);
+  }, config.BOOKING_SWEEP_SECONDS * 1000);
   bookingSweep.unref();
   const deps: AppDeps = {
     config,

@@ -928,17 +928,21 @@ export class BookingService {
    * are as many of them as abandoned checkouts, and a provider call each would make every start slower.
    * Cancelled bookings whose refund did not go through are refunded.
    */
-  async reconcile(): Promise<{
+  async reconcile(options: { untouchedSince?: string } = {}): Promise<{
     settled: number;
     failed: number;
     refunded: number;
     released: number;
     ofCancelledShows: number;
   }> {
+    // In a cluster the sweeper reconciles while other nodes serve: only bookings nobody has touched for
+    // a while (their node died), so it does not ask the provider about every payment in flight.
+    const untouched = options.untouchedSince === undefined ? '' : ' AND b.updated_at < ?';
     const rows = await this.d.store.all<{ id: string; intent_id: string }>(
       `SELECT b.id, p.intent_id FROM bookings b JOIN payments p ON p.booking_id = b.id
-         WHERE (b.status = 'pending_payment' AND p.status NOT IN ('refunded', 'failed'))
-            OR (b.status IN ('expired', 'failed') AND p.status IN ('succeeded', 'processing', 'requires_action'))`,
+         WHERE ((b.status = 'pending_payment' AND p.status NOT IN ('refunded', 'failed'))
+            OR (b.status IN ('expired', 'failed') AND p.status IN ('succeeded', 'processing', 'requires_action')))${untouched}`,
+      options.untouchedSince === undefined ? [] : [options.untouchedSince],
     );
     let settled = 0;
     let failed = 0;
