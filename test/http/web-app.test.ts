@@ -46,7 +46,8 @@ describe('web app serving', () => {
   });
 
   it('serves the app at / to any client, not only a browser, and keeps it out of frames', async () => {
-    for (const headers of [{}, { accept: '*/*' }, { accept: 'application/json' }]) {
+    const clients: Record<string, string>[] = [{}, { accept: '*/*' }, { accept: 'application/json' }];
+    for (const headers of clients) {
       const res = await get('/', headers);
       expect(res.status, JSON.stringify(headers)).toBe(200);
       expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
