@@ -358,4 +358,60 @@ describe.skipIf(!hasChromium)('web app pages in chromium', () => {
       await context.close();
     }
   });
+  it('sends a visitor who holds seats to log in and back with the seats still chosen; edits the profile; logs out', async () => {
+    const { screenId } = await theaterIn(`Loginpur${Math.random().toString(36).slice(2, 6)}`);
+    const showId = await show(
+      await movie('Back Again', 'Hindi', ['Drama']),
+      screenId,
+      new Date(Date.now() + DAY_MS),
+    );
+    const user = await newUser(server.api);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/shows/${showId}`);
+      await seat(page, 'A3').click();
+      await seat(page, 'A4').click();
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+
+      await shown(page.getByRole('heading', { name: 'Log in' }));
+      // The first field has the focus, so a keyboard user types straight away.
+      await eventually(() => page.getByLabel('Email').evaluate((el) => el === document.activeElement)).toBe(
+        true,
+      );
+      await page.getByLabel('Email').fill(user.email);
+      await page.getByLabel('Password').fill('not-the-password');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await eventually(() => page.getByRole('alert').first().textContent()).toContain(
+        'That email and password do not match an account',
+      );
+      await page.getByLabel('Password').fill(user.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+
+      await eventually(() => new URL(page.url()).pathname).toBe(`/shows/${showId}`);
+      await eventually(() => seat(page, 'A3').getAttribute('aria-pressed')).toBe('true');
+      await eventually(() => seat(page, 'A4').getAttribute('aria-pressed')).toBe('true');
+      await page.getByRole('button', { name: 'Hold seats' }).click();
+      await shown(page.getByRole('heading', { name: 'Seats held: A3 and A4' }));
+
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      await nav.getByRole('link', { name: user.name }).click();
+      await page.getByLabel('Name').fill('Asha Renamed');
+      await page.getByRole('button', { name: 'Save profile' }).click();
+      await shown(page.getByRole('status').getByText('Saved.'));
+      expect((await server.api('GET', '/api/me', { token: user.token })).body.user.name).toBe('Asha Renamed');
+      await page.reload();
+      await shown(nav.getByRole('link', { name: 'Asha Renamed' }));
+
+      const browserToken = await page.evaluate(() => localStorage.getItem('boxoffice.token'));
+      expect((await server.api('GET', '/api/me', { token: browserToken! })).status).toBe(200);
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await shown(nav.getByRole('link', { name: 'Log in' }));
+      expect(await page.evaluate(() => localStorage.getItem('boxoffice.token'))).toBeNull();
+      // Logging out ends the session on the server too, not only in this browser.
+      expect((await server.api('GET', '/api/me', { token: browserToken! })).status).toBe(401);
+    } finally {
+      await context.close();
+    }
+  });
 });
