@@ -388,7 +388,7 @@ describe.skipIf(!hasChromium)('web app pages in chromium', () => {
       await page.getByLabel('Password').fill(user.password);
       await page.getByRole('button', { name: 'Log in' }).click();
 
-      await eventually(() => new URL(page.url()).pathname).toBe(`/shows/${showId}`);
+      await eventually(async () => new URL(page.url()).pathname).toBe(`/shows/${showId}`);
       await eventually(() => seat(page, 'A3').getAttribute('aria-pressed')).toBe('true');
       await eventually(() => seat(page, 'A4').getAttribute('aria-pressed')).toBe('true');
       await page.getByRole('button', { name: 'Hold seats' }).click();
