@@ -14,11 +14,20 @@ const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-build-web-'));
 afterAll(() => fs.rmSync(copy, { recursive: true, force: true }));
 
 const builtIndex = path.join(copy, 'dist', 'web', 'index.html');
-function buildIfStale(): string {
+function buildIfStale(env: Record<string, string> = {}): string {
   return execFileSync(process.execPath, [path.join(copy, 'scripts', 'build-web.mjs'), '--if-stale'], {
     cwd: copy,
     encoding: 'utf8',
+    env: { ...process.env, ...env },
   });
+}
+function builtScripts(): string {
+  const assets = path.join(copy, 'dist', 'web', 'assets');
+  return fs
+    .readdirSync(assets)
+    .filter((name) => name.endsWith('.js'))
+    .map((name) => fs.readFileSync(path.join(assets, name), 'utf8'))
+    .join('\n');
 }
 
 describe('web app build', () => {
@@ -50,6 +59,22 @@ describe('web app build', () => {
     );
     expect(buildIfStale()).toContain('built into dist/web');
     expect(fs.statSync(builtIndex).mtimeMs).toBeGreaterThan(firstBuild);
+  });
+
+  it('ships a production bundle even when NODE_ENV says development or test', () => {
+    // Vite compiles JSX for development whenever NODE_ENV is not "production": every element then carries
+    // its source file's absolute path and line, which npm start would go on serving from the cached build.
+    fs.appendFileSync(path.join(copy, 'web', 'src', 'styles.css'), '\n.changed-again { color: inherit; }\n');
+    for (const NODE_ENV of ['development', 'test']) {
+      fs.appendFileSync(
+        path.join(copy, 'web', 'src', 'styles.css'),
+        `\n.for-${NODE_ENV} { color: inherit; }\n`,
+      );
+      expect(buildIfStale({ NODE_ENV })).toContain('built into dist/web');
+      const bundle = builtScripts();
+      expect(bundle.includes('lineNumber'), `development JSX with NODE_ENV=${NODE_ENV}`).toBe(false);
+      expect(bundle.includes(copy), `source paths in the bundle with NODE_ENV=${NODE_ENV}`).toBe(false);
+    }
   });
 
   it('keeps the build output out of git', () => {
