@@ -349,6 +349,32 @@ describe('the command line', () => {
     expect(lines.some((l) => /^release +\d+/.test(l))).toBe(true);
   });
 
+  it('stops at its deadline when the request count is out of reach, with progress lines on stderr meanwhile', async () => {
+    // 20 requests/s cannot reach a million responses: the run ends 5 s past its 2 s duration. Off a
+    // terminal the progress bar writes a line every 5 s, so this run writes at least one.
+    const run = await cli([
+      '--url',
+      server.url,
+      '--scenario',
+      'seat-maps',
+      '--show',
+      shows[0]!,
+      '--requests',
+      '1000000',
+      '--duration',
+      '2',
+      '--rate',
+      '20',
+      '--connections',
+      '2',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^duration +[\d.]+ s, stopped: deadline$/m);
+    const progress = run.stderr.split('\n').filter((l) => l.startsWith('['));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]).toMatch(/^\[=* *\] +\d+% +\d+s +\d+ req +\d+ err\/non-2xx +\d+ req\/s$/);
+  });
+
   it('refuses out-of-bound options with exit 2 and the usage', async () => {
     const run = await cli(['--url', server.url, '--scenario', 'seat-maps', '--connections', '100000']);
     expect(run.code).toBe(2);
