@@ -195,6 +195,12 @@ describe('npm run load', () => {
     expect(page).toContain('Latency over time');
     expect(page).toContain('Latency histogram');
     expect(page).not.toMatch(/<script|<link|src=/);
+    // The charts draw the run's own figures: one point per second per series, one bar per bucket.
+    const series = [...page.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(' ').length);
+    expect(series).toEqual([report.timeline.length, report.timeline.length, report.timeline.length]);
+    const bars = [...page.matchAll(/<rect [^>]*><title>[^<]* ms: (\d+)<\/title>/g)].map((m) => Number(m[1]));
+    expect(bars).toEqual(report.histogram.map((b) => b.count));
+    expect(bars.reduce((n, c) => n + c, 0)).toBe(report.requests);
   });
 });
 
