@@ -32,7 +32,8 @@ function sourceHash() {
     }
   };
   walk(WEB);
-  for (const file of [...files, path.join(REPO, 'package-lock.json')]) {
+  // The script itself counts: a change to how the app is built must replace a build made the old way.
+  for (const file of [...files, path.join(REPO, 'package-lock.json'), fileURLToPath(import.meta.url)]) {
     if (!fs.existsSync(file)) continue;
     hash.update(path.relative(REPO, file));
     hash.update(fs.readFileSync(file));
@@ -84,7 +85,11 @@ async function buildOnce(onlyIfStale) {
     console.warn('web app: vite is not installed (production dependencies only); serving the existing build');
     return;
   }
-  await vite.build({ configFile: path.join(WEB, 'vite.config.ts'), logLevel: 'warn' });
+  // Vite compiles JSX for development whenever NODE_ENV is not "production" (a .env's development, the
+  // test runner's test): every element would then carry its source file's absolute path and line, and
+  // the stamp would keep that build for `npm start`. What this script builds is always what is served.
+  process.env.NODE_ENV = 'production';
+  await vite.build({ configFile: path.join(WEB, 'vite.config.ts'), logLevel: 'warn', mode: 'production' });
   fs.writeFileSync(STAMP, JSON.stringify({ hash, builtAt: new Date().toISOString() }));
   console.log(`web app: built into ${path.relative(REPO, OUT)}`);
 }

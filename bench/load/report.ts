@@ -77,6 +77,7 @@ export function table(report: LoadReport): string {
       `${f.connected}/${f.subscribers} subscribers, ${f.deliveries} deliveries, lag p50 ${ms(f.lagMs.p50Ms)} p99 ${ms(f.lagMs.p99Ms)} max ${ms(f.lagMs.maxMs)}, unmatched ${f.unmatched}, drops ${f.drops}`,
     ]);
   }
+  for (const warning of report.warnings) rows.push(['warning', warning]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
   const header = ['step', 'requests', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'statuses'];

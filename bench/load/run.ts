@@ -63,6 +63,21 @@ export interface LoadReport {
   /** Scenarios that book: the check of the run's bookings through the API. */
   check?: SeatCheck;
   feed?: FeedFigures;
+  /** What the figures cannot be read without, e.g. that the target's own limits answered most of them. */
+  warnings: string[];
+}
+
+/**
+ * The target's per-address hold budget (60 a minute by default) is meant for people, and the kit is one
+ * address: against a deployment left at the default, nearly every hold is a 429 and the run measures
+ * the limiter. Said in the report, since nothing else in it tells the operator why nothing sold.
+ */
+export function warningsOf(errorKinds: Readonly<Record<string, number>>): string[] {
+  const limited = errorKinds['429 RATE_LIMITED'] ?? 0;
+  if (limited === 0) return [];
+  return [
+    `${limited} responses were 429 RATE_LIMITED: the target limits holds per client address (HOLDS_PER_ADDRESS_PER_MINUTE, default 60) and this run is one address; raise it on the deployment under test, or these figures measure the limiter`,
+  ];
 }
 
 const NEEDS_USERS = new Set(['hold-release', 'hot-show', 'booking', 'feed', 'mixed']);
@@ -281,6 +296,7 @@ export async function runLoadTest(
         : undefined,
       check,
       feed: scenario.feed?.figures(),
+      warnings: warningsOf(recorder.errorKinds),
     };
   } finally {
     scenario.feed?.close();

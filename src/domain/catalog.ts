@@ -710,7 +710,8 @@ export class CatalogService {
     return this.#atomically(q, async (tx) => {
       const theater = await tx.get(`SELECT id FROM theaters WHERE id = ?${forUpdate(tx)}`, [theaterId]);
       if (!theater) return failure('THEATER_NOT_FOUND', `no theater ${theaterId}`);
-      if (!compiled.ok) return failure('INVALID_LAYOUT', compiled.message);
+      if (!compiled.ok)
+        return failure('INVALID_LAYOUT', compiled.message, { fields: { layout: compiled.message } });
       const screenName = canonicalName(name);
       // screens.name is plain text on PostgreSQL (NOCASE only in SQLite's comparison): lower() on both.
       const clash = await tx.get('SELECT id FROM screens WHERE theater_id = ? AND lower(name) = lower(?)', [

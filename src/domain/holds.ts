@@ -91,6 +91,12 @@ export class HoldService {
   ): Promise<{ ok: true; hold: PublicHold; view: HoldView } | Failure> {
     const onSale = this.checkOnSale(showId);
     if (onSale) return onSale;
+    const prices = this.shows.get(showId)?.prices;
+    // The actor would refuse it too, but could not say which field was wrong.
+    if (request.category !== undefined && prices && prices[request.category] === undefined)
+      return failure('VALIDATION_FAILED', `this show has no category ${request.category}`, {
+        fields: { category: `one of ${Object.keys(prices).join(', ')}` },
+      });
     const nowMs = this.now();
     const common = {
       holdId: holdIdFor(showId),

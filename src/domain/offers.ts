@@ -252,10 +252,8 @@ export class OfferService {
   async create(input: OfferInput): Promise<{ ok: true; offer: Offer } | Failure> {
     const id = newId('ofr');
     const nowIso = new Date(this.now()).toISOString();
-    if (input.validUntil <= input.validFrom)
-      return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
-    if (input.kind === 'percent' && (input.value < 1 || input.value > 100))
-      return failure('VALIDATION_FAILED', 'a percent offer has a value from 1 to 100');
+    const invalid = invalidOffer(input);
+    if (invalid) return invalid;
     // The code's unique index decides between racing creations: the loser inserts nothing.
     const inserted = await this.store.run(
       `INSERT INTO offers (id, code, description, kind, value, max_discount, min_amount, valid_from, valid_until,
@@ -289,8 +287,9 @@ export class OfferService {
     const current = await this.get(id);
     if (!current) return failure('OFFER_NOT_FOUND', `no offer ${id}`);
     const next = { ...current, ...patch };
-    if (next.validUntil <= next.validFrom)
-      return failure('VALIDATION_FAILED', 'validUntil must be after validFrom');
+    // Checked on the offer as it would be: a PATCH of the value alone could make a percent offer 150%.
+    const invalid = invalidOffer(next);
+    if (invalid) return invalid;
     await this.store.run(
       `UPDATE offers SET description = ?, value = ?, max_discount = ?, min_amount = ?, valid_from = ?, valid_until = ?,
          total_limit = ?, per_user_limit = ?, scope = ?, is_public = ?, is_active = ?, updated_at = ? WHERE id = ?`,
@@ -339,4 +338,19 @@ class RefusedUse extends Error {
   constructor(readonly failure: Failure) {
     super(failure.message);
   }
+}
+
+/** Rules across fields that the route's schema cannot see; the 400 names the field to change. */
+function invalidOffer(
+  offer: Pick<OfferInput, 'kind' | 'value' | 'validFrom' | 'validUntil'>,
+): Failure | undefined {
+  if (offer.validUntil <= offer.validFrom)
+    return failure('VALIDATION_FAILED', 'validUntil must be after validFrom', {
+      fields: { validUntil: 'must be after validFrom' },
+    });
+  if (offer.kind === 'percent' && (offer.value < 1 || offer.value > 100))
+    return failure('VALIDATION_FAILED', 'a percent offer has a value from 1 to 100', {
+      fields: { value: 'a percent from 1 to 100' },
+    });
+  return undefined;
 }

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { newId } from '../ids.js';
+import type { AdmissionLeadership } from '../persistence/admission-leader.js';
 import { notify, type Store, type Subscription } from '../persistence/store.js';
 import type { AdmissionCheck, AdmissionClaims } from '../tickets/ticket-signer.js';
 import { type Failure, failure } from './failure.js';
@@ -67,11 +68,8 @@ export interface AdmissionSigner {
   verifyAdmission(token: string, nowMs: number): AdmissionCheck;
 }
 
-/** Whether this process runs the admission clock: one node in a cluster, always on SQLite. */
-export interface AdmissionLeadership {
-  isLeader(): Promise<boolean>;
-  close(): Promise<void>;
-}
+// Defined beside its PostgreSQL implementation: persistence must not import the domain (layering).
+export type { AdmissionLeadership };
 
 export interface OnsaleDeps {
   store: Store;

@@ -169,6 +169,9 @@ export function attachSeatFeed(
   );
   // Counted from the accepted upgrade to the socket's close, so a handshake in flight holds its place too.
   let openFeeds = 0;
+  // Every upgrade socket of every WebSocket route (the on-sale queue feed too), from its arrival to its
+  // close: all feeds together must stay below the open-files limit, not each route on its own.
+  let openUpgrades = 0;
   const feedsByAddress = new Map<string, number>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -177,6 +180,16 @@ export function attachSeatFeed(
     socket.on('error', (err) => {
       deps.logger.debug({ err: (err as Error).message }, 'seat feed socket error');
       socket.destroy();
+    });
+    // Already reset by the client: its 'close' may have passed, so it must not take a place in the count.
+    if (socket.destroyed) return;
+    if (openUpgrades >= feedBound) {
+      rejectUpgrade(socket, 'OVERLOADED', 'too many feed subscribers');
+      return;
+    }
+    openUpgrades++;
+    socket.once('close', () => {
+      openUpgrades--;
     });
     try {
       const pathname = (req.url ?? '').split('?', 1)[0]!;

@@ -99,7 +99,9 @@ export function registerWebApp(app: OpenAPIHono<AppEnv>, dir = defaultWebDir()):
   const serve: MiddlewareHandler<AppEnv> = async (c, next) => {
     // Hono answers HEAD by running GET and dropping the body, so GET is the one method to serve.
     if (c.req.method !== 'GET' || isServerPath(c.req.path)) return next();
-    const isPage = (c.req.header('accept') ?? '').includes('text/html');
+    // The root is never an API route: it is the page for anyone who asks, `curl http://HOST:PORT/` included
+    // (a newcomer's first request; it used to be a JSON 404).
+    const isPage = c.req.path === '/' || (c.req.header('accept') ?? '').includes('text/html');
     if (!files) {
       if (!isPage) return next();
       return c.text('The web app is not built: run `npm run build:web` (npm install does it).', 404, {

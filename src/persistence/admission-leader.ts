@@ -6,7 +6,12 @@
  * a node that dies (or loses the connection) hands the clock to the next one that asks.
  */
 import pg from 'pg';
-import type { AdmissionLeadership } from '../domain/onsales.js';
+
+/** Whether this process runs the admission clock: one node in a cluster, always on SQLite. */
+export interface AdmissionLeadership {
+  isLeader(): Promise<boolean>;
+  close(): Promise<void>;
+}
 
 /** The advisory lock's key: any constant no other part of BoxOffice uses ("onsale" in ASCII). */
 export const ADMISSION_LOCK_KEY = 0x6f6e73616c65;

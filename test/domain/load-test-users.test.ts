@@ -54,6 +54,23 @@ describe.each(APP_STORES)('load-test users on the $name store', (fixture) => {
     expect(await verifyPassword('pw-load-1', row?.password_hash ?? '')).toBe(true);
   });
 
+  it('hashes the password once for the whole batch: every user of a run has the same hash', async () => {
+    // One scrypt per batch is the point of the route (5,000 registrations are 5,000 scrypt runs); a
+    // hash per user would differ by its salt.
+    const batch = await createLoadTestUsers(store, tokens, {
+      count: 700,
+      runId: 'once',
+      password: 'pw-load-2',
+      now,
+    });
+    if (!batch.ok) throw new Error(`batch refused: ${batch.code}`);
+    const row = await store.get<{ n: number }>(
+      'SELECT COUNT(DISTINCT password_hash) AS n FROM users WHERE email LIKE ?',
+      ['loadtest-once-%'],
+    );
+    expect(Number(row?.n)).toBe(1);
+  });
+
   it('refuses a batch overlapping an earlier one and creates none of it', async () => {
     const first = await createLoadTestUsers(store, tokens, {
       count: 3,

@@ -323,6 +323,26 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       await eventually(() => nameOf(seat(page, 'A3'))).toBe('A3, Classic, ₹240, held');
       await seat(page, 'B1').click();
       await eventually(() => nameOf(seat(page, 'B1'))).toBe('B1, Classic, ₹240, selected');
+      // Distinct by more than colour: with every colour left out, what a seat shows (its label or a
+      // symbol), its border's style and whether it is patterned still tell each state from the others.
+      const shapeOf = (label: string) =>
+        seat(page, label).evaluate((el, label) => {
+          const style = getComputedStyle(el);
+          const text = el.textContent === label ? 'its label' : el.textContent;
+          return `${text} | ${style.borderTopStyle} | ${style.backgroundImage === 'none' ? 'plain' : 'patterned'}`;
+        }, label);
+      const shapes = await Promise.all(['B2', 'B1', 'A3', 'A2', 'A1'].map(shapeOf));
+      expect(new Set(shapes).size, shapes.join('\n')).toBe(5);
+      const legend = page.getByRole('region', { name: 'Legend' });
+      for (const entry of [
+        'Available',
+        'Selected',
+        'Held by someone',
+        'Booked',
+        'Not for sale',
+        'Classic ₹240',
+      ])
+        await shown(legend.getByText(entry));
       await expectAccessible(page, 'seat map, seats in every state', { isInactiveMeasured: true });
       await page.getByRole('button', { name: 'Hold seats' }).click();
       await eventually(() => nameOf(seat(page, 'B1'))).toBe('B1, Classic, ₹240, held by you');

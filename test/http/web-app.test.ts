@@ -45,6 +45,18 @@ describe('web app serving', () => {
     }
   });
 
+  it('serves the app at / to any client, not only a browser, and keeps it out of frames', async () => {
+    const clients: Record<string, string>[] = [{}, { accept: '*/*' }, { accept: 'application/json' }];
+    for (const headers of clients) {
+      const res = await get('/', headers);
+      expect(res.status, JSON.stringify(headers)).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.text).toContain('<div id="app"></div>');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    }
+  });
+
   it('serves hashed assets, gzipped on request and cached for good, and no external URL', async () => {
     const html = (await get('/', PAGE)).text;
     const scripts = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
@@ -90,6 +102,8 @@ describe('without a build', () => {
       const res = await app.request('/shows/x', { headers: PAGE });
       expect(res.status).toBe(404);
       expect(await res.text()).toContain('npm run build:web');
+      // The root says it too, whatever the client accepts.
+      expect(await (await app.request('/')).text()).toContain('npm run build:web');
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }

@@ -237,6 +237,7 @@ describe('theaters and screens', () => {
       expect(res.status, JSON.stringify(layout).slice(0, 80)).toBe(400);
       expect(res.body.error.code).toBe('INVALID_LAYOUT');
       expect(res.body.error.message).toBeTruthy();
+      expect(res.body.error.details.fields).toEqual({ layout: res.body.error.message });
     }
     const shapeless = await post(`/api/admin/theaters/${theater.id}/screens`, {
       name: 'S',

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_ENV, createShow } from '../helpers/catalog.js';
+import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
 import { type ServiceProcess, spawnService } from '../helpers/process.js';
 import {
   closeCodeIn,
@@ -34,6 +34,9 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-fuzz-'));
 let service: ServiceProcess;
 let hasExited = false;
 let feedPath: string;
+/** The on-sale queue feed of a buyer in its queue: the other WebSocket route, behind a token. */
+let queueFeedPath: string;
+let onsaleId: string;
 
 beforeAll(async () => {
   service = await spawnService({
@@ -52,8 +55,25 @@ beforeAll(async () => {
   void service.exited.then(() => {
     hasExited = true;
   });
-  const { showId } = await createShow(client(service.url));
+  const api = client(service.url);
+  const { showId, adminToken } = await createShow(api);
   feedPath = `/ws/shows/${showId}`;
+  const { showId: onsaleShowId } = await createShow(api, { adminToken });
+  const created = await api('POST', '/api/admin/onsales', {
+    token: adminToken,
+    body: {
+      showIds: [onsaleShowId],
+      opensAt: new Date(Date.now() + 3_600_000).toISOString(),
+      admitPerMinute: 60,
+    },
+  });
+  expect(created.status).toBe(201);
+  onsaleId = created.body.onsale.id;
+  const buyer = await newUser(api);
+  expect((await api('POST', `/api/onsales/${onsaleId}/queue`, { token: buyer.token })).status).toBeLessThan(
+    300,
+  );
+  queueFeedPath = `/ws/onsales/${onsaleId}?access_token=${encodeURIComponent(buyer.token)}`;
 });
 
 afterAll(async () => {
@@ -92,8 +112,12 @@ async function sendRaw(bytes: Buffer | string, ending: 'end' | 'reset' | 'wait')
 }
 
 /** Opens a feed by hand, sends `frames`, and waits until the server answers with a close frame. */
-async function sendFrames(frames: Buffer[], ending: 'end' | 'reset' | 'wait'): Promise<Buffer> {
-  const { socket, handshake } = await openRawFeed(service.url, feedPath);
+async function sendFrames(
+  frames: Buffer[],
+  ending: 'end' | 'reset' | 'wait',
+  path: string = feedPath,
+): Promise<Buffer> {
+  const { socket, handshake } = await openRawFeed(service.url, path);
   socket.on('error', () => {});
   expect(handshake.status).toBe(101);
   for (const frame of frames) socket.write(frame);
@@ -152,6 +176,33 @@ describe('the reported crashes', () => {
     socket.destroy();
     expect(reply.status).toBe(404);
     expect(jsonBodyOf(reply).error.code).toBe('SHOW_NOT_FOUND');
+    await expectStillServing();
+  });
+});
+
+// The on-sale queue feed shares the upgrade listener but has its own WebSocketServer and sockets: the
+// same attacks must end only the one connection there too.
+describe('the on-sale queue feed', () => {
+  it('survives a queue feed frame over the payload limit and one with a reserved opcode', async () => {
+    const big = encodeFrame(textFrame(new Uint8Array(MAX_FRAME_PAYLOAD + 1)));
+    expect(closeCodeIn(await sendFrames([big], 'wait', queueFeedPath))).toBe(1009);
+    const reserved = encodeFrame({ ...textFrame(Buffer.from('{}')), opcode: 0xb });
+    expect(closeCodeIn(await sendFrames([reserved], 'wait', queueFeedPath))).toBe(1002);
+    await expectStillServing();
+  });
+
+  it('answers broken percent-encoding with 400, and survives resets while a feed is refused', async () => {
+    const socket = await connect(service.url);
+    socket.write(upgradeRequest('/ws/onsales/%E0%A4%A'));
+    const reply = await collect(socket);
+    socket.destroy();
+    expect(reply.status).toBe(400);
+    expect(jsonBodyOf(reply).error.code).toBe('VALIDATION_FAILED');
+    // Refused without a token, and after the token check's await (a forged token): written to a reset socket.
+    for (let i = 0; i < 20; i++) {
+      await sendRaw(upgradeRequest(`/ws/onsales/${onsaleId}`), 'reset');
+      await sendRaw(upgradeRequest(`/ws/onsales/${onsaleId}?access_token=forged`), 'reset');
+    }
     await expectStillServing();
   });
 });

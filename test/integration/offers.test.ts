@@ -154,7 +154,34 @@ describe('GET /api/offers', () => {
       const res = await server.api('POST', '/api/admin/offers', { body: bad, token: adminToken });
       expect(res.status, JSON.stringify(bad)).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      // Rules across fields too (dates, a percent's range) name the field to change.
+      expect(Object.keys(res.body.error.details.fields ?? {}), JSON.stringify(bad)).not.toEqual([]);
     }
+    // A PATCH is checked on the offer it would make: the value alone cannot make a percent offer 150%.
+    const percent = await server.api('POST', '/api/admin/offers', {
+      body: { ...body, code: uniqueCode('PCT'), kind: 'percent', value: 10 },
+      token: adminToken,
+    });
+    expect(percent.status).toBe(201);
+    const over = await server.api('PATCH', `/api/admin/offers/${percent.body.offer.id}`, {
+      body: { value: 150 },
+      token: adminToken,
+    });
+    expect(over.status).toBe(400);
+    expect(over.body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      details: { fields: { value: expect.any(String) } },
+    });
+    const backwards = await server.api('PATCH', `/api/admin/offers/${percent.body.offer.id}`, {
+      body: { validUntil: body.validFrom },
+      token: adminToken,
+    });
+    expect(backwards.body.error).toMatchObject({ details: { fields: { validUntil: expect.any(String) } } });
+    const listedNow = (await server.api('GET', '/api/offers')).body.offers as {
+      code: string;
+      value: number;
+    }[];
+    expect(listedNow.find((o) => o.code === percent.body.offer.code)?.value).toBe(10);
     const patched = await server.api('PATCH', `/api/admin/offers/${created.body.offer.id}`, {
       body: { value: 7000 },
       token: adminToken,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RESERVED_FILE_DESCRIPTORS } from '../../src/http/seat-feed.js';
-import { ADMIN_ENV, createShow } from '../helpers/catalog.js';
+import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
 import { spawnService } from '../helpers/process.js';
 import {
   collect,
@@ -143,6 +143,75 @@ describe('all feeds together', () => {
       for (const ws of feeds) ws.terminate();
       service.child.kill('SIGTERM');
       await service.exited;
+    }
+  });
+
+  it('counts the on-sale queue feeds in the same bound as the seat feeds', async () => {
+    const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-fdlimit-shared-'));
+    const service = await spawnService({
+      wrapper: ['prlimit', `--nofile=${OPEN_FILES}:${OPEN_FILES}`, '--'],
+      env: {
+        ...ADMIN_ENV,
+        DATA_DIR: sharedDir,
+        SEED_DEMO: 'false',
+        WORKERS: '1',
+        PARTITIONS: '8',
+        JOURNAL_SYNC: 'normal',
+        WS_MAX_FEEDS_PER_ADDRESS: '100000',
+      },
+    });
+    const feeds: WebSocket[] = [];
+    try {
+      const bound = OPEN_FILES - RESERVED_FILE_DESCRIPTORS;
+      const api = client(service.url);
+      const { showId, adminToken } = await createShow(api);
+      const { showId: onsaleShowId } = await createShow(api, { adminToken });
+      const created = await api('POST', '/api/admin/onsales', {
+        token: adminToken,
+        body: {
+          showIds: [onsaleShowId],
+          opensAt: new Date(Date.now() + 3_600_000).toISOString(),
+          admitPerMinute: 60,
+        },
+      });
+      expect(created.status).toBe(201);
+      const onsaleId = created.body.onsale.id;
+      const buyer = await newUser(api);
+      expect(
+        (await api('POST', `/api/onsales/${onsaleId}/queue`, { token: buyer.token })).status,
+      ).toBeLessThan(300);
+      const seatPath = `/ws/shows/${showId}`;
+      const queuePath = `/ws/onsales/${onsaleId}?access_token=${encodeURIComponent(buyer.token)}`;
+      // Half the bound as seat feeds, the rest as queue feeds: together they fill it.
+      for (let i = 0; i < bound; i++) feeds.push(await openFeed(service.url, i % 2 ? queuePath : seatPath));
+
+      for (const feedPath of [seatPath, queuePath]) {
+        const refused = await upgrade(service.url, feedPath);
+        expect(refused.status, feedPath).toBe(503);
+        expect(jsonBodyOf(refused).error.code).toBe('OVERLOADED');
+      }
+      expect((await api('GET', '/healthz')).status).toBe(200);
+      // A place freed by a queue feed is taken by a seat feed: one budget for both.
+      const closed = feeds.pop()!;
+      await new Promise<void>((resolve) => {
+        closed.once('close', () => resolve());
+        closed.close();
+      });
+      let reopened: WebSocket | undefined;
+      for (let attempt = 0; attempt < 50 && !reopened; attempt++) {
+        reopened = await openFeed(service.url, seatPath).catch(async () => {
+          // The server may not have seen the close yet: ask again shortly (bounded).
+          await new Promise((r) => setTimeout(r, 20));
+          return undefined;
+        });
+      }
+      expect(reopened).toBeDefined();
+      feeds.push(reopened!);
+    } finally {
+      for (const ws of feeds) ws.terminate();
+      service.child.kill('SIGTERM');
+      await service.exited;
+      fs.rmSync(sharedDir, { recursive: true, force: true });
     }
   });
 });

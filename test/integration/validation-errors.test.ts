@@ -4,13 +4,13 @@
  * without a JSON Content-Type is told to send `application/json`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let token: string;
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ ...ADMIN_ENV });
   ({ token } = await newUser(server.api));
 });
 afterAll(() => server?.destroy());
@@ -55,6 +55,18 @@ describe('validation errors', () => {
     });
     expect(both.status).toBe(400);
     expect(Object.keys(both.body.error.details.fields).sort()).toEqual(['count', 'seats']);
+  });
+
+  it('names category when a show has no such category, listing the ones it has', async () => {
+    const { showId } = await createShow(server.api);
+    const res = await server.api('POST', `/api/shows/${showId}/holds`, {
+      body: { count: 2, category: 'PLATINUM' },
+      token,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    expect(Object.keys(res.body.error.details.fields)).toEqual(['category']);
+    expect(res.body.error.message).toContain('PLATINUM');
   });
 
   it('says which part of the request was wrong: query string, path or body', async () => {

@@ -1,7 +1,7 @@
 /**
- * `npm start` as a newcomer or a process supervisor runs it: a SIGTERM to the npm process stops the
- * service (npm passes the signal to its script's process, which must be node itself, not a shell that
- * ignores it and leaves node serving).
+ * `npm start` as a newcomer or a process supervisor runs it: the web app served at `/` with no other
+ * step, and a SIGTERM to the npm process stops the service (npm passes the signal to its script's
+ * process, which must be node itself, not a shell that ignores it and leaves node serving).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,7 +28,7 @@ function isAlive(pid: number): boolean {
 }
 
 describe('npm start', () => {
-  it('stops the service when the npm process gets SIGTERM', async () => {
+  it('serves the web app at /, and stops the service when the npm process gets SIGTERM', async () => {
     const npm = spawn('npm', ['start'], {
       cwd: REPO,
       env: {
@@ -57,6 +57,10 @@ describe('npm start', () => {
     servicePid = Number.parseInt(fs.readFileSync(path.join(dataDir, 'lock.pid'), 'utf8'), 10);
     expect(isAlive(servicePid)).toBe(true);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    // The web app is there with no step of its own: `npm start` builds it when missing or stale.
+    const page = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app"></div>');
 
     npm.kill('SIGTERM');
     await npmExited;
