@@ -232,6 +232,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ticketDesk,
     bookings,
     lifecycle: { isReady: false, isDraining: false },
+    cluster,
     durable,
     now,
   };

@@ -2,7 +2,9 @@
  * @module context
  * What every route module receives (the composition root builds it) and the per-request variables.
  */
+
 import type { ShardRouter } from '../actors/shard-router.js';
+import type { ClusterMember } from '../cluster/node.js';
 import type { Config } from '../config.js';
 import type { AuthUser, TokenService } from '../domain/auth-tokens.js';
 import type { BookingService } from '../domain/bookings.js';
@@ -48,6 +50,8 @@ export interface AppDeps {
   users: UserService;
   catalog: CatalogService;
   lifecycle: Lifecycle;
+  /** This node's part in a cluster (with DATABASE_URL): identity, leases. */
+  cluster?: ClusterMember;
   /**
    * Resolves once every app-database commit made before the call is on stable storage (group commit).
    * Answers that report a change wait for it; so does every external side effect.

@@ -27,7 +27,12 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
     );
     if (!reachable)
       return c.json(errorBody('NOT_READY', 'not ready: the database is unavailable', { store }), 503);
-    return c.json({ status: 'ready', store });
+    const cluster = deps.cluster && {
+      node: deps.cluster.identity.node,
+      partitions: [...deps.router.ownedPartitions().keys()].sort((a, b) => a - b),
+      nodes: deps.cluster.keeper.liveNodes,
+    };
+    return c.json({ status: 'ready', store, ...(cluster ? { cluster } : {}) });
   });
   const metricsToken = deps.config.METRICS_TOKEN;
   app.get('/metrics', async (c) => {
