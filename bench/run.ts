@@ -14,6 +14,7 @@ const BENCHES: Record<string, string> = {
   'store-seam': './store-seam.ts',
   'pg-statements': './pg-statements.ts',
   onsale: './onsale.ts',
+  cluster: './cluster.ts',
 };
 
 const name = process.argv[2];

@@ -141,23 +141,19 @@ function spawnNode(
     stderr = (stderr + String(d)).slice(-4000);
     log?.write(d);
   });
-  return new Promise<LocalNode>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${id} did not start: ${stderr}`)),
-      NODE_START_TIMEOUT_MS,
-    );
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      log?.write(`${line}\n`);
-      if (line.includes('"BoxOffice is serving"')) {
-        clearTimeout(timer);
-        resolve({ id, port, url, child, exited });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${id} exited with ${code} before serving: ${stderr}`));
-    });
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => log?.write(`${line}\n`));
+  let isExited = false;
+  void exited.then(() => {
+    isExited = true;
   });
+  // Serving once it answers: it listens only when recovered and in the cluster (any LOG_LEVEL).
+  return waitForHttp(`${url}/healthz`, NODE_START_TIMEOUT_MS, () => isExited).then(
+    () => ({ id, port, url, child, exited }),
+    (err: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`${id} did not start (${err.message}): ${stderr}`);
+    },
+  );
 }
 
 async function stopChild(
@@ -241,9 +237,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   };
 }
 
-async function waitForHttp(url: string, timeoutMs = 10_000): Promise<void> {
+async function waitForHttp(url: string, timeoutMs = 10_000, isGone = () => false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (isGone()) throw new Error('it exited');
     try {
       const res = await fetch(url);
       await res.text();

@@ -44,6 +44,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    clusterForwards: new client.Counter({
+      name: 'boxoffice_cluster_forwards_total',
+      help: 'Requests for partitions served by another node, by outcome (ok, retried, failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     holds: new client.Counter({
       name: 'boxoffice_holds_total',
       help: 'Hold requests by outcome',

@@ -105,6 +105,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       identity,
       secretsDigest: secretsDigest({ jwtKey, ticketKid: tickets.kid, clusterSecret: config.CLUSTER_SECRET }),
       logger,
+      metrics,
     }).catch(async (err) => {
       await router.stop();
       await opened.close();

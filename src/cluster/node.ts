@@ -10,6 +10,7 @@ import os from 'node:os';
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { Store } from '../persistence/store.js';
 import { createForwarder } from './forward.js';
 import { ClusterJoinError, LeaseKeeper } from './leases.js';
@@ -73,8 +74,9 @@ export async function joinCluster(options: {
   identity: NodeIdentity;
   secretsDigest: string;
   logger?: Logger;
+  metrics?: Metrics;
 }): Promise<ClusterMember> {
-  const { config, store, router, identity, logger } = options;
+  const { config, store, router, identity, logger, metrics } = options;
   const keeper = new LeaseKeeper({
     databaseUrl: config.DATABASE_URL!,
     node: identity.node,
@@ -85,7 +87,14 @@ export async function joinCluster(options: {
     router,
     logger,
   });
-  router.setRemote(createForwarder({ leases: keeper, secret: config.CLUSTER_SECRET, logger }));
+  router.setRemote(
+    createForwarder({
+      leases: keeper,
+      secret: config.CLUSTER_SECRET,
+      logger,
+      onForward: (outcome) => metrics?.clusterForwards.inc({ outcome }),
+    }),
+  );
   await keeper.start();
   if (!config.CLUSTER_SECRET && keeper.liveNodes.length > 1) {
     await keeper.stop();
