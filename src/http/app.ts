@@ -8,7 +8,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { FORWARD_PATH } from '../cluster/forward.js';
+import { FORWARD_PATH, MAX_FORWARD_BODY_BYTES } from '../cluster/forward.js';
 import { isStoreUnavailable } from '../persistence/store.js';
 import { registerClusterRoutes } from './cluster.js';
 import type { AppDeps, AppEnv } from './context.js';
@@ -26,7 +26,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('/api/*', answerWhenDurable(deps.durable));
   registerOpsRoutes(app, deps);
   if (deps.config.CLUSTER_SECRET) {
-    app.use(FORWARD_PATH, limitBody(deps.config.BODY_LIMIT_BYTES));
+    app.use(FORWARD_PATH, limitBody(MAX_FORWARD_BODY_BYTES));
     registerClusterRoutes(app, deps);
   }
   registerRouteModules(app, deps);
