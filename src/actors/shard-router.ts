@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
 import { openSeatMeta, type SeatMeta, type SeatMetaStore } from '../persistence/seat-meta.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
+import { seatLogNames } from '../persistence/seat-store.js';
 import type { JournalSync } from '../persistence/wal-flush.js';
 import { workerEntry } from '../worker-entry.js';
 import { foldCommitLogs } from './shard-core.js';
@@ -190,7 +191,8 @@ export class ShardRouter {
         'PARTITIONS is fixed by the seat store; using the stored count',
       );
     const router = new ShardRouter(options, meta, stored);
-    if (!options.cluster) await router.#matchLogsToWorkers();
+    if (options.cluster) await router.#foldWorkerLogs();
+    else await router.#matchLogsToWorkers();
     await Promise.all(router.#slots.map((slot) => router.#spawn(slot)));
     const sweepEveryMs = options.sweepEveryMs ?? EXPIRY_SWEEP_MS;
     if (sweepEveryMs > 0) {
@@ -229,6 +231,32 @@ export class ShardRouter {
       );
     }
     await this.meta.setWorkers(this.#slots.length);
+  }
+
+  /**
+   * A database a single PostgreSQL node wrote before clusters existed holds per-worker logs (`w-N`),
+   * which no partition's owner reads: at the first cluster start they are folded into the partitions'
+   * snapshots. Only while no partition has a log of its own yet (no node of a cluster ran): a fold
+   * then could overwrite newer snapshots, so that start is refused instead (stop the old version first).
+   */
+  async #foldWorkerLogs(): Promise<void> {
+    const { dataDir, journalSync, snapshotEvery, logger, seatStore } = this.options;
+    const names = await seatLogNames(dataDir, seatStore);
+    const legacy = names.filter((name) => !/^p-\d+$/.test(name));
+    if (legacy.length === 0) return;
+    if (legacy.length < names.length)
+      throw new Error(
+        `the seat store holds per-worker logs (${legacy.join(', ')}) beside a cluster's: a node of an older version is running on this database`,
+      );
+    const folded = await foldCommitLogs({
+      dataDir,
+      partitions: Array.from({ length: this.#partitions }, (_, p) => p),
+      journalSync,
+      snapshotEvery,
+      seatStore,
+    });
+    this.#folded = folded;
+    logger?.info(folded, 'per-worker commit logs folded into the partitions for the cluster');
   }
 
   get isReady(): boolean {
