@@ -21,7 +21,18 @@ describe('operations', () => {
     const ready = await server.api('GET', '/readyz');
     expect(ready.status).toBe(200);
     const store = process.env[TEST_STORE_ENV] === 'postgres' ? 'postgres' : 'sqlite';
-    expect(ready.body).toEqual({ status: 'ready', store });
+    // On PostgreSQL the node is a cluster of one: it names itself and serves every partition.
+    const cluster =
+      store === 'postgres'
+        ? {
+            cluster: {
+              node: expect.any(String),
+              partitions: [...Array(server.deps.router.partitionCount).keys()],
+              nodes: [expect.any(String)],
+            },
+          }
+        : {};
+    expect(ready.body).toEqual({ status: 'ready', store, ...cluster });
   });
 
   it('exposes Prometheus metrics including HTTP latency by route', async () => {
