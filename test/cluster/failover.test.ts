@@ -12,11 +12,13 @@
  * The load is bounded: a fixed number of customers, each waiting for its answer before asking again,
  * for as long as each step lasts.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../bench/http/processes.js';
 import { partitionOf } from '../../src/actors/shard-router.js';
 import { GOOD_CARD } from '../helpers/catalog.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const PARTITIONS = 6;
 const TTL_SECONDS = 3;
@@ -54,6 +56,7 @@ interface History {
 }
 
 let cluster: TestCluster;
+let postgres: TestPostgres;
 const history: History = {
   holds: [],
   confirmed: new Map(),
@@ -263,7 +266,9 @@ async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, what 
 }
 
 beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3, env: ENV });
+  // A PostgreSQL server of its own: the last step restarts it.
+  postgres = await startTestPostgres();
+  cluster = await startTestCluster({ nodes: 3, env: ENV, databaseUrl: await databaseOn(postgres.url) });
   // The first node makes the schema and the catalog; the others join it.
   await cluster.start(0, { SEED_DEMO: 'true' });
   await Promise.all([cluster.start(1), cluster.start(2)]);
@@ -295,7 +300,19 @@ afterAll(async () => {
   isLoading = false;
   await load?.catch(() => undefined);
   await cluster?.close();
+  await postgres?.stop();
 });
+
+/** A byte-order database on `adminUrl`'s server. */
+async function databaseOn(adminUrl: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query("CREATE DATABASE cluster TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'");
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = '/cluster';
+  return url.toString();
+}
 
 describe('a three-node cluster', () => {
   it('spreads the partitions evenly and answers every request on any node', async () => {
@@ -384,6 +401,21 @@ describe('a three-node cluster', () => {
       for (const node of (await cluster.owners()).values()) counts.set(node, (counts.get(node) ?? 0) + 1);
       return (counts.get(fourth.id) ?? 0) >= 1 && [...counts.values()].every((n) => n <= 2);
     }, 30_000);
+    await sleep(1000);
+    await stopLoad();
+    await checkHistory();
+  });
+
+  it('loses nothing acknowledged when PostgreSQL restarts under load, and serves again by itself', async () => {
+    await waitUntil(async () => (await shares()).join() === '1,1,2,2', 20_000, 'even spread');
+    startLoad();
+    await sleep(1000);
+    await postgres.halt();
+    // Longer than the leases: every node stops serving its partitions, and takes them back after.
+    await sleep((TTL_SECONDS + 1) * 1000);
+    await postgres.restart();
+    await waitForOwners(['n1', 'n2', 'n3', 'n4'], 20_000);
+    await waitUntilServed([...Array(PARTITIONS).keys()], 20_000);
     await sleep(1000);
     await stopLoad();
     await checkHistory();
