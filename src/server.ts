@@ -31,9 +31,12 @@ import { createMetrics } from './metrics.js';
 import { afterDurable, createPaymentProvider } from './payments/index.js';
 import { admissionLeadership, advisoryLeadership, SWEEPER_LOCK_KEY } from './persistence/admission-leader.js';
 import { openStore } from './persistence/open-store.js';
+import { notify } from './persistence/store.js';
 import { claimDataDir, listenError, probeListen } from './startup-preflight.js';
 import { TicketSigner } from './tickets/ticket-signer.js';
 
+/** Where a node tells the others that a show changed (catalog edits), so their caches read it again. */
+export const SHOWS_CHANNEL = 'boxoffice_shows';
 /** The on-sale admission clock's tick: opening, admissions and the sold-out check. */
 export const ONSALE_TICK_MS = 1_000;
 
@@ -144,6 +147,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     showChanged: async (showId) => {
       await shows.refresh(showId);
       seatMaps.forgetRendering(showId);
+      // The other nodes of a cluster read it again too (nothing on SQLite: one process).
+      await notify(store, SHOWS_CHANNEL, showId);
     },
     availableSeats: liveAvailability(seatMaps),
     currency: config.CURRENCY,
@@ -152,6 +157,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await prepareCatalog(config, { store, users, catalog, actors: router, offers, now, logger });
   // Every show in memory (the seed's too) before anything reads the cache synchronously.
   await shows.start();
+  const showChanges = await store.subscribe(SHOWS_CHANNEL, {
+    onMessage: (showId) => {
+      shows
+        .refresh(showId)
+        .then(() => seatMaps.forgetRendering(showId))
+        .catch((err) => logger.warn({ err, showId }, 'could not reload a changed show'));
+    },
+    // Changes may have been missed: every show is read again.
+    onResync: () => void shows.start().catch((err) => logger.warn({ err }, 'could not reload the shows')),
+  });
   const holds = new HoldService(router, shows, config, now);
   const payments = createPaymentProvider(config, store, now);
   const ticketDesk = new TicketDesk(store, tickets, now);
@@ -281,6 +296,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await sweeper.close();
       await notifier.stop();
       await tokens.close();
+      await showChanges.close();
       await router.stop();
       await opened.close();
       dataDirLock.release();

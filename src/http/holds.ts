@@ -126,7 +126,9 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       throw new ApiError('VALIDATION_FAILED', 'invalid param: id', {
         fields: { id: `at most ${MAX_ID_LENGTH} characters` },
       });
-    if (!deps.shows.get(id)) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
+    // A miss is read from the store (a show another node just created); misses are remembered briefly.
+    if (!deps.shows.get(id) && !(await deps.shows.load(id)))
+      throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
     const view = seatMaps.mirroredSeatMapJson(id) ?? (await seatMaps.seatMapJson(id));
     if (!view) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
     // One header in the call keeps Hono's response headers a plain object (two make it build Headers).

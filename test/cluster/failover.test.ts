@@ -14,9 +14,11 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonClient } from '../../bench/http/client.js';
+import { createShows } from '../../bench/http/fixtures.js';
 import { sleep } from '../../bench/http/processes.js';
 import { partitionOf } from '../../src/actors/shard-router.js';
-import { GOOD_CARD } from '../helpers/catalog.js';
+import { ADMIN, GOOD_CARD } from '../helpers/catalog.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
@@ -327,6 +329,19 @@ describe('a three-node cluster', () => {
       expect(
         history.holds.some((h) => h.node === node && owners.get(partitionOf(h.showId, PARTITIONS)) !== node),
       ).toBe(true);
+    await checkHistory();
+  });
+
+  it('serves a show created on one node from every other at once', async () => {
+    const admin = await call(0, 'POST', '/api/login', ADMIN);
+    const client = new JsonClient(cluster.nodes[0]!.url, 4);
+    const [showId] = await createShows(client, admin!.body.token, 1).finally(() => client.close());
+    const map = await call(1, 'GET', `/api/shows/${showId}/seats`);
+    expect(map?.status).toBe(200);
+    const held = await call(2, 'POST', `/api/shows/${showId}/holds`, { seats: ['A1'] }, tokens[0]);
+    expect(held?.status).toBe(201);
+    history.holds.push({ id: held!.body.hold.id, showId: showId!, seats: ['A1'], node: 'n3' });
+    shows.push({ id: showId!, labels: ['A1', 'A2', 'A3', 'A4', 'A5', 'A6'] });
     await checkHistory();
   });
 
