@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type autocannon from 'autocannon';
-import { startLocalCluster } from '../scripts/local-cluster.js';
+import { nginxBinary, startLocalCluster } from '../scripts/local-cluster.js';
 import { JsonClient } from './http/client.js';
 import { GrantTracker, holdReleaseRequests, SERVICE_HOLDS, SlotPool } from './http/cycles.js';
 import { adminToken, createShows, registerUsers, SEAT_LABELS } from './http/fixtures.js';
@@ -59,13 +59,7 @@ async function forwardsOf(urls: string[]): Promise<number> {
 
 const rows: Row[] = [];
 const procs = new Processes();
-let hasNginx = true;
-try {
-  const { execFileSync } = await import('node:child_process');
-  execFileSync('nginx', ['-v'], { stdio: 'ignore' });
-} catch {
-  hasNginx = false;
-}
+const hasNginx = nginxBinary() !== undefined;
 
 for (const n of nodeCounts) {
   const dataRoot = procs.tempDir('boxoffice-bench-cluster-');

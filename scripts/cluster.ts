@@ -8,10 +8,9 @@
  *   npm run cluster -- --nodes 2 --port 4000 --no-nginx
  *   npm run cluster -- --secrets       prints a fresh set of shared secrets for a .env and exits
  */
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateSecrets, REPO, secretsEnvText, startLocalCluster } from './local-cluster.js';
+import { generateSecrets, nginxBinary, REPO, secretsEnvText, startLocalCluster } from './local-cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,11 +31,7 @@ const nodes = Number(values.nodes);
 const port = Number(values.port);
 if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw new Error('--nodes: 1 to 16');
 if (!Number.isInteger(port) || port < 1 || port + nodes > 65535) throw new Error('--port: a free port');
-let hasNginx = false;
-try {
-  execFileSync('nginx', ['-v'], { stdio: 'ignore' });
-  hasNginx = true;
-} catch {}
+const hasNginx = nginxBinary() !== undefined;
 const useNginx = !values['no-nginx'] && hasNginx;
 if (!values['no-nginx'] && !hasNginx) console.log('nginx is not installed: starting the nodes without it');
 

@@ -49,6 +49,16 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
+/** nginx's program: on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
+export function nginxBinary(): string | undefined {
+  for (const candidate of ['nginx', '/usr/sbin/nginx'])
+    try {
+      execFileSync(candidate, ['-v'], { stdio: 'ignore' });
+      return candidate;
+    } catch {}
+  return undefined;
+}
+
 /** The secrets a cluster's nodes share, as environment variables. */
 export function generateSecrets(): Record<string, string> {
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
@@ -210,8 +220,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           options.dataRoot,
         ),
       );
-      execFileSync('nginx', ['-t', '-q', '-p', dir, '-c', conf], { stdio: 'pipe' });
-      const child = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
+      const nginxProgram = nginxBinary();
+      if (!nginxProgram) throw new Error('nginx is not installed (apt-get install nginx)');
+      execFileSync(nginxProgram, ['-t', '-q', '-p', dir, '-c', conf], { stdio: 'pipe' });
+      const child = spawn(nginxProgram, ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       const exited = new Promise((resolve) => child.on('close', resolve));

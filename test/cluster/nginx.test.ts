@@ -1,0 +1,112 @@
+/**
+ * The deployment's pieces, as they run: `npm run cluster`'s local cluster (scripts/local-cluster.ts)
+ * with nginx from Debian in front, configured by deploy/nginx.conf rendered for loopback ports. Through
+ * nginx: the API answers, a hold made there shows up on the live seat feed opened there (the WebSocket
+ * upgrade passes), every node serves it, and the route between nodes is not reachable from outside.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { freePort } from '../../bench/http/processes.js';
+import { type LocalCluster, startLocalCluster } from '../../scripts/local-cluster.js';
+import { freshPostgresDatabase } from '../helpers/postgres.js';
+
+const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-nginx-'));
+let cluster: LocalCluster;
+
+beforeAll(async () => {
+  cluster = await startLocalCluster({
+    nodes: 2,
+    basePort: await freePort(),
+    dataRoot,
+    databaseUrl: await freshPostgresDatabase('nginx'),
+    nginx: true,
+    logTo: 'ignore',
+    env: { PARTITIONS: '4', WORKERS: '1', TRUSTED_PROXIES: '127.0.0.1', LOG_LEVEL: 'warn' },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  fs.rmSync(dataRoot, { recursive: true, force: true });
+});
+
+async function json(method: string, url: string, body?: unknown, token?: string) {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('a cluster behind nginx (deploy/nginx.conf)', () => {
+  it('answers the API and the live seat feed through nginx, and hides the route between nodes', async () => {
+    const base = cluster.url;
+    expect(base).not.toBe(cluster.nodes[0]!.url);
+    const showId = await firstShowId(cluster.databaseUrl);
+    const user = await json('POST', `${base}/api/register`, {
+      name: 'Via Nginx',
+      email: 'via-nginx@example.com',
+      password: 'via-nginx-password-1',
+      phone: '+919876543210',
+    });
+    expect(user.status).toBe(201);
+
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/shows/${showId}`);
+    const messages: { type: string; changes?: { id: string; status: string }[] }[] = [];
+    ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    await waitFor(() => messages.some((m) => m.type === 'snapshot'));
+
+    const map = await json('GET', `${base}/api/shows/${showId}/seats`);
+    const seat: string = map.body.seats.find((s: { status: string }) => s.status === 'available').id;
+    const held = await json('POST', `${base}/api/shows/${showId}/holds`, { seats: [seat] }, user.body.token);
+    expect(held.status).toBe(201);
+    await waitFor(() =>
+      messages.some(
+        (m) => m.type === 'delta' && m.changes?.some((c) => c.id === seat && c.status === 'held'),
+      ),
+    );
+    ws.close();
+
+    for (const node of cluster.nodes) {
+      const seen = await json('GET', `${node.url}/api/shows/${showId}/seats`);
+      expect(seen.body.seats.find((s: { id: string }) => s.id === seat).status).toBe('held');
+    }
+    const internal = await fetch(`${base}/internal/shard`, { method: 'POST', body: '{}' });
+    expect(internal.status).toBe(404);
+  });
+});
+
+/** A scheduled show of the demo catalog the first node seeded. */
+async function firstShowId(databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ id: string }>(
+      "SELECT id FROM shows WHERE status = 'scheduled' ORDER BY id LIMIT 1",
+    );
+    return rows[0]!.id;
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitFor(probe: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
