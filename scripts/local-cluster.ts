@@ -191,7 +191,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const nodes: LocalNode[] = [];
   let nginx: { child: ChildProcess; exited: Promise<unknown> } | undefined;
   const stop = async () => {
-    if (nginx) await stopChild(nginx.child, nginx.exited, 'SIGQUIT');
+    // SIGTERM: nginx's fast stop (SIGQUIT would wait for every open WebSocket to close).
+    if (nginx) await stopChild(nginx.child, nginx.exited, 'SIGTERM');
     // One at a time: each hands its partitions to the nodes still running.
     for (const node of nodes.slice().reverse()) await stopChild(node.child, node.exited, 'SIGTERM');
     await postgres?.stop();

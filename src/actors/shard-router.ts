@@ -7,6 +7,7 @@
  * actors' events out to listeners.
  */
 import { Worker } from 'node:worker_threads';
+import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { openSeatMeta, type SeatMeta, type SeatMetaStore } from '../persistence/seat-meta.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
@@ -127,6 +128,9 @@ interface WorkerSlot {
   isBroken?: boolean;
 }
 
+/** The advisory lock of the one-time fold of per-worker logs (any constant no other part uses). */
+const FOLD_LOCK_KEY = 0x0b0c_f01d;
+
 /** FNV-1a over the show id's UTF-16 code units: stable across processes and machines. */
 export function partitionOf(showId: string, partitions: number): number {
   let h = 0x811c9dc5;
@@ -241,22 +245,33 @@ export class ShardRouter {
    */
   async #foldWorkerLogs(): Promise<void> {
     const { dataDir, journalSync, snapshotEvery, logger, seatStore } = this.options;
-    const names = await seatLogNames(dataDir, seatStore);
-    const legacy = names.filter((name) => !/^p-\d+$/.test(name));
-    if (legacy.length === 0) return;
-    if (legacy.length < names.length)
-      throw new Error(
-        `the seat store holds per-worker logs (${legacy.join(', ')}) beside a cluster's: a node of an older version is running on this database`,
-      );
-    const folded = await foldCommitLogs({
-      dataDir,
-      partitions: Array.from({ length: this.#partitions }, (_, p) => p),
-      journalSync,
-      snapshotEvery,
-      seatStore,
-    });
-    this.#folded = folded;
-    logger?.info(folded, 'per-worker commit logs folded into the partitions for the cluster');
+    if (seatStore?.kind !== 'postgres') return;
+    const isLegacy = (name: string) => !/^p-\d+$/.test(name);
+    if (!(await seatLogNames(dataDir, seatStore)).some(isLegacy)) return;
+    // Nodes starting together fold one at a time; the second finds nothing left to fold.
+    const lock = new pg.Client({ connectionString: seatStore.url });
+    await lock.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock($1)', [FOLD_LOCK_KEY]);
+      const names = await seatLogNames(dataDir, seatStore);
+      const legacy = names.filter(isLegacy);
+      if (legacy.length === 0) return;
+      if (legacy.length < names.length)
+        throw new Error(
+          `the seat store holds per-worker logs (${legacy.join(', ')}) beside a cluster's: a node of an older version is running on this database`,
+        );
+      const folded = await foldCommitLogs({
+        dataDir,
+        partitions: Array.from({ length: this.#partitions }, (_, p) => p),
+        journalSync,
+        snapshotEvery,
+        seatStore,
+      });
+      this.#folded = folded;
+      logger?.info(folded, 'per-worker commit logs folded into the partitions for the cluster');
+    } finally {
+      await lock.end().catch(() => undefined);
+    }
   }
 
   get isReady(): boolean {
@@ -367,9 +382,28 @@ export class ShardRouter {
     if (!this.options.cluster)
       return this.#requestLocal(this.#slots[partition % this.#slots.length]!, partition, showId, op);
     const owned = this.#owned.get(partition);
-    if (owned && owned.state !== 'releasing') return this.#requestLocal(owned.slot, partition, showId, op);
-    if (!this.#remote) return Promise.resolve(notOwner(partition));
-    return this.#remote(partition, showId, op);
+    if (owned && owned.state !== 'releasing')
+      return this.#requestLocalOrRemote(owned.slot, partition, showId, op);
+    return this.#requestRemote(partition, showId, op);
+  }
+
+  /** Served here; if the partition left this node meanwhile (dropped, handed off), at its next owner. */
+  async #requestLocalOrRemote(
+    slot: WorkerSlot,
+    partition: number,
+    showId: string,
+    op: ShardOp,
+  ): Promise<ShardResult> {
+    const result = await this.#requestLocal(slot, partition, showId, op);
+    if (result.ok || result.code !== 'NOT_OWNER') return result;
+    return this.#requestRemote(partition, showId, op);
+  }
+
+  /** At the partition's owner elsewhere; never NOT_OWNER to the caller (that is the router's business). */
+  async #requestRemote(partition: number, showId: string, op: ShardOp): Promise<ShardResult> {
+    const result = this.#remote ? await this.#remote(partition, showId, op) : notOwner(partition);
+    if (result.ok || result.code !== 'NOT_OWNER') return result;
+    return refusal('NOT_READY', `show ${showId} is moving to another node; try again in a moment`);
   }
 
   /**

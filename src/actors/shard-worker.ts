@@ -22,6 +22,7 @@ import {
   type ShardOptions,
   type ShardRequest,
   type ShardResult,
+  type ShowEvent,
   type ToShard,
 } from './shard-protocol.js';
 
@@ -67,9 +68,38 @@ function refusal(code: RoutingRefusal['code'], message: string): RoutingRefusal 
   return { ok: false, code, message };
 }
 
+/**
+ * Replies and events ready to leave, sent together at the end of the turn: a cluster node's batch
+ * spans many partitions (a core each) whose writes commit in one statement, and one message for all of
+ * them costs the main thread far less than one per partition. Order is kept: a core's replies join the
+ * outgoing list in its batch order.
+ */
+const outgoing = {
+  replies: [] as [number, ShardResult][],
+  events: [] as ShowEvent[],
+  journaled: 0,
+  commitMs: 0,
+};
+let isOutgoingScheduled = false;
+
 function postReplies(replies: [number, ShardResult][], outcome?: BatchOutcome, commitMs = 0): void {
-  const body = { replies, events: outcome?.events ?? [] };
-  for (const { message, transfer } of encodeReplies(body, { journaled: outcome?.journaled ?? 0, commitMs }))
+  for (const reply of replies) outgoing.replies.push(reply);
+  if (outcome) for (const event of outcome.events) outgoing.events.push(event);
+  outgoing.journaled += outcome?.journaled ?? 0;
+  outgoing.commitMs = Math.max(outgoing.commitMs, commitMs);
+  if (isOutgoingScheduled) return;
+  isOutgoingScheduled = true;
+  setImmediate(flushOutgoing);
+}
+
+function flushOutgoing(): void {
+  isOutgoingScheduled = false;
+  const { replies, events, journaled, commitMs } = outgoing;
+  outgoing.replies = [];
+  outgoing.events = [];
+  outgoing.journaled = 0;
+  outgoing.commitMs = 0;
+  for (const { message, transfer } of encodeReplies({ replies, events }, { journaled, commitMs }))
     port.postMessage(message, transfer);
 }
 
@@ -132,13 +162,25 @@ function schedule(): void {
   setImmediate(drain);
 }
 
-/** Recovers a partition this node's lease now names (cluster only) and serves it. */
+/** The lease epoch each served or loading partition was acquired at (cluster only). */
+const epochs = new Map<number, number>();
+
+/**
+ * Recovers a partition this node's lease now names (cluster only) and serves it. Acquired again at
+ * another epoch (its lease was lost and taken back meanwhile), the old copy is dropped and the
+ * partition read again: the old one is fenced out and could write nothing.
+ */
 function acquire(partition: number, epoch: number): void {
-  if (!cluster || cores.has(partition) || loading.has(partition)) {
-    post({ type: 'acquired', partition, recovery: { partitions: 0, shows: 0, replayed: 0, ms: 0 } });
+  if (!cluster) return;
+  if (epochs.get(partition) === epoch && (cores.has(partition) || loading.has(partition))) {
+    if (cores.has(partition))
+      post({ type: 'acquired', partition, recovery: { partitions: 0, shows: 0, replayed: 0, ms: 0 } });
     return;
   }
-  loading.set(partition, []);
+  if (cores.has(partition)) abandon(partition);
+  epochs.set(partition, epoch);
+  const waitingBefore = loading.get(partition);
+  loading.set(partition, waitingBefore ?? []);
   ShardCore.open({
     ...options,
     partitions: [partition],
@@ -147,6 +189,12 @@ function acquire(partition: number, epoch: number): void {
     fence: { node: cluster.node, partition, epoch },
   }).then(
     ({ core, recovery }) => {
+      // Dropped, or acquired at a newer epoch, while it was read: this copy is not the one to serve.
+      if (epochs.get(partition) !== epoch || !loading.has(partition)) {
+        abandoned.add(core);
+        core.close().catch(() => undefined);
+        return;
+      }
       const waiting = loading.get(partition) ?? [];
       loading.delete(partition);
       cores.set(partition, core);
@@ -156,8 +204,10 @@ function acquire(partition: number, epoch: number): void {
       post({ type: 'acquired', partition, recovery });
     },
     (err: unknown) => {
+      if (epochs.get(partition) !== epoch || !loading.has(partition)) return;
       const waiting = loading.get(partition) ?? [];
       loading.delete(partition);
+      epochs.delete(partition);
       const notReady = refusal('NOT_READY', `partition ${partition} could not be recovered; try again`);
       postReplies(waiting.filter((r) => r.id >= 0).map((r) => [r.id, notReady]));
       post({ type: 'acquireFailed', partition, message: (err as Error).message });
@@ -165,15 +215,29 @@ function acquire(partition: number, epoch: number): void {
   );
 }
 
+/** Requests that waited for a partition no longer coming: their node asks the new owner. */
+function notServed(requests: ShardRequest[], partition: number): void {
+  const answer = refusal('NOT_OWNER', `partition ${partition} is not served by this node`);
+  postReplies(requests.filter((r) => r.id >= 0).map((r) => [r.id, answer]));
+}
+
 /** Hands a partition off: what is queued for it is applied, its shows snapshotted, then it closes. */
 function release(partition: number): void {
   drain();
+  const waiting = loading.get(partition);
+  if (waiting) {
+    // Still being read: nothing was served, so there is nothing to snapshot.
+    loading.delete(partition);
+    epochs.delete(partition);
+    notServed(waiting, partition);
+  }
   const core = cores.get(partition);
   if (!core) {
     post({ type: 'released', partition, snapshots: 0 });
     return;
   }
   cores.delete(partition);
+  epochs.delete(partition);
   const { snapshots, outcome } = core.checkpointNow();
   core
     .sync(outcome)
@@ -183,6 +247,12 @@ function release(partition: number): void {
 
 /** Drops a partition whose lease is gone, writing nothing more (its fenced writes fail anyway). */
 function abandon(partition: number): void {
+  const waiting = loading.get(partition);
+  if (waiting) {
+    loading.delete(partition);
+    notServed(waiting, partition);
+  }
+  epochs.delete(partition);
   const core = cores.get(partition);
   cores.delete(partition);
   if (!core) return;
@@ -229,6 +299,7 @@ port.on('message', (message: ToShard) => {
       Promise.all(closing)
         .then(() => endSharedSeatPools())
         .then(() => {
+          flushOutgoing();
           post({ type: 'stopped', snapshots });
           port.close();
         }, die);

@@ -60,6 +60,9 @@ export function isClusterSecret(presented: string | undefined, secret: string | 
   return crypto.timingSafeEqual(a, b);
 }
 
+/** What a forwarded request may ask of a shard (`ShardOp`'s kinds). */
+const SHARD_OPS = new Set(['command', 'create', 'getHold', 'findHoldOf', 'seatMap', 'check']);
+
 /** At most this many requests ride in one forward (one HTTP request to the owner). */
 export const MAX_FORWARD_BATCH = 256;
 /** A forward's body at most: a full batch of the largest requests (a hold names at most 100 seats). */
@@ -79,8 +82,10 @@ export function parseForwarded(body: unknown): ForwardedRequest | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const { partition, showId, op } = body as Record<string, unknown>;
   if (!Number.isInteger(partition) || typeof showId !== 'string' || showId.length > 200) return undefined;
-  if (typeof op !== 'object' || op === null || typeof (op as { kind?: unknown }).kind !== 'string')
-    return undefined;
+  if (typeof op !== 'object' || op === null) return undefined;
+  const { kind, command } = op as { kind?: unknown; command?: unknown };
+  if (typeof kind !== 'string' || !SHARD_OPS.has(kind)) return undefined;
+  if (kind === 'command' && (typeof command !== 'object' || command === null)) return undefined;
   return { partition: partition as number, showId, op: op as ShardOp };
 }
 

@@ -87,6 +87,8 @@ export class LeaseKeeper {
   /** Stopping: renewals go on while every partition is handed off, but nothing new is taken. */
   #isLeaving = false;
   #listener?: pg.Client;
+  /** Recoveries started and not yet finished. */
+  readonly #recovering = new Set<Promise<void>>();
 
   constructor(options: LeaseKeeperOptions) {
     this.#options = options;
@@ -134,7 +136,11 @@ export class LeaseKeeper {
     await this.#listen();
     await this.#reclaim();
     await this.tick();
+    // The others count this node at once (their share, and whether to relay seat events to it).
+    await this.#pool.query(`SELECT pg_notify('${LEASES_CHANNEL}', $1)`, [`join:${this.#options.node}`]);
     this.#schedule();
+    // Ready once the first share is recovered (renewals go on meanwhile, on their own timer).
+    await Promise.all(this.#recovering);
   }
 
   /**
@@ -155,7 +161,7 @@ export class LeaseKeeper {
     for (const row of rows) this.#held.set(row.partition, Number(row.epoch));
     this.#armDeadline();
     this.#options.logger?.info({ partitions: rows.length }, 'leases of the previous process taken back');
-    await Promise.all(rows.map((row) => this.#serve(row.partition, Number(row.epoch))));
+    for (const row of rows) this.#startServing(row.partition, Number(row.epoch));
   }
 
   /** Refuses to join a cluster whose live nodes hold other secrets (tokens would not verify across them). */
@@ -240,10 +246,14 @@ export class LeaseKeeper {
         [held.map(([p]) => p), held.map(([, e]) => e), ttlSeconds, node],
       );
       const renewed = new Set(rows.map((r) => r.partition));
-      for (const [partition] of held)
+      for (const [partition, epoch] of held)
         if (!renewed.has(partition)) {
           this.#options.logger?.warn({ partition }, 'lease lost: no longer serving the partition');
           this.#drop(partition);
+        } else if (this.#held.get(partition) !== epoch) {
+          // Dropped while the renewal was in flight (its deadline passed): not served, so let it go
+          // rather than keep others from it for another TTL.
+          await this.#letGo(partition, epoch).catch(() => undefined);
         }
     }
     this.#validUntil = sentAt + ttlSeconds * 1000 * (1 - SAFETY_FRACTION);
@@ -334,8 +344,7 @@ export class LeaseKeeper {
       }
       this.#armDeadline();
       this.#options.logger?.info({ partitions: rows.map((r) => r.partition) }, 'leases taken');
-      const served = await Promise.all(rows.map((row) => this.#serve(row.partition, Number(row.epoch))));
-      if (served.some((ok) => !ok)) this.#tickSoon();
+      for (const row of rows) this.#startServing(row.partition, Number(row.epoch));
     } else if (holding > mine && isSomeoneShort) {
       const extra = [...this.#held.keys()]
         .filter((p) => !this.#handingOff.has(p))
@@ -344,6 +353,21 @@ export class LeaseKeeper {
       // Not awaited: renewals go on while the shard finishes with them.
       for (const partition of extra) void this.handOff(partition);
     }
+  }
+
+  /**
+   * Starts recovering a partition just leased, without waiting for it: recoveries can take longer than
+   * a lease, and renewals must go on meanwhile. A recovery that failed lets the lease go again.
+   */
+  #startServing(partition: number, epoch: number): void {
+    const recovering = this.#serve(partition, epoch).then(
+      (isServing) => {
+        if (!isServing) this.#tickSoon();
+      },
+      (err) => this.#options.logger?.error({ err, partition }, 'partition recovery failed'),
+    );
+    this.#recovering.add(recovering);
+    void recovering.finally(() => this.#recovering.delete(recovering));
   }
 
   /** Has the shard recover a partition just leased; a recovery that failed lets the lease go again. */

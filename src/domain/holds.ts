@@ -255,6 +255,9 @@ export function refusal(
     case 'WORKER_FAILED':
     case 'NOT_READY':
       return failure(reply.code, reply.message);
+    // The router re-routes these itself; one that slipped through is a partition in motion: retry.
+    case 'NOT_OWNER':
+      return failure('NOT_READY', reply.message);
     default:
       return failure('INTERNAL', `unexpected allocator refusal ${reply.code}`);
   }

@@ -111,6 +111,92 @@ export class SerialWrites {
   }
 }
 
+/**
+ * The log rows of every fenced partition a worker serves, in one statement per turn: a batch of
+ * requests spread over many partitions (a cluster node's cores, one per partition) is one insert and
+ * one commit, as a single node's per-worker log is, not one per partition. Each row is fenced by its
+ * own partition's lease (`FOR SHARE` per row), and the statement returns the logs it wrote: a partition
+ * whose lease moved gets `FencedError` while the others commit. One statement in flight at a time;
+ * rows that arrive meanwhile go together in the next (group commit).
+ */
+export class FencedLogWriter {
+  #queue: {
+    fence: LeaseFence;
+    log: string;
+    rows: { id: number; records: number; body: Buffer }[];
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  #isInFlight = false;
+  #isScheduled = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  insert(
+    fence: LeaseFence,
+    log: string,
+    rows: { id: number; records: number; body: Buffer }[],
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ fence, log, rows, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#isScheduled || this.#isInFlight) return;
+    this.#isScheduled = true;
+    // Every partition of the batch adds its row in this turn: they go together.
+    setImmediate(() => {
+      this.#isScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#isInFlight || this.#queue.length === 0) return;
+    const items = this.#queue.splice(0, MAX_ROWS_PER_INSERT);
+    this.#isInFlight = true;
+    try {
+      const logs: string[] = [];
+      const ids: number[] = [];
+      const records: number[] = [];
+      const bodies: Buffer[] = [];
+      const partitions: number[] = [];
+      const epochs: number[] = [];
+      for (const item of items)
+        for (const row of item.rows) {
+          logs.push(item.log);
+          ids.push(row.id);
+          records.push(row.records);
+          bodies.push(row.body);
+          partitions.push(item.fence.partition);
+          epochs.push(item.fence.epoch);
+        }
+      const result = await this.pool.query<{ log: string }>(
+        `INSERT INTO seat_commit_log (log, id, records, body)
+         SELECT v.log, v.id, v.records, v.body
+         FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bytea[], $5::int[], $6::bigint[])
+           AS v(log, id, records, body, partition, epoch)
+         WHERE EXISTS (SELECT 1 FROM partition_leases l
+                       WHERE l.partition = v.partition AND l.node = $7 AND l.epoch = v.epoch FOR SHARE)
+         RETURNING log`,
+        [logs, ids, records, bodies, partitions, epochs, items[0]!.fence.node],
+      );
+      const written = new Map<string, number>();
+      for (const row of result.rows) written.set(row.log, (written.get(row.log) ?? 0) + 1);
+      for (const item of items)
+        if (written.get(item.log) === item.rows.length) item.resolve();
+        else item.reject(new FencedError(item.fence));
+    } catch (err) {
+      for (const item of items) item.reject(err);
+    } finally {
+      this.#isInFlight = false;
+      if (this.#queue.length > 0) this.#schedule();
+    }
+  }
+}
+
 /** Batches grouped into one insert at most: 3 parameters each, far below PostgreSQL's 65,535. */
 const MAX_ROWS_PER_INSERT = 1_000;
 
@@ -124,6 +210,7 @@ export class PostgresCommitLog {
   /** The chain of writes sent so far (perhaps shared with the partition store); it rejects for good once one fails. */
   readonly #writes: SerialWrites;
   readonly #fence?: LeaseFence;
+  readonly #fencedWriter?: FencedLogWriter;
   #isClosed = false;
 
   private constructor(
@@ -132,10 +219,12 @@ export class PostgresCommitLog {
     rows: { id: number; records: number; body: Buffer }[],
     writes: SerialWrites,
     fence: LeaseFence | undefined,
+    fencedWriter: FencedLogWriter | undefined,
   ) {
     this.#pool = pool;
     this.#writes = writes;
     this.#fence = fence;
+    this.#fencedWriter = fencedWriter;
     this.#loaded = rows.map((r) => r.body);
     for (const r of rows) this.#batchRecords.set(r.id, r.records);
     this.#lastBatchId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
@@ -149,7 +238,7 @@ export class PostgresCommitLog {
     pool: pg.Pool,
     name: string,
     writes: SerialWrites = new SerialWrites(),
-    options: { isSchemaReady?: boolean; fence?: LeaseFence } = {},
+    options: { isSchemaReady?: boolean; fence?: LeaseFence; fencedWriter?: FencedLogWriter } = {},
   ): Promise<PostgresCommitLog> {
     if (!options.isSchemaReady) await pool.query(SEAT_COMMIT_LOG_SCHEMA);
     const { rows } = await pool.query<{ id: string; records: number; body: Buffer }>(
@@ -162,6 +251,7 @@ export class PostgresCommitLog {
       rows.map((r) => ({ id: Number(r.id), records: r.records, body: r.body })),
       writes,
       options.fence,
+      options.fencedWriter,
     );
   }
 
@@ -214,11 +304,12 @@ export class PostgresCommitLog {
     );
   }
 
-  /** All rows or none: one statement, one condition on the lease row. */
+  /** All rows or none: one condition on the lease row (in a statement shared with other partitions). */
   async #insertFenced(
     rows: { id: number; records: number; body: Buffer }[],
     fence: LeaseFence,
   ): Promise<void> {
+    if (this.#fencedWriter) return this.#fencedWriter.insert(fence, this.file, rows);
     const result = await this.#pool.query(
       `INSERT INTO seat_commit_log (log, id, records, body)
        SELECT $1, v.id, v.records, v.body FROM unnest($2::bigint[], $3::int[], $4::bytea[]) AS v(id, records, body)

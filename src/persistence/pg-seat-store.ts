@@ -12,10 +12,12 @@
  * when every write sent so far committed (PostgreSQL fsyncs at commit, so `journalSync` has nothing to
  * choose here).
  */
+import crypto from 'node:crypto';
 import pg from 'pg';
 import type { BatchWrites, JournalRow, ShowRecord } from './partition-journal.js';
 import {
   FencedError,
+  FencedLogWriter,
   fenceParams,
   type LeaseFence,
   PostgresCommitLog,
@@ -158,9 +160,15 @@ class PartitionRows {
 /** How long an open waits for an earlier writer's sessions to end. */
 const FENCE_TIMEOUT_MS = 5000;
 
-/** The session name of whoever writes a log: a later writer of that log ends such sessions first. */
+/**
+ * The session name of whoever writes a log: a later writer of that log ends such sessions first.
+ * PostgreSQL cuts names at 63 bytes, so a long writer name (a cluster node's host name) is hashed.
+ */
 export function seatWriterName(log: string): string {
-  return `boxoffice-seats:${log}`;
+  const name = `boxoffice-seats:${log}`;
+  return Buffer.byteLength(name) <= 63
+    ? name
+    : `boxoffice-seats:${crypto.createHash('sha256').update(log).digest('base64url').slice(0, 32)}`;
 }
 
 /**
@@ -170,6 +178,8 @@ export function seatWriterName(log: string): string {
  * against the sessions its dead predecessor left, as `ensureSeatSchema` explains.
  */
 const sharedPools = new Map<string, pg.Pool>();
+/** The fenced log rows of all of a thread's partitions, one statement per turn (`FencedLogWriter`). */
+const sharedLogWriters = new Map<string, FencedLogWriter>();
 
 function sharedPool(store: PostgresSeatStore): pg.Pool {
   const pool = sharedPools.get(store.url);
@@ -187,6 +197,11 @@ export async function openSharedSeatPool(store: PostgresSeatStore, writer: strin
     connectionString: store.url,
     max: store.poolMax ?? SHARED_POOL_MAX,
     application_name: seatWriterName(writer),
+    // A database that stops answering fails the write (the worker restarts from the store) rather
+    // than holding its callers until TCP gives up.
+    connectionTimeoutMillis: SEAT_WRITE_TIMEOUT_MS,
+    query_timeout: SEAT_WRITE_TIMEOUT_MS,
+    keepAlive: true,
   });
   pool.on('error', () => undefined);
   try {
@@ -196,7 +211,11 @@ export async function openSharedSeatPool(store: PostgresSeatStore, writer: strin
     throw error;
   }
   sharedPools.set(store.url, pool);
+  sharedLogWriters.set(store.url, new FencedLogWriter(pool));
 }
+
+/** How long a seat write or a connection may take before it counts as failed. */
+const SEAT_WRITE_TIMEOUT_MS = 10_000;
 
 /** Connections a thread's fenced stores share: writes of different partitions run side by side. */
 const SHARED_POOL_MAX = 4;
@@ -205,6 +224,7 @@ const SHARED_POOL_MAX = 4;
 export async function endSharedSeatPools(): Promise<void> {
   const pools = [...sharedPools.values()];
   sharedPools.clear();
+  sharedLogWriters.clear();
   await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
 }
 
@@ -374,7 +394,14 @@ export async function openPostgresSeatStorage(
     for (const [p, part] of partitions) part.load(layoutsOf.get(p) ?? [], showsOf.get(p) ?? []);
     const logs = new Map<string, PostgresCommitLog>();
     for (const name of request.logs)
-      logs.set(name, await PostgresCommitLog.open(pool, name, writes, { isSchemaReady: true, fence }));
+      logs.set(
+        name,
+        await PostgresCommitLog.open(pool, name, writes, {
+          isSchemaReady: true,
+          fence,
+          fencedWriter: fence ? sharedLogWriters.get(store.url) : undefined,
+        }),
+      );
     return {
       partitions,
       logs: logs as Map<string, SeatLog>,

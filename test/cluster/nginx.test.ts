@@ -16,6 +16,8 @@ import { freshPostgresDatabase } from '../helpers/postgres.js';
 
 const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-nginx-'));
 let cluster: LocalCluster;
+/** Closed after the test, whatever happened: nginx would otherwise wait for them at its stop. */
+const sockets: WebSocket[] = [];
 
 beforeAll(async () => {
   cluster = await startLocalCluster({
@@ -30,6 +32,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const ws of sockets) ws.terminate();
   await cluster?.stop();
   fs.rmSync(dataRoot, { recursive: true, force: true });
 });
@@ -61,6 +64,7 @@ describe('a cluster behind nginx (deploy/nginx.conf)', () => {
     expect(user.status).toBe(201);
 
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/shows/${showId}`);
+    sockets.push(ws);
     const messages: { type: string; changes?: { id: string; status: string }[] }[] = [];
     ws.on('message', (data) => messages.push(JSON.parse(String(data))));
     await new Promise((resolve, reject) => {
