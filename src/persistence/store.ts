@@ -441,24 +441,48 @@ export function isStoreUnavailable(err: unknown): boolean {
 
 /**
  * Diagnosis (tests, benches): `base` with a count of what was asked of it, statements and transactions
- * alike, to show that a path reads nothing (an on-sale poll) or how much it reads.
+ * alike, to show that a path reads nothing (an on-sale poll) or how much it reads. `roundTrips` counts
+ * what a server sees: every statement, those inside transactions too, and a transaction's BEGIN and
+ * COMMIT (each a round trip of its own on PostgreSQL).
  */
-export function countingStore(base: Store): { store: Store; count(): number } {
+export function countingStore(base: Store): { store: Store; count(): number; roundTrips(): number } {
   let made = 0;
+  let trips = 0;
   const counted = <T>(op: () => Promise<T>): Promise<T> => {
     made++;
+    trips++;
     return op();
   };
+  const inTransaction = (tx: Queryable): Queryable => ({
+    dialect: tx.dialect,
+    all: (sql, params) => {
+      trips++;
+      return tx.all(sql, params);
+    },
+    get: (sql, params) => {
+      trips++;
+      return tx.get(sql, params);
+    },
+    run: (sql, params) => {
+      trips++;
+      return tx.run(sql, params);
+    },
+  });
   return {
     store: {
       dialect: base.dialect,
       all: (sql, params) => counted(() => base.all(sql, params)),
       get: (sql, params) => counted(() => base.get(sql, params)),
       run: (sql, params) => counted(() => base.run(sql, params)),
-      transaction: (work) => counted(() => base.transaction(work)),
+      transaction: (work) => {
+        made++;
+        trips += 2; // BEGIN and COMMIT
+        return base.transaction((tx) => work(inTransaction(tx)));
+      },
       subscribe: (channel, handlers) => base.subscribe(channel, handlers),
       close: () => base.close(),
     },
     count: () => made,
+    roundTrips: () => trips,
   };
 }

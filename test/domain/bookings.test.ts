@@ -19,7 +19,7 @@ import type { ShowInfo, ShowInfoCache } from '../../src/domain/show-info.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
-import type { Store } from '../../src/persistence/store.js';
+import { countingStore, type Store } from '../../src/persistence/store.js';
 import { TicketSigner } from '../../src/tickets/ticket-signer.js';
 import { APP_STORES } from '../helpers/app-stores.js';
 
@@ -68,13 +68,18 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
     const showCache = { get: (id: string) => shows.get(id) } as unknown as ShowInfoCache;
     offers = new OfferService(store, now);
     holds = new HoldService(router, showCache, config, now);
-    bookings = new BookingService({
-      store,
+    bookings = bookingServiceOn(store, showCache);
+  });
+
+  function bookingServiceOn(q: Store, showCache: ShowInfoCache): BookingService {
+    const now = () => Date.now();
+    return new BookingService({
+      store: q,
       router,
       holds,
       shows: showCache,
-      offers,
-      payments: new SimulatedPaymentProvider(store, { webhookSecret: 'whsec_test', now }),
+      offers: new OfferService(q, now),
+      payments: new SimulatedPaymentProvider(q, { webhookSecret: 'whsec_test', now }),
       tickets: TicketSigner.ephemeral(now),
       config,
       logger: createLogger('silent'),
@@ -82,7 +87,7 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
       now,
       withdrawRatings: () => undefined,
     });
-  });
+  }
 
   afterEach(async () => {
     await store.close();
@@ -145,6 +150,7 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
       movieTitle: 'The Long Night',
       theaterId: ids.theater,
       theaterName: 'Lumiere',
+      timeZone: 'Asia/Kolkata',
       city: 'Pune',
       screenName: 'Screen 1',
       startTime: new Date(startMs).toISOString(),
@@ -212,6 +218,37 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
     });
     const view = await bookings.get({ id: userId, role: 'user' }, created.booking.id);
     expect(view).toMatchObject({ ok: true, booking: { status: 'confirmed' } });
+  });
+
+  it('books and pays in few round trips: nothing read back that the saga already holds', async () => {
+    const userId = await newUser();
+    const user = { id: userId, role: 'user' };
+    const showId = await newShow();
+    const holdId = await hold(userId, showId, ['A3']);
+    const counted = countingStore(store);
+    const counting = bookingServiceOn(counted.store, {
+      get: (id: string) => shows.get(id),
+    } as unknown as ShowInfoCache);
+    const created = await counting.create(userId, { holdId, paymentMethod: 'card' });
+    if (!created.ok) throw new Error(created.message);
+    const toCreate = counted.roundTrips();
+    // What was not read back is what a read finds.
+    expect(await bookings.get(user, created.booking.id)).toMatchObject({
+      ok: true,
+      booking: created.booking,
+    });
+    const paid = await counting.pay(user, created.booking.id, { method: 'card', card: GOOD_CARD });
+    const toPay = counted.roundTrips() - toCreate;
+    if (!paid.ok) throw new Error(paid.message);
+    expect(paid.booking).toMatchObject({ status: 'confirmed', ticket: { code: expect.any(String) } });
+    expect(await bookings.get(user, created.booking.id)).toMatchObject({ ok: true, booking: paid.booking });
+    // Each is a round trip on PostgreSQL (a transaction's BEGIN and COMMIT included), and PostgreSQL's
+    // client builds and parses every one on the HTTP thread. Booking: BEGIN, the booking (RETURNING the
+    // row), its event, the provider's intent, the payment row, COMMIT. Payment: the booking with its
+    // payment; BEGIN, the capture (RETURNING), the payment row, COMMIT; the booking, its payment and its
+    // user again, after the capture; BEGIN, the confirmation (RETURNING), its event, the ticket, both
+    // notifications (confirmation and reminder) in one insert, their outbox rows in one, COMMIT.
+    expect({ create: toCreate, pay: toPay }).toEqual({ create: 6, pay: 13 });
   });
 
   it('gives a hold one live booking: of racing bookings of it, one wins and the others get CONFLICT', async () => {
