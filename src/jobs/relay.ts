@@ -32,8 +32,8 @@ export const RELAY_MAX_BACKOFF_MS = 30_000;
 export const RELAYED_RETENTION_MS = 7 * 24 * 3600_000;
 const PRUNE_SLICE = 1_000;
 const PRUNE_EVERY_TICKS = 1_000;
-/** Rows marked relayed by one statement: well under SQLite's 32,766 bound parameters. */
-const MARK_SLICE = 500;
+/** Rows marked relayed by one statement (a power of two): well under SQLite's 32,766 bound parameters. */
+const MARK_SLICE = 512;
 /** relayNow() drains at most this many batches, so it always returns. */
 const MAX_BATCHES_PER_DRAIN = 100;
 
@@ -185,13 +185,17 @@ export class OutboxRelay {
     const markAll = async (): Promise<number> => {
       if (relayed.length === 0) return 0;
       const at = new Date(this.#o.now()).toISOString();
-      const mark = async (q: Queryable, ids: number[]): Promise<number> =>
-        (
-          await q.run(
-            `UPDATE outbox SET relayed_at = ? WHERE relayed_at IS NULL AND id IN (${ids.map(() => '?').join(', ')})`,
-            [at, ...ids],
-          )
-        ).changes;
+      const mark = async (q: Queryable, ids: number[]): Promise<number> => {
+        // The list is padded (with its last id) to a power of two: a handful of statement texts, each
+        // prepared once per connection, rather than one per batch length.
+        const padded = [...ids];
+        while (padded.length & (padded.length - 1)) padded.push(ids[ids.length - 1]!);
+        const marked = await q.run(
+          `UPDATE outbox SET relayed_at = ? WHERE relayed_at IS NULL AND id IN (${padded.map(() => '?').join(', ')})`,
+          [at, ...padded],
+        );
+        return marked.changes;
+      };
       if (relayed.length <= MARK_SLICE) return mark(store, relayed);
       return store.transaction(async (tx) => {
         let marked = 0;
