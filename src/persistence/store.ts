@@ -254,6 +254,10 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: options.statementTimeoutMs,
       query_timeout: options.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
       types,
+      // A client sends each query as it is made instead of after the previous answer: what lets a
+      // transaction's BEGIN share a round trip with its first statement (`transaction`). Every other
+      // caller awaits each answer before its next query, so nothing else changes.
+      pipeline: true,
     });
     // An idle connection the server ended (a restart) is dropped from the pool; the next query opens
     // a new one. Without a listener the error would end the process.
@@ -300,12 +304,31 @@ export class PostgresStore implements Store {
     return this.#on(this.pool).run(sql, params);
   }
 
+  /**
+   * BEGIN is not awaited on its own: it goes out in one write with the transaction's first statement
+   * (the socket is corked while `work` runs up to its first await), and both answers come back in one
+   * round trip. Each round trip is a write and a read on the HTTP thread. The server runs them in order,
+   * so the statement runs inside the transaction; BEGIN can only fail with the connection, which fails
+   * the statement too, and it is awaited before COMMIT all the same.
+   */
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await work(this.#on(client));
+      const socket = (client as unknown as pg.Client).connection?.stream;
+      socket?.cork();
+      let begun: Promise<unknown>;
+      let working: Promise<T>;
+      try {
+        begun = client.query('BEGIN');
+        // Settled below; a failure here is also the first statement's, which rejects `working` first.
+        begun.catch(() => undefined);
+        working = work(this.#on(client));
+      } finally {
+        socket?.uncork();
+      }
+      const result = await working;
+      await begun;
       await client.query('COMMIT');
       return result;
     } catch (error) {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +145,84 @@ describe('the PostgreSQL store', () => {
       expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
     } finally {
       await store.close();
+    }
+  });
+});
+
+/**
+ * A TCP relay in front of PostgreSQL that counts the client's turns: each time the client speaks after
+ * the server did (or first), it is one more round trip the client waited out.
+ */
+async function turnCountingRelay(target: URL): Promise<{ url: string; turns(): number; close(): void }> {
+  let turns = 0;
+  let lastSpoke: 'client' | 'server' = 'server';
+  const sockets = new Set<net.Socket>();
+  const relay = net.createServer((client) => {
+    const server = net.connect(Number(target.port), target.hostname);
+    for (const s of [client, server]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (chunk) => {
+      if (lastSpoke === 'server') turns++;
+      lastSpoke = 'client';
+      server.write(chunk);
+    });
+    server.on('data', (chunk) => {
+      lastSpoke = 'server';
+      client.write(chunk);
+    });
+    client.on('close', () => server.destroy());
+    server.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    turns: () => turns,
+    close: () => {
+      relay.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+describe('the PostgreSQL store’s transactions', () => {
+  it('sends BEGIN with the first statement: one round trip fewer per transaction', async () => {
+    const relay = await turnCountingRelay(new URL(await freshPostgresDatabase('begin-trips')));
+    const store = new PostgresStore(relay.url, { maxConnections: 1, statementTimeoutMs: 10_000 });
+    try {
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+      const before = relay.turns();
+      const sum = await store.transaction(async (tx) => {
+        const a = await tx.get<{ n: number }>('SELECT 2 AS n');
+        const b = await tx.get<{ n: number }>('SELECT 3 AS n');
+        return (a?.n ?? 0) + (b?.n ?? 0);
+      });
+      expect(sum).toBe(5);
+      // BEGIN and the first SELECT, the second SELECT, COMMIT.
+      expect(relay.turns() - before).toBe(3);
+      // The first statement ran inside the transaction: a rollback takes it back.
+      await store.run('CREATE TABLE marks (n integer)');
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.run('INSERT INTO marks (n) VALUES (?)', [1]);
+          throw new Error('changed my mind');
+        })
+        .catch((err: unknown) => err);
+      expect(String(failed)).toMatch(/changed my mind/);
+      expect(await store.get('SELECT COUNT(*) AS n FROM marks')).toEqual({ n: 0 });
+      // A statement that fails in a transaction fails it, and the connection serves the next one.
+      const refused = await store
+        .transaction((tx) => tx.get('SELECT nope FROM marks'))
+        .catch((e: unknown) => e);
+      expect(String(refused)).toMatch(/nope/);
+      expect(await store.transaction((tx) => tx.get('SELECT 7 AS n'))).toEqual({ n: 7 });
+    } finally {
+      await store.close();
+      relay.close();
     }
   });
 });
