@@ -222,9 +222,11 @@ export interface PostgresStoreOptions {
  * and `COUNT(*)` come back as numbers, as they do from SQLite, rather than pg's default strings.
  */
 const INT8_OID = 20;
+const parseInt8 = (value: string) => Number(value);
 const types = {
+  // Asked for every column of every result: one parser for all, not a new closure per column.
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
+    if (oid === INT8_OID && format !== 'binary') return parseInt8;
     return pg.types.getTypeParser(oid, format as 'text');
   },
 } as pg.CustomTypesConfig;
@@ -240,6 +242,8 @@ export class PostgresStore implements Store {
   readonly #numbered = new Map<string, { name: string; text: string }>();
   readonly #url: string;
   readonly #statementTimeoutMs: number;
+  /** The pool's statements, made once rather than per statement. */
+  readonly #onPool: Queryable;
 
   constructor(url: string, options: PostgresStoreOptions) {
     if (!(options.maxConnections >= 1)) throw new Error('maxConnections must be at least 1');
@@ -262,6 +266,7 @@ export class PostgresStore implements Store {
     // An idle connection the server ended (a restart) is dropped from the pool; the next query opens
     // a new one. Without a listener the error would end the process.
     this.pool.on('error', () => undefined);
+    this.#onPool = this.#on(this.pool);
   }
 
   /**
@@ -295,13 +300,13 @@ export class PostgresStore implements Store {
   }
 
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.#on(this.pool).all<T>(sql, params);
+    return this.#onPool.all<T>(sql, params);
   }
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return this.#on(this.pool).get<T>(sql, params);
+    return this.#onPool.get<T>(sql, params);
   }
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
-    return this.#on(this.pool).run(sql, params);
+    return this.#onPool.run(sql, params);
   }
 
   /**
