@@ -327,16 +327,18 @@ export class BookingService {
             bookingId: existing?.id,
           });
         }
-        await tx.run(INSERT_EVENT, [id, 'pending_payment', now, null]);
         if (priced.offer) {
           const taken = await this.d.offers.takeUse(tx, priced.offer, userId, id);
           if (taken) throw new RollbackWith(taken);
         }
         // A ledger in this database: the intent and its payment row commit with the booking, one commit.
-        if (ledger) {
-          intent = await ledger.createIntent(tx, intentInput);
-          if (intent.ok) await this.#insertPayment(tx, id, input.paymentMethod, priced.amount, intent, now);
-        }
+        // The event and the intent need no answer from each other: made together, one round trip.
+        const [, created] = await Promise.all([
+          tx.run(INSERT_EVENT, [id, 'pending_payment', now, null]),
+          ledger?.createIntent(tx, intentInput),
+        ]);
+        intent = created;
+        if (intent?.ok) await this.#insertPayment(tx, id, input.paymentMethod, priced.amount, intent, now);
         return undefined;
       });
     } catch (err) {
@@ -548,14 +550,6 @@ export class BookingService {
         [now, now, bookingId],
       );
       if (!updated) return undefined;
-      await tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]);
-      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
-      await tx.run(
-        `INSERT INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)
-         ON CONFLICT (booking_id) DO UPDATE SET code = excluded.code, kid = excluded.kid, issued_at = excluded.issued_at,
-           revoked_at = NULL, checked_in_at = NULL`,
-        [bookingId, code.code, code.kid, now],
-      );
       const data = {
         bookingId,
         userName: user.name,
@@ -583,8 +577,19 @@ export class BookingService {
           if (user.phone) notify('sms', 'show_reminder', user.phone, at);
         }
       }
-      // All of them in two statements (their rows, their outbox rows), not two each.
-      await enqueueNotifications(tx, messages);
+      // The event, the ticket and the notifications (two statements for all of them) need no answer
+      // from each other: made together, they share one round trip on PostgreSQL.
+      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
+      await Promise.all([
+        tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]),
+        tx.run(
+          `INSERT INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)
+           ON CONFLICT (booking_id) DO UPDATE SET code = excluded.code, kid = excluded.kid, issued_at = excluded.issued_at,
+             revoked_at = NULL, checked_in_at = NULL`,
+          [bookingId, code.code, code.kid, now],
+        ),
+        enqueueNotifications(tx, messages),
+      ]);
       return updated;
     });
     this.d.metrics.bookings.inc({ status: 'confirmed' });

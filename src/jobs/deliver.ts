@@ -93,35 +93,40 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
     );
   // The attempt and the row's new state commit together; the row updates stay conditional on 'queued'
   // so that a cancel that landed meanwhile is not overwritten.
+  // Both statements are made together (neither needs the other's answer): one round trip on PostgreSQL.
   const succeed = (id: string, at: string) =>
-    store.transaction(async (tx) => {
-      await tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
-        id,
-        at,
-        1,
-        null,
-      ]);
-      await tx.run(
-        `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
-         WHERE id = ? AND status = 'queued'`,
-        [at, id],
-      );
-    });
+    store.transaction((tx) =>
+      Promise.all([
+        tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
+          id,
+          at,
+          1,
+          null,
+        ]),
+        tx.run(
+          `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
+           WHERE id = ? AND status = 'queued'`,
+          [at, id],
+        ),
+      ]),
+    );
   const fail = (id: string, at: string, error: string, isFinal: boolean) =>
-    store.transaction(async (tx) => {
-      await tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
-        id,
-        at,
-        0,
-        error,
-      ]);
-      await tx.run(
-        `UPDATE notifications SET last_error = ?, locked_until = NULL,
-           status = CASE WHEN ? = 1 THEN 'failed' ELSE status END
-         WHERE id = ? AND status = 'queued'`,
-        [error, isFinal ? 1 : 0, id],
-      );
-    });
+    store.transaction((tx) =>
+      Promise.all([
+        tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
+          id,
+          at,
+          0,
+          error,
+        ]),
+        tx.run(
+          `UPDATE notifications SET last_error = ?, locked_until = NULL,
+             status = CASE WHEN ? = 1 THEN 'failed' ELSE status END
+           WHERE id = ? AND status = 'queued'`,
+          [error, isFinal ? 1 : 0, id],
+        ),
+      ]),
+    );
 
   async function send(row: Row): Promise<void> {
     if (!isNotificationTemplate(row.template)) throw new Error(`unknown template ${row.template}`);

@@ -157,71 +157,35 @@ export async function enqueueNotifications(
   assert(isTransaction(tx), 'enqueueNotification must run inside the caller’s transaction');
   assert(inputs.length <= MAX_NOTIFICATIONS_PER_ENQUEUE, 'too many notifications for one enqueue');
   if (inputs.length === 0) return [];
+  // Zones read first (only for messages without one), so that when every message has its zone no
+  // await comes before the inserts: they leave in the caller's turn, with its other statements.
   const zones = new Map<string, string | undefined>();
-  const rows: {
-    id: string;
-    sendAtMs: number;
-    nowMs: number;
-    dedupeKey: string | null;
-    params: SqlValue[];
-  }[] = [];
-  for (const input of inputs) {
-    assert(isNotificationTemplate(input.template), `unknown notification template ${input.template}`);
-    assert(input.channel === 'email' || input.channel === 'sms', `unknown channel ${input.channel}`);
-    assert(
-      input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
-      'recipient must be 1..320 characters',
-    );
-    const bookingId = input.bookingId ?? null;
-    const data = JSON.stringify(
-      await withTheaterZone(tx, input.data ?? {}, bookingId, input.template, zones),
-    );
-    assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
-    const nowMs = input.now ?? Date.now();
-    const sendAtMs = toMs(input.sendAt);
-    const dedupeKey =
-      input.dedupeKey ??
-      (bookingId !== null && input.template !== 'custom'
-        ? `${bookingId}:${input.template}:${input.channel}`
-        : null);
-    const id = newId('ntf');
-    rows.push({
-      id,
-      sendAtMs,
-      nowMs,
-      dedupeKey,
-      params: [
-        id,
-        input.userId,
-        bookingId,
-        input.channel,
-        input.template,
-        input.recipient,
-        data,
-        new Date(sendAtMs).toISOString(),
-        new Date(nowMs).toISOString(),
-        dedupeKey,
-      ],
-    });
-  }
+  for (const input of inputs)
+    if (needsZone(input) && !zones.has(input.bookingId!))
+      zones.set(input.bookingId!, await theaterZoneOf(tx, input.bookingId!));
+  const rows = inputs.map((input) => notificationRow(input, zones));
   // Racing enqueues of one dedupe key: the unique index lets one insert (and return its id); the
-  // others read its id.
-  const inserted = await tx.all<{ id: string }>(
-    `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
-       attempts, created_at, dedupe_key)
-     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)").join(', ')}
-     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-    rows.flatMap((r) => r.params),
-  );
+  // others read its id. The outbox rows are written by the statement after it, for the rows it
+  // inserted only (ids are new, so a row with one of them is this insert's), without waiting for its
+  // answer: both go in one round trip.
+  const [inserted] = await Promise.all([
+    tx.all<{ id: string }>(
+      `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
+         attempts, created_at, dedupe_key)
+       VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)").join(', ')}
+       ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+      rows.flatMap((r) => r.params),
+    ),
+    writeOutbox(
+      tx,
+      rows.map((r) => ({
+        message: { kind: 'notify', notificationId: r.id, sendAtMs: r.sendAtMs },
+        nowMs: r.nowMs,
+      })),
+      { ifNotificationExists: true },
+    ),
+  ]);
   const isInserted = new Set(inserted.map((r) => r.id));
-  const fresh = rows.filter((r) => isInserted.has(r.id));
-  await writeOutbox(
-    tx,
-    fresh.map((r) => ({
-      message: { kind: 'notify', notificationId: r.id, sendAtMs: r.sendAtMs },
-      nowMs: r.nowMs,
-    })),
-  );
   const taken = rows.filter((r) => !isInserted.has(r.id)).map((r) => r.dedupeKey!);
   const existing =
     taken.length === 0
@@ -234,30 +198,72 @@ export async function enqueueNotifications(
   return rows.map((r) => (isInserted.has(r.id) ? r.id : idOfKey.get(r.dedupeKey!)!));
 }
 
+interface NotificationRow {
+  id: string;
+  sendAtMs: number;
+  nowMs: number;
+  dedupeKey: string | null;
+  params: SqlValue[];
+}
+
+function notificationRow(
+  input: NotificationInput,
+  zones: ReadonlyMap<string, string | undefined>,
+): NotificationRow {
+  assert(isNotificationTemplate(input.template), `unknown notification template ${input.template}`);
+  assert(input.channel === 'email' || input.channel === 'sms', `unknown channel ${input.channel}`);
+  assert(
+    input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
+    'recipient must be 1..320 characters',
+  );
+  const bookingId = input.bookingId ?? null;
+  const zone = needsZone(input) ? zones.get(bookingId!) : undefined;
+  const data = JSON.stringify(zone === undefined ? (input.data ?? {}) : { ...input.data, timeZone: zone });
+  assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
+  const nowMs = input.now ?? Date.now();
+  const sendAtMs = toMs(input.sendAt);
+  const dedupeKey =
+    input.dedupeKey ??
+    (bookingId !== null && input.template !== 'custom'
+      ? `${bookingId}:${input.template}:${input.channel}`
+      : null);
+  const id = newId('ntf');
+  const params: SqlValue[] = [
+    id,
+    input.userId,
+    bookingId,
+    input.channel,
+    input.template,
+    input.recipient,
+    data,
+    new Date(sendAtMs).toISOString(),
+    new Date(nowMs).toISOString(),
+    dedupeKey,
+  ];
+  return { id, sendAtMs, nowMs, dedupeKey, params };
+}
+
 /**
  * A booking's texts read in its theater's local time. The zone is looked up here, in the caller's
  * transaction, rather than by each caller, so that no booking template can go out in UTC by omission;
  * a zone the caller gave wins (the booking saga gives the one its show cache holds, saving the read).
- * `zones` keeps the zones one enqueue already read, by booking.
  */
-async function withTheaterZone(
-  tx: Queryable,
-  data: NotificationInput['data'],
-  bookingId: string | null,
-  template: string,
-  zones: Map<string, string | undefined>,
-): Promise<NotificationInput['data']> {
-  if (bookingId === null || template === 'custom' || 'timeZone' in data) return data;
-  if (!zones.has(bookingId)) {
-    const row = await tx.get<{ time_zone: string }>(
-      `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
-       WHERE b.id = ?`,
-      [bookingId],
-    );
-    zones.set(bookingId, row?.time_zone);
-  }
-  const timeZone = zones.get(bookingId);
-  return timeZone === undefined ? data : { ...data, timeZone };
+function needsZone(input: NotificationInput): boolean {
+  return (
+    input.bookingId !== undefined &&
+    input.bookingId !== null &&
+    input.template !== 'custom' &&
+    !('timeZone' in (input.data ?? {}))
+  );
+}
+
+async function theaterZoneOf(tx: Queryable, bookingId: string): Promise<string | undefined> {
+  const row = await tx.get<{ time_zone: string }>(
+    `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
+     WHERE b.id = ?`,
+    [bookingId],
+  );
+  return row?.time_zone;
 }
 
 /**
@@ -293,19 +299,40 @@ function isTransaction(q: Queryable): boolean {
   return !('transaction' in q);
 }
 
-/** The outbox rows of `entries`, in their order (the relay reads by id), in one statement. */
+/**
+ * The outbox rows of `entries`, in their order (the relay reads by id), in one statement. With
+ * `ifNotificationExists`, only those whose notification row exists (the caller's insert just before,
+ * unanswered yet, may have skipped some on a dedupe key): the statement needs no answer from it.
+ */
 async function writeOutbox(
   tx: Queryable,
   entries: readonly { message: OutboxMessage; nowMs: number }[],
+  options: { ifNotificationExists?: boolean } = {},
 ): Promise<void> {
   if (entries.length === 0) return;
   const params: SqlValue[] = [];
-  for (const { message, nowMs } of entries) {
-    const { kind, ...payload } = message;
-    params.push(kind, JSON.stringify(payload), new Date(nowMs).toISOString());
+  if (!options.ifNotificationExists) {
+    for (const { message, nowMs } of entries) {
+      const { kind, ...payload } = message;
+      params.push(kind, JSON.stringify(payload), new Date(nowMs).toISOString());
+    }
+    await tx.run(
+      `INSERT INTO outbox (kind, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}`,
+      params,
+    );
+    return;
   }
+  entries.forEach(({ message, nowMs }, index) => {
+    const { kind, ...payload } = message;
+    // column5 orders the rows as given: text on both stores, so zero-padded (at most 16 entries).
+    params.push(kind, JSON.stringify(payload), new Date(nowMs).toISOString(), message.notificationId);
+    params.push(String(index).padStart(2, '0'));
+  });
+  // A VALUES list's columns are column1… on both SQLite and PostgreSQL.
   await tx.run(
-    `INSERT INTO outbox (kind, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}`,
+    `INSERT INTO outbox (kind, payload, created_at)
+     SELECT v.column1, v.column2, v.column3 FROM (VALUES ${entries.map(() => '(?, ?, ?, ?, ?)').join(', ')}) AS v
+     WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.id = v.column4) ORDER BY v.column5`,
     params,
   );
 }

@@ -7,6 +7,7 @@
  * (`npm run bench -- store-seam`, figures and reasons in docs/ARCHITECTURE.md, "Two stores").
  */
 import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 
@@ -286,15 +287,19 @@ export class PostgresStore implements Store {
     return { name: prepared.name, text: prepared.text, values: params as unknown[] };
   }
 
-  #on(client: pg.Pool | pg.PoolClient): Queryable {
+  /** `socket`: a transaction's connection, corked for the statements made in one turn (`corkForTurn`). */
+  #on(client: pg.Pool | pg.PoolClient, socket?: Writable): Queryable {
+    const send = (sql: string, params: readonly SqlValue[]) => {
+      if (socket) corkForTurn(socket);
+      return client.query(this.#statement(sql, params));
+    };
     return {
       dialect: 'postgres',
-      all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#statement(sql, params))).rows as T[],
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await send(sql, params)).rows as T[],
       get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#statement(sql, params))).rows[0] as T | undefined,
+        (await send(sql, params)).rows[0] as T | undefined,
       run: async (sql: string, params: readonly SqlValue[] = []) => ({
-        changes: (await client.query(this.#statement(sql, params))).rowCount ?? 0,
+        changes: (await send(sql, params)).rowCount ?? 0,
       }),
     };
   }
@@ -310,29 +315,28 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * BEGIN is not awaited on its own: it goes out in one write with the transaction's first statement
-   * (the socket is corked while `work` runs up to its first await), and both answers come back in one
-   * round trip. Each round trip is a write and a read on the HTTP thread. The server runs them in order,
-   * so the statement runs inside the transaction; BEGIN can only fail with the connection, which fails
-   * the statement too, and it is awaited before COMMIT all the same.
+   * Statements made in one turn go out in one write and their answers come back in one round trip (the
+   * pool's clients pipeline, and the socket is corked until the turn's microtasks ran): so does BEGIN
+   * with the first statement, and so do statements a caller makes together (`Promise.all`) because
+   * none needs another's answer. Each round trip is a write and a read on the HTTP thread. The server
+   * runs them in order, each inside the transaction; one that fails aborts it, which fails the ones
+   * after it and the transaction. BEGIN can only fail with the connection, which fails the statement
+   * too, and it is awaited before COMMIT all the same.
    */
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A connection lost while it is ours (a pipelining client ends its connection when an answer
+    // times out) also emits 'error' on the client, which would end the process without a listener:
+    // the statements in flight fail with it, and the rollback's failure drops the connection.
+    client.on('error', ignoreError);
     let broken: Error | undefined;
     try {
       const socket = (client as unknown as pg.Client).connection?.stream;
-      socket?.cork();
-      let begun: Promise<unknown>;
-      let working: Promise<T>;
-      try {
-        begun = client.query('BEGIN');
-        // Settled below; a failure here is also the first statement's, which rejects `working` first.
-        begun.catch(() => undefined);
-        working = work(this.#on(client));
-      } finally {
-        socket?.uncork();
-      }
-      const result = await working;
+      if (socket) corkForTurn(socket);
+      const begun = client.query('BEGIN');
+      // Settled below; a failure here is also the first statement's, which rejects `work` first.
+      begun.catch(() => undefined);
+      const result = await work(this.#on(client, socket));
       await begun;
       await client.query('COMMIT');
       return result;
@@ -343,6 +347,7 @@ export class PostgresStore implements Store {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', ignoreError);
       client.release(broken);
     }
   }
@@ -416,6 +421,23 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+const ignoreError = () => undefined;
+const corkedSockets = new WeakSet<Writable>();
+
+/**
+ * Holds `socket`'s writes until the microtasks queued now have run, so that the queries made in this
+ * turn (pg submits each as it is made, in pipeline mode) leave in one write: one syscall, not one each.
+ */
+function corkForTurn(socket: Writable): void {
+  if (corkedSockets.has(socket)) return;
+  corkedSockets.add(socket);
+  socket.cork();
+  queueMicrotask(() => {
+    corkedSockets.delete(socket);
+    socket.uncork();
+  });
 }
 
 /**

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import {
 } from '../../src/persistence/store.js';
 import { insertUser } from '../helpers/app-stores.js';
 import { freshPostgresDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { turnCountingRelay } from '../helpers/postgres-relay.js';
 
 const NOW = '2026-12-01T10:00:00.000Z';
 
@@ -149,46 +149,6 @@ describe('the PostgreSQL store', () => {
   });
 });
 
-/**
- * A TCP relay in front of PostgreSQL that counts the client's turns: each time the client speaks after
- * the server did (or first), it is one more round trip the client waited out.
- */
-async function turnCountingRelay(target: URL): Promise<{ url: string; turns(): number; close(): void }> {
-  let turns = 0;
-  let lastSpoke: 'client' | 'server' = 'server';
-  const sockets = new Set<net.Socket>();
-  const relay = net.createServer((client) => {
-    const server = net.connect(Number(target.port), target.hostname);
-    for (const s of [client, server]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('data', (chunk) => {
-      if (lastSpoke === 'server') turns++;
-      lastSpoke = 'client';
-      server.write(chunk);
-    });
-    server.on('data', (chunk) => {
-      lastSpoke = 'server';
-      client.write(chunk);
-    });
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const url = new URL(target);
-  url.host = `127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
-  return {
-    url: url.toString(),
-    turns: () => turns,
-    close: () => {
-      relay.close();
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
-
 describe('the PostgreSQL store’s transactions', () => {
   it('sends BEGIN with the first statement: one round trip fewer per transaction', async () => {
     const relay = await turnCountingRelay(new URL(await freshPostgresDatabase('begin-trips')));
@@ -204,8 +164,31 @@ describe('the PostgreSQL store’s transactions', () => {
       expect(sum).toBe(5);
       // BEGIN and the first SELECT, the second SELECT, COMMIT.
       expect(relay.turns() - before).toBe(3);
-      // The first statement ran inside the transaction: a rollback takes it back.
+      // Statements made together share one round trip, each inside the transaction, in order.
       await store.run('CREATE TABLE marks (n integer)');
+      const together = relay.turns();
+      const marks = await store.transaction(async (tx) => {
+        await tx.run('INSERT INTO marks (n) VALUES (?)', [1]);
+        await Promise.all([2, 3, 4].map((n) => tx.run('INSERT INTO marks (n) VALUES (?)', [n])));
+        return tx.all<{ n: number }>('SELECT n FROM marks ORDER BY n');
+      });
+      expect(marks.map((m) => m.n)).toEqual([1, 2, 3, 4]);
+      // BEGIN and the first insert, the three inserts, the SELECT, COMMIT.
+      expect(relay.turns() - together).toBe(4);
+      await store.run('DELETE FROM marks');
+      // A statement that fails among statements made together fails the transaction, all of it.
+      const halfway = await store
+        .transaction((tx) =>
+          Promise.all([
+            tx.run('INSERT INTO marks (n) VALUES (?)', [5]),
+            tx.run('INSERT INTO marks (n) VALUES (?)', ['not a number']),
+            tx.run('INSERT INTO marks (n) VALUES (?)', [6]),
+          ]),
+        )
+        .catch((err: unknown) => err);
+      expect(String(halfway)).toMatch(/invalid input syntax/);
+      expect(await store.get('SELECT COUNT(*) AS n FROM marks')).toEqual({ n: 0 });
+      // The first statement ran inside the transaction: a rollback takes it back.
       const failed = await store
         .transaction(async (tx) => {
           await tx.run('INSERT INTO marks (n) VALUES (?)', [1]);
@@ -266,6 +249,24 @@ describe('a PostgreSQL server that goes away or hangs', () => {
     } finally {
       thaw();
     }
+    // A connection that stops answering in the middle of a transaction: the transaction fails as
+    // unavailable (and the process carries on), the connection is dropped, the next one serves.
+    expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    const stalled = store
+      .transaction(async (tx) => {
+        await tx.get('SELECT 1 AS one');
+        const thawAgain = server.freeze();
+        try {
+          return await tx.get('SELECT 2 AS two');
+        } finally {
+          setTimeout(thawAgain, 1_500);
+        }
+      })
+      .catch((err: unknown) => err);
+    const inTransaction = await stalled;
+    expect(inTransaction).toBeInstanceOf(Error);
+    expect(isStoreUnavailable(inTransaction)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
     try {
       expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
     } finally {
