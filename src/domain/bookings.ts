@@ -9,7 +9,7 @@
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { Config } from '../config.js';
 import { newId } from '../ids.js';
-import { cancelBookingReminders, enqueueNotification } from '../jobs/outbox.js';
+import { cancelBookingReminders, enqueueNotifications, type NotificationInput } from '../jobs/outbox.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CreatedIntent, PaymentProvider } from '../payments/payment-provider.js';
@@ -143,10 +143,32 @@ const SET_STATUS = 'UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? 
 const INSERT_EVENT = 'INSERT INTO booking_events (booking_id, status, at, detail) VALUES (?, ?, ?, ?)';
 const LATEST_PAYMENT = 'SELECT * FROM payments WHERE booking_id = ? ORDER BY created_at DESC LIMIT 1';
 const LIVE_STATUSES = "('pending_payment', 'confirmed')";
+/** A booking's latest payment (LATEST_PAYMENT), joined where a read of the booking needs it too. */
+const JOIN_LATEST_PAYMENT = `LEFT JOIN payments p ON p.id = (
+  SELECT id FROM payments WHERE booking_id = b.id ORDER BY created_at DESC LIMIT 1)`;
+/** POST /api/payments' first read: the booking and the intent to confirm, in one round trip. */
+const BOOKING_TO_PAY = `SELECT b.*, p.intent_id AS payment_intent_id, p.status AS payment_status
+  FROM bookings b ${JOIN_LATEST_PAYMENT} WHERE b.id = ?`;
+/** settleSucceeded's read: the booking, whether its money is captured, and whom to tell, in one. */
+const BOOKING_TO_SETTLE = `SELECT b.*, p.status AS payment_status, u.name AS user_name, u.email AS user_email,
+    u.phone AS user_phone
+  FROM bookings b JOIN users u ON u.id = b.user_id ${JOIN_LATEST_PAYMENT} WHERE b.id = ?`;
 
 interface PaymentRow {
   intent_id: string;
   status: string;
+}
+
+interface BookingToPay extends BookingRow {
+  payment_intent_id: string | null;
+  payment_status: string | null;
+}
+
+interface BookingToSettle extends BookingRow {
+  payment_status: string | null;
+  user_name: string;
+  user_email: string;
+  user_phone: string | null;
 }
 
 export class BookingService {
@@ -266,15 +288,17 @@ export class BookingService {
     };
     let intent: CreatedIntent | Failure | undefined;
     let refused: Failure | undefined;
+    let inserted: BookingRow | undefined;
     try {
       refused = await this.d.store.transaction(async (tx) => {
         // One live booking per hold (a second would pay twice for the same seats): the partial unique
-        // index bookings_live_hold (migration 010) lets one of racing inserts win; a loser inserts nothing.
-        const inserted = await tx.run(
+        // index bookings_live_hold (migration 010) lets one of racing inserts win; a loser inserts nothing
+        // (and gets no row back). RETURNING gives the answer's row without reading it again.
+        inserted = await tx.get<BookingRow>(
           `INSERT INTO bookings (id, user_id, show_id, hold_id, hold_expires_at, seats, status, subtotal, discount, fees,
                total, currency, promo_code, offer_id, payment_method, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO NOTHING`,
+             ON CONFLICT DO NOTHING RETURNING *`,
           [
             id,
             userId,
@@ -294,7 +318,7 @@ export class BookingService {
             now,
           ],
         );
-        if (inserted.changes === 0) {
+        if (inserted === undefined) {
           const existing = await tx.get<{ id: string }>(
             `SELECT id FROM bookings WHERE hold_id = ? AND status IN ${LIVE_STATUSES}`,
             [hold.id],
@@ -303,16 +327,18 @@ export class BookingService {
             bookingId: existing?.id,
           });
         }
-        await tx.run(INSERT_EVENT, [id, 'pending_payment', now, null]);
         if (priced.offer) {
           const taken = await this.d.offers.takeUse(tx, priced.offer, userId, id);
           if (taken) throw new RollbackWith(taken);
         }
         // A ledger in this database: the intent and its payment row commit with the booking, one commit.
-        if (ledger) {
-          intent = await ledger.createIntent(tx, intentInput);
-          if (intent.ok) await this.#insertPayment(tx, id, input.paymentMethod, priced.amount, intent, now);
-        }
+        // The event and the intent need no answer from each other: made together, one round trip.
+        const [, created] = await Promise.all([
+          tx.run(INSERT_EVENT, [id, 'pending_payment', now, null]),
+          ledger?.createIntent(tx, intentInput),
+        ]);
+        intent = created;
+        if (intent?.ok) await this.#insertPayment(tx, id, input.paymentMethod, priced.amount, intent, now);
         return undefined;
       });
     } catch (err) {
@@ -323,26 +349,29 @@ export class BookingService {
       await releaseOurHold();
       return refused;
     }
+    let created = inserted!;
     if (!intent) {
       // A remote provider: its intent follows the booking's commit, and its payment row follows it.
       intent = await this.d.payments.createIntent(intentInput);
       if (intent.ok)
         await this.#insertPayment(this.d.store, id, input.paymentMethod, priced.amount, intent, now);
+      // The show may have been cancelled while the intent was being made: read the booking again. (A
+      // ledger in this database made the intent in the booking's own transaction: nothing to re-read.)
+      created = (await this.row(id))!;
     }
     if (!intent.ok) {
       await this.#finish(id, 'failed', `payment intent: ${intent.message}`);
-      await this.#releaseHold((await this.row(id))!);
+      await this.#releaseHold(created);
       return failure('PROVIDER_UNAVAILABLE', 'the payment provider is unavailable; try again');
     }
     this.d.metrics.bookings.inc({ status: 'pending_payment' });
-    const created = (await this.row(id))!;
     // The show was cancelled while the intent was being made: the booking has already failed, and a
     // 201 would hand out a payable intent for it.
     if (created.status !== 'pending_payment')
       return failure('RULE_VIOLATION', 'this show has been cancelled');
     return {
       ok: true,
-      booking: await this.view(created),
+      booking: toBooking(created),
       payment: {
         provider: intent.provider,
         intentId: intent.intentId,
@@ -356,14 +385,16 @@ export class BookingService {
 
   /** POST /api/payments: confirms the payment with the provider, then settles the booking. */
   async pay(user: { id: string; role: string }, bookingId: string, proof: PaymentProof) {
-    const found = await this.get(user, bookingId);
-    if (!found.ok) return found;
-    const { row } = found;
-    if (row.status === 'confirmed') return { ok: true as const, booking: found.booking };
+    const row = await this.d.store.get<BookingToPay>(BOOKING_TO_PAY, [bookingId]);
+    if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
+    if (row.user_id !== user.id && user.role !== 'admin')
+      return failure('FORBIDDEN', 'this booking is not yours');
+    if (row.status === 'confirmed') return { ok: true as const, booking: await this.view(row) };
     if (row.status === 'cancelled' || row.status === 'failed')
       return failure('INVALID_STATE', `booking ${bookingId} is ${row.status}`);
-    const payment = await this.#paymentOf(this.d.store, bookingId);
-    if (!payment) return failure('INVALID_STATE', 'this booking has no payment intent');
+    if (row.payment_intent_id === null || row.payment_status === null)
+      return failure('INVALID_STATE', 'this booking has no payment intent');
+    const payment: PaymentRow = { intent_id: row.payment_intent_id, status: row.payment_status };
     // A booking whose seats were lost after the capture was refunded: the same answer as the first time.
     if (row.status === 'expired' && payment.status === 'refunded') return seatsLost(JSON.parse(row.seats));
     if (proof.method !== row.payment_method)
@@ -427,25 +458,23 @@ export class BookingService {
    * Idempotent: webhooks, retries and reconciliation all call it, concurrently too (`#confirmInDb`).
    */
   async settleSucceeded(bookingId: string): Promise<{ ok: true; booking: Booking } | Failure> {
-    const row = await this.row(bookingId);
+    // Read after the capture was recorded (POST /api/payments, a webhook, reconciliation): the booking
+    // and its payment as they are now, in one round trip, with the contact the confirmation goes to.
+    const row = await this.d.store.get<BookingToSettle>(BOOKING_TO_SETTLE, [bookingId]);
     if (!row) return failure('BOOKING_NOT_FOUND', `no booking ${bookingId}`);
     if (row.status === 'confirmed') return { ok: true, booking: await this.view(row) };
+    const paymentStatus = row.payment_status;
     if (row.status === 'cancelled') {
       // Cancelled before payment, then captured anyway (a UPI collect approved late): give it back.
-      const late = await this.#paymentOf(this.d.store, bookingId);
-      if (row.confirmed_at === null && late?.status === 'succeeded')
+      if (row.confirmed_at === null && paymentStatus === 'succeeded')
         await this.refund(bookingId, 'cancelled before payment');
       return failure('INVALID_STATE', 'this booking was cancelled');
     }
     const seats = JSON.parse(row.seats) as string[];
     // Only captured money books seats: a replayed success webhook after a refund must not.
-    const payment = await this.#paymentOf(this.d.store, bookingId);
-    if (payment?.status !== 'succeeded') {
-      if (row.status === 'expired' && payment?.status === 'refunded') return seatsLost(seats);
-      return failure(
-        'INVALID_STATE',
-        `the payment of booking ${bookingId} is ${payment?.status ?? 'missing'}`,
-      );
+    if (paymentStatus !== 'succeeded') {
+      if (row.status === 'expired' && paymentStatus === 'refunded') return seatsLost(seats);
+      return failure('INVALID_STATE', `the payment of booking ${bookingId} is ${paymentStatus ?? 'missing'}`);
     }
     // The theater cancelled the show while the payment was in flight: nothing is confirmed, and the
     // captured money goes back (a late webhook or POST /api/payments, or reconciliation at start).
@@ -492,15 +521,15 @@ export class BookingService {
     return { ok: true, booking: await this.#confirmInDb(row) };
   }
 
-  /** `row`: the booking as settleSucceeded read it (its user, show, seats and amount do not change). */
-  async #confirmInDb(row: BookingRow): Promise<Booking> {
+  /**
+   * `row`: the booking as settleSucceeded read it (its user, show, seats and amount do not change), with
+   * its user's name and contact as they were then.
+   */
+  async #confirmInDb(row: BookingToSettle): Promise<Booking> {
     const { store } = this.d;
     const bookingId = row.id;
     const show = this.d.shows.get(row.show_id);
-    const user = (await store.get<{ name: string; email: string; phone: string | null }>(
-      'SELECT name, email, phone FROM users WHERE id = ?',
-      [row.user_id],
-    ))!;
+    const user = { name: row.user_name, email: row.user_email, phone: row.user_phone };
     const seats = JSON.parse(row.seats) as string[];
     // Signed before the transaction: it holds only statements.
     const code = this.d.tickets.sign({
@@ -521,14 +550,6 @@ export class BookingService {
         [now, now, bookingId],
       );
       if (!updated) return undefined;
-      await tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]);
-      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
-      await tx.run(
-        `INSERT INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)
-         ON CONFLICT (booking_id) DO UPDATE SET code = excluded.code, kid = excluded.kid, issued_at = excluded.issued_at,
-           revoked_at = NULL, checked_in_at = NULL`,
-        [bookingId, code.code, code.kid, now],
-      );
       const data = {
         bookingId,
         userName: user.name,
@@ -537,35 +558,44 @@ export class BookingService {
         screenName: show?.screenName ?? '',
         city: show?.city ?? '',
         startTime: show?.startTime ?? '',
+        // The show cache's zone spares a read per message; without the show, the outbox reads it.
+        ...(show ? { timeZone: show.timeZone } : {}),
         seats,
         amount: { total: row.total, currency: row.currency },
         ticketCode: code.code,
       };
+      const messages: NotificationInput[] = [];
       const notify = (channel: 'email' | 'sms', template: string, recipient: string, sendAt: string) =>
-        enqueueNotification(tx, {
-          userId: row.user_id,
-          bookingId,
-          channel,
-          template,
-          recipient,
-          data,
-          sendAt,
-        });
-      await notify('email', 'booking_confirmed', user.email, now);
-      if (user.phone) await notify('sms', 'booking_confirmed', user.phone, now);
+        messages.push({ userId: row.user_id, bookingId, channel, template, recipient, data, sendAt });
+      notify('email', 'booking_confirmed', user.email, now);
+      if (user.phone) notify('sms', 'booking_confirmed', user.phone, now);
       if (show) {
         const remindAtMs = show.startMs - this.d.config.REMINDER_MINUTES_BEFORE * 60_000;
         if (remindAtMs > this.d.now()) {
           const at = new Date(remindAtMs).toISOString();
-          await notify('email', 'show_reminder', user.email, at);
-          if (user.phone) await notify('sms', 'show_reminder', user.phone, at);
+          notify('email', 'show_reminder', user.email, at);
+          if (user.phone) notify('sms', 'show_reminder', user.phone, at);
         }
       }
+      // The event, the ticket and the notifications (two statements for all of them) need no answer
+      // from each other: made together, they share one round trip on PostgreSQL.
+      // A late-paid booking's promo use was taken again, within the limits, by settleSucceeded.
+      await Promise.all([
+        tx.run(INSERT_EVENT, [bookingId, 'confirmed', now, null]),
+        tx.run(
+          `INSERT INTO tickets (booking_id, code, kid, issued_at, revoked_at, checked_in_at) VALUES (?, ?, ?, ?, NULL, NULL)
+           ON CONFLICT (booking_id) DO UPDATE SET code = excluded.code, kid = excluded.kid, issued_at = excluded.issued_at,
+             revoked_at = NULL, checked_in_at = NULL`,
+          [bookingId, code.code, code.kid, now],
+        ),
+        enqueueNotifications(tx, messages),
+      ]);
       return updated;
     });
     this.d.metrics.bookings.inc({ status: 'confirmed' });
-    // Someone else confirmed it first: their row is the one to show.
-    return this.view(confirmed ?? (await this.row(bookingId))!);
+    // The ticket just issued is the one a read would find; someone else confirmed it first: their row
+    // (and ticket) is the one to show.
+    return confirmed ? toBooking(confirmed, code.code) : this.view((await this.row(bookingId))!);
   }
 
   /** Payment failed: the booking fails, its seats go back on sale, its promo use is returned. */
@@ -828,22 +858,24 @@ export class BookingService {
         movieTitle: show?.movieTitle ?? '',
         theaterName: show?.theaterName ?? '',
         startTime: show?.startTime ?? '',
+        ...(show ? { timeZone: show.timeZone } : {}),
         seats: JSON.parse(row.seats),
         amount: { total: row.total, currency: row.currency },
         ...(notice ? { reason: notice } : {}),
       };
-      const enqueue = (channel: 'email' | 'sms', recipient: string) =>
-        enqueueNotification(tx, {
-          userId: row.user_id,
-          bookingId: row.id,
-          channel,
-          template: 'booking_cancelled',
-          recipient,
-          data,
-          sendAt: now,
-        });
-      await enqueue('email', user.email);
-      if (user.phone) await enqueue('sms', user.phone);
+      const message = (channel: 'email' | 'sms', recipient: string): NotificationInput => ({
+        userId: row.user_id,
+        bookingId: row.id,
+        channel,
+        template: 'booking_cancelled',
+        recipient,
+        data,
+        sendAt: now,
+      });
+      await enqueueNotifications(tx, [
+        message('email', user.email),
+        ...(user.phone ? [message('sms', user.phone)] : []),
+      ]);
       return true;
     });
     if (isChanged) this.d.metrics.bookings.inc({ status: 'cancelled' });

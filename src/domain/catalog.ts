@@ -686,9 +686,9 @@ export class CatalogService {
         [name, city, address, timeZone, now, id],
       );
       await tx.run('UPDATE shows SET city = ?, updated_at = ? WHERE theater_id = ?', [city, now, id]);
-      // Show info carries the theater's name and city (offer scopes read the city): re-read it now
-      // rather than after its TTL.
-      const isShowInfoChanged = city !== row.city || name !== row.name;
+      // Show info carries the theater's name, city (offer scopes read the city) and zone (booking
+      // texts): re-read it now rather than after its TTL.
+      const isShowInfoChanged = city !== row.city || name !== row.name || timeZone !== row.timeZone;
       const shows = isShowInfoChanged
         ? await tx.all<{ id: string }>('SELECT id FROM shows WHERE theater_id = ?', [id])
         : [];

@@ -17,6 +17,8 @@ export interface ShowInfo {
   movieTitle: string;
   theaterId: string;
   theaterName: string;
+  /** The theater's IANA zone: the texts a booking sends give the show's time in it. */
+  timeZone: string;
   city: string;
   screenName: string;
   startTime: string;
@@ -43,6 +45,7 @@ interface Row {
   title: string;
   theater_id: string;
   theater_name: string;
+  time_zone: string;
   city: string;
   screen_name: string;
   start_time: string;
@@ -54,7 +57,7 @@ interface Row {
 }
 
 const SELECT = `
-  SELECT s.id, s.movie_id, m.title, s.theater_id, t.name AS theater_name, s.city, sc.name AS screen_name,
+  SELECT s.id, s.movie_id, m.title, s.theater_id, t.name AS theater_name, t.time_zone, s.city, sc.name AS screen_name,
          s.start_time, s.status, s.prices, s.currency, sc.layout, s.forbid_single_seat_gaps
   FROM shows s JOIN movies m ON m.id = s.movie_id JOIN theaters t ON t.id = s.theater_id
   JOIN screens sc ON sc.id = s.screen_id`;
@@ -148,6 +151,7 @@ export class ShowInfoCache {
       movieTitle: row.title,
       theaterId: row.theater_id,
       theaterName: row.theater_name,
+      timeZone: row.time_zone,
       city: row.city,
       screenName: row.screen_name,
       startTime: row.start_time,

@@ -5,7 +5,7 @@
  * Also the read side for GET /api/me/notifications, with recipients masked.
  */
 import { newId } from '../ids.js';
-import type { Queryable } from '../persistence/store.js';
+import type { Queryable, SqlValue } from '../persistence/store.js';
 
 export type NotificationChannel = 'email' | 'sms';
 export type NotificationStatus = 'queued' | 'sent' | 'failed' | 'cancelled';
@@ -122,6 +122,9 @@ function toMs(at: string | number | Date): number {
   return ms;
 }
 
+/** Notifications queued by one call at most (a booking sends four: confirmation and reminder, twice). */
+export const MAX_NOTIFICATIONS_PER_ENQUEUE = 16;
+
 /**
  * Queues one notification inside the caller's transaction (`tx`, from `store.transaction`) and returns
  * its id (the existing id when the dedupe key was already used). Only statements on `tx`.
@@ -134,73 +137,133 @@ function toMs(at: string | number | Date): number {
  * });
  */
 export async function enqueueNotification(tx: Queryable, input: NotificationInput): Promise<string> {
+  return (await enqueueNotifications(tx, [input]))[0]!;
+}
+
+/**
+ * Queues several notifications (at most MAX_NOTIFICATIONS_PER_ENQUEUE) inside the caller's transaction,
+ * in two statements whatever their number (their rows, then their outbox rows): each statement is a round
+ * trip on PostgreSQL. Returns their ids in the order given, as `enqueueNotification` would one by one.
+ *
+ * @example
+ * await store.transaction(async (tx) => {
+ *   await enqueueNotifications(tx, [confirmationEmail, confirmationSms]);
+ * });
+ */
+export async function enqueueNotifications(
+  tx: Queryable,
+  inputs: readonly NotificationInput[],
+): Promise<string[]> {
   assert(isTransaction(tx), 'enqueueNotification must run inside the caller’s transaction');
+  assert(inputs.length <= MAX_NOTIFICATIONS_PER_ENQUEUE, 'too many notifications for one enqueue');
+  if (inputs.length === 0) return [];
+  // Zones read first (only for messages without one), so that when every message has its zone no
+  // await comes before the inserts: they leave in the caller's turn, with its other statements.
+  const zones = new Map<string, string | undefined>();
+  for (const input of inputs)
+    if (needsZone(input) && !zones.has(input.bookingId!))
+      zones.set(input.bookingId!, await theaterZoneOf(tx, input.bookingId!));
+  const rows = inputs.map((input) => notificationRow(input, zones));
+  // Racing enqueues of one dedupe key: the unique index lets one insert (and return its id); the
+  // others read its id. The outbox rows are written by the statement after it, for the rows it
+  // inserted only (ids are new, so a row with one of them is this insert's), without waiting for its
+  // answer: both go in one round trip.
+  const [inserted] = await Promise.all([
+    tx.all<{ id: string }>(
+      `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
+         attempts, created_at, dedupe_key)
+       VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)").join(', ')}
+       ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+      rows.flatMap((r) => r.params),
+    ),
+    writeOutbox(
+      tx,
+      rows.map((r) => ({
+        message: { kind: 'notify', notificationId: r.id, sendAtMs: r.sendAtMs },
+        nowMs: r.nowMs,
+      })),
+      { ifNotificationExists: true },
+    ),
+  ]);
+  const isInserted = new Set(inserted.map((r) => r.id));
+  const taken = rows.filter((r) => !isInserted.has(r.id)).map((r) => r.dedupeKey!);
+  const existing =
+    taken.length === 0
+      ? []
+      : await tx.all<{ id: string; dedupe_key: string }>(
+          `SELECT id, dedupe_key FROM notifications WHERE dedupe_key IN (${taken.map(() => '?').join(', ')})`,
+          taken,
+        );
+  const idOfKey = new Map(existing.map((r) => [r.dedupe_key, r.id]));
+  return rows.map((r) => (isInserted.has(r.id) ? r.id : idOfKey.get(r.dedupeKey!)!));
+}
+
+interface NotificationRow {
+  id: string;
+  sendAtMs: number;
+  nowMs: number;
+  dedupeKey: string | null;
+  params: SqlValue[];
+}
+
+function notificationRow(
+  input: NotificationInput,
+  zones: ReadonlyMap<string, string | undefined>,
+): NotificationRow {
   assert(isNotificationTemplate(input.template), `unknown notification template ${input.template}`);
   assert(input.channel === 'email' || input.channel === 'sms', `unknown channel ${input.channel}`);
   assert(
     input.recipient.length > 0 && input.recipient.length <= MAX_RECIPIENT_LENGTH,
     'recipient must be 1..320 characters',
   );
-  const data = JSON.stringify(
-    await withTheaterZone(tx, input.data ?? {}, input.bookingId ?? null, input.template),
-  );
+  const bookingId = input.bookingId ?? null;
+  const zone = needsZone(input) ? zones.get(bookingId!) : undefined;
+  const data = JSON.stringify(zone === undefined ? (input.data ?? {}) : { ...input.data, timeZone: zone });
   assert(data.length <= MAX_NOTIFICATION_DATA_BYTES, 'notification data is larger than 16 KiB');
   const nowMs = input.now ?? Date.now();
   const sendAtMs = toMs(input.sendAt);
-  const bookingId = input.bookingId ?? null;
   const dedupeKey =
     input.dedupeKey ??
     (bookingId !== null && input.template !== 'custom'
       ? `${bookingId}:${input.template}:${input.channel}`
       : null);
   const id = newId('ntf');
-  // Racing enqueues of one dedupe key: the unique index lets one insert; the others read its id.
-  const inserted = await tx.run(
-    `INSERT INTO notifications (id, user_id, booking_id, channel, template, recipient, data, status, send_at,
-       attempts, created_at, dedupe_key)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?)
-     ON CONFLICT (dedupe_key) DO NOTHING`,
-    [
-      id,
-      input.userId,
-      bookingId,
-      input.channel,
-      input.template,
-      input.recipient,
-      data,
-      new Date(sendAtMs).toISOString(),
-      new Date(nowMs).toISOString(),
-      dedupeKey,
-    ],
-  );
-  if (inserted.changes === 0) {
-    const existing = await tx.get<{ id: string }>('SELECT id FROM notifications WHERE dedupe_key = ?', [
-      dedupeKey,
-    ]);
-    return existing!.id;
-  }
-  await writeOutbox(tx, { kind: 'notify', notificationId: id, sendAtMs }, nowMs);
-  return id;
+  const params: SqlValue[] = [
+    id,
+    input.userId,
+    bookingId,
+    input.channel,
+    input.template,
+    input.recipient,
+    data,
+    new Date(sendAtMs).toISOString(),
+    new Date(nowMs).toISOString(),
+    dedupeKey,
+  ];
+  return { id, sendAtMs, nowMs, dedupeKey, params };
 }
 
 /**
  * A booking's texts read in its theater's local time. The zone is looked up here, in the caller's
  * transaction, rather than by each caller, so that no booking template can go out in UTC by omission;
- * a zone the caller gave wins.
+ * a zone the caller gave wins (the booking saga gives the one its show cache holds, saving the read).
  */
-async function withTheaterZone(
-  tx: Queryable,
-  data: NotificationInput['data'],
-  bookingId: string | null,
-  template: string,
-): Promise<NotificationInput['data']> {
-  if (bookingId === null || template === 'custom' || 'timeZone' in data) return data;
+function needsZone(input: NotificationInput): boolean {
+  return (
+    input.bookingId !== undefined &&
+    input.bookingId !== null &&
+    input.template !== 'custom' &&
+    !('timeZone' in (input.data ?? {}))
+  );
+}
+
+async function theaterZoneOf(tx: Queryable, bookingId: string): Promise<string | undefined> {
   const row = await tx.get<{ time_zone: string }>(
     `SELECT t.time_zone FROM bookings b JOIN shows s ON s.id = b.show_id JOIN theaters t ON t.id = s.theater_id
      WHERE b.id = ?`,
     [bookingId],
   );
-  return row === undefined ? data : { ...data, timeZone: row.time_zone };
+  return row?.time_zone;
 }
 
 /**
@@ -225,7 +288,8 @@ export async function cancelBookingReminders(
       `UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled' WHERE id = ? AND status = 'queued'`,
       [id],
     );
-    if (cancelled.changes === 1) await writeOutbox(tx, { kind: 'cancel', notificationId: id }, nowMs);
+    if (cancelled.changes === 1)
+      await writeOutbox(tx, [{ message: { kind: 'cancel', notificationId: id }, nowMs }]);
   }
   return rows.length;
 }
@@ -235,13 +299,42 @@ function isTransaction(q: Queryable): boolean {
   return !('transaction' in q);
 }
 
-async function writeOutbox(tx: Queryable, message: OutboxMessage, nowMs: number): Promise<void> {
-  const { kind, ...payload } = message;
-  await tx.run('INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)', [
-    kind,
-    JSON.stringify(payload),
-    new Date(nowMs).toISOString(),
-  ]);
+/**
+ * The outbox rows of `entries`, in their order (the relay reads by id), in one statement. With
+ * `ifNotificationExists`, only those whose notification row exists (the caller's insert just before,
+ * unanswered yet, may have skipped some on a dedupe key): the statement needs no answer from it.
+ */
+async function writeOutbox(
+  tx: Queryable,
+  entries: readonly { message: OutboxMessage; nowMs: number }[],
+  options: { ifNotificationExists?: boolean } = {},
+): Promise<void> {
+  if (entries.length === 0) return;
+  const params: SqlValue[] = [];
+  if (!options.ifNotificationExists) {
+    for (const { message, nowMs } of entries) {
+      const { kind, ...payload } = message;
+      params.push(kind, JSON.stringify(payload), new Date(nowMs).toISOString());
+    }
+    await tx.run(
+      `INSERT INTO outbox (kind, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?)').join(', ')}`,
+      params,
+    );
+    return;
+  }
+  entries.forEach(({ message, nowMs }, index) => {
+    const { kind, ...payload } = message;
+    // column5 orders the rows as given: text on both stores, so zero-padded (at most 16 entries).
+    params.push(kind, JSON.stringify(payload), new Date(nowMs).toISOString(), message.notificationId);
+    params.push(String(index).padStart(2, '0'));
+  });
+  // A VALUES list's columns are column1… on both SQLite and PostgreSQL.
+  await tx.run(
+    `INSERT INTO outbox (kind, payload, created_at)
+     SELECT v.column1, v.column2, v.column3 FROM (VALUES ${entries.map(() => '(?, ?, ?, ?, ?)').join(', ')}) AS v
+     WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.id = v.column4) ORDER BY v.column5`,
+    params,
+  );
 }
 
 /** Parses an outbox row back into a message; null for a row this code does not understand. */

@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Store } from '../persistence/store.js';
+import type { Queryable, Store } from '../persistence/store.js';
 import { parseOutboxRow } from './outbox.js';
 
 /** Where relayed notifications go: BullMQ, or timers in this process. */
@@ -32,6 +32,8 @@ export const RELAY_MAX_BACKOFF_MS = 30_000;
 export const RELAYED_RETENTION_MS = 7 * 24 * 3600_000;
 const PRUNE_SLICE = 1_000;
 const PRUNE_EVERY_TICKS = 1_000;
+/** Rows marked relayed by one statement (a power of two): well under SQLite's 32,766 bound parameters. */
+const MARK_SLICE = 512;
 /** relayNow() drains at most this many batches, so it always returns. */
 const MAX_BATCHES_PER_DRAIN = 100;
 
@@ -174,23 +176,31 @@ export class OutboxRelay {
       'SELECT id, kind, payload FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT ?',
       [this.#o.batchSize],
     );
-    // Marked in one transaction per batch (one disk flush, not one per row); rows relayed before a crash
-    // and not yet marked are relayed again, which the queues take as a no-op (jobs are keyed by id).
-    // Two relays on one database (two nodes) may both hand a row to the queue (a no-op again), but the
-    // conditional UPDATE (`relayed_at IS NULL`, changes === 1) lets exactly one of them mark it.
+    // Marked in one commit per batch (one disk flush, not one per row), by one statement per MARK_SLICE
+    // rows (one round trip on PostgreSQL, not one per row); rows relayed before a crash and not yet
+    // marked are relayed again, which the queues take as a no-op (jobs are keyed by id). Two relays on
+    // one database (two nodes) may both hand a row to the queue (a no-op again), but the conditional
+    // UPDATE (`relayed_at IS NULL`, counted by `changes`) lets exactly one of them mark each row.
     const relayed: number[] = [];
     const markAll = async (): Promise<number> => {
       if (relayed.length === 0) return 0;
       const at = new Date(this.#o.now()).toISOString();
+      const mark = async (q: Queryable, ids: number[]): Promise<number> => {
+        // The list is padded (with its last id) to a power of two: a handful of statement texts, each
+        // prepared once per connection, rather than one per batch length.
+        const padded = [...ids];
+        while (padded.length & (padded.length - 1)) padded.push(ids[ids.length - 1]!);
+        const marked = await q.run(
+          `UPDATE outbox SET relayed_at = ? WHERE relayed_at IS NULL AND id IN (${padded.map(() => '?').join(', ')})`,
+          [at, ...padded],
+        );
+        return marked.changes;
+      };
+      if (relayed.length <= MARK_SLICE) return mark(store, relayed);
       return store.transaction(async (tx) => {
         let marked = 0;
-        for (const id of relayed) {
-          const result = await tx.run(
-            'UPDATE outbox SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL',
-            [at, id],
-          );
-          marked += result.changes;
-        }
+        for (let i = 0; i < relayed.length; i += MARK_SLICE)
+          marked += await mark(tx, relayed.slice(i, i + MARK_SLICE));
         return marked;
       });
     };
@@ -213,7 +223,7 @@ export class OutboxRelay {
             logger.warn(log, 'outbox relay: queue unavailable, backing off');
           else logger.debug(log, 'outbox relay: queue still unavailable');
           const marked = await markAll();
-          await this.#updateLag();
+          await this.#updateLag(false);
           return { isFull: false, marked };
         }
       }
@@ -223,14 +233,19 @@ export class OutboxRelay {
     if (this.#consecutiveFailures > 0)
       logger.info({ failures: this.#consecutiveFailures }, 'outbox relay recovered');
     this.#consecutiveFailures = 0;
-    await this.#updateLag();
+    const isFull = rows.length === this.#o.batchSize;
+    await this.#updateLag(!isFull);
     if (++this.#ticks % PRUNE_EVERY_TICKS === 0) await this.#prune();
-    return { isFull: rows.length === this.#o.batchSize, marked };
+    return { isFull, marked };
   }
 
-  async #updateLag(): Promise<void> {
+  /**
+   * `isDrained`: the batch read every pending row and all of them are marked, so nothing was waiting
+   * when it read: the lag is 0 without a statement (each poll of an idle outbox would cost one more).
+   */
+  async #updateLag(isDrained: boolean): Promise<void> {
     const { metrics } = this.#o;
-    if (metrics) metrics.outboxLag.set(await this.lagSeconds());
+    if (metrics) metrics.outboxLag.set(isDrained ? 0 : await this.lagSeconds());
   }
 
   async #prune(): Promise<void> {

@@ -193,6 +193,25 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   }
 
   async #confirm(q: Queryable, input: ConfirmInput): Promise<IntentState | Failure> {
+    // The usual case in one statement: a well-formed proof moves an unpaid intent of its method, and
+    // RETURNING gives the state it wrote. Only an unpaid intent moves: of racing confirms, the conditional
+    // UPDATE lets one write its outcome, and the others answer the state it wrote (read after it, below,
+    // as a repeated confirm would). So is anything else: no such intent, another method, a bad proof.
+    const evaluated = this.#evaluate(input);
+    if (evaluated.ok) {
+      const { status, failureReason, cardBrand, cardLast4 } = evaluated.outcome;
+      const moved = await q.get<IntentRow>(`${SETTLE} AND method = ? RETURNING *`, [
+        status,
+        failureReason ?? null,
+        cardBrand ?? null,
+        cardLast4 ?? null,
+        this.#iso(),
+        input.intentId,
+        'requires_payment',
+        input.method,
+      ]);
+      if (moved) return stateOf(moved);
+    }
     const row = await this.#row(q, input.intentId);
     if (!row) return providerFailure('NOT_FOUND', `no payment intent ${input.intentId}`);
     // Idempotent by state: an intent that already has an outcome answers it again.
@@ -201,21 +220,10 @@ export class SimulatedPaymentProvider implements PaymentProvider {
       return providerFailure('VALIDATION_FAILED', `this payment intent is paid by ${row.method}`, {
         fields: { method: `must be ${row.method}` },
       });
-    const outcome = this.#evaluate(input);
-    if (!outcome.ok) return outcome;
-    const { status, failureReason, cardBrand, cardLast4 } = outcome.outcome;
-    // Only an unpaid intent moves: of racing confirms, the conditional UPDATE lets one write its outcome,
-    // and the others answer the state it wrote (read after it, as a repeated confirm would).
-    await q.run(SETTLE, [
-      status,
-      failureReason ?? null,
-      cardBrand ?? null,
-      cardLast4 ?? null,
-      this.#iso(),
-      row.id,
-      'requires_payment',
-    ]);
-    return stateOf((await this.#row(q, row.id))!);
+    if (!evaluated.ok) return evaluated;
+    // Unpaid, of this method, with a good proof, and yet the UPDATE above matched nothing: nothing moves
+    // an intent back to unpaid, so this is a bug.
+    throw new Error(`assertion failed: payment intent ${row.id} is unpaid but could not be moved`);
   }
 
   async retrieve(intentId: string): Promise<IntentState | Failure> {

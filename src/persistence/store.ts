@@ -7,6 +7,7 @@
  * (`npm run bench -- store-seam`, figures and reasons in docs/ARCHITECTURE.md, "Two stores").
  */
 import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 
@@ -222,9 +223,11 @@ export interface PostgresStoreOptions {
  * and `COUNT(*)` come back as numbers, as they do from SQLite, rather than pg's default strings.
  */
 const INT8_OID = 20;
+const parseInt8 = (value: string) => Number(value);
 const types = {
+  // Asked for every column of every result: one parser for all, not a new closure per column.
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
+    if (oid === INT8_OID && format !== 'binary') return parseInt8;
     return pg.types.getTypeParser(oid, format as 'text');
   },
 } as pg.CustomTypesConfig;
@@ -240,6 +243,8 @@ export class PostgresStore implements Store {
   readonly #numbered = new Map<string, { name: string; text: string }>();
   readonly #url: string;
   readonly #statementTimeoutMs: number;
+  /** The pool's statements, made once rather than per statement. */
+  readonly #onPool: Queryable;
 
   constructor(url: string, options: PostgresStoreOptions) {
     if (!(options.maxConnections >= 1)) throw new Error('maxConnections must be at least 1');
@@ -254,10 +259,15 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: options.statementTimeoutMs,
       query_timeout: options.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
       types,
+      // A client sends each query as it is made instead of after the previous answer: what lets a
+      // transaction's BEGIN share a round trip with its first statement (`transaction`). Every other
+      // caller awaits each answer before its next query, so nothing else changes.
+      pipeline: true,
     });
     // An idle connection the server ended (a restart) is dropped from the pool; the next query opens
     // a new one. Without a listener the error would end the process.
     this.pool.on('error', () => undefined);
+    this.#onPool = this.#on(this.pool);
   }
 
   /**
@@ -266,7 +276,7 @@ export class PostgresStore implements Store {
    * refuses one name for two texts on a connection, and the cache here may be cleared while the
    * connections keep their prepared statements.
    */
-  #statement(sql: string, params: readonly SqlValue[]): pg.QueryConfig {
+  #statement(sql: string, params: readonly SqlValue[]): NamedQuery {
     let prepared = this.#numbered.get(sql);
     if (prepared === undefined) {
       if (this.#numbered.size >= MAX_CACHED_STATEMENTS) this.#numbered.clear();
@@ -274,38 +284,74 @@ export class PostgresStore implements Store {
       prepared = { name: `bo_${createHash('sha1').update(text).digest('base64url')}`, text };
       this.#numbered.set(sql, prepared);
     }
-    return { name: prepared.name, text: prepared.text, values: params as unknown[] };
+    // A query object made from the text and named after, rather than a config object: pg copies a
+    // config object through its property descriptors for every query (measured at ~8 µs each on this
+    // VM, on the HTTP thread), and takes a query object as it is.
+    const query = new pg.Query(prepared.text, params as unknown[]) as NamedQuery;
+    query.name = prepared.name;
+    return query;
   }
 
-  #on(client: pg.Pool | pg.PoolClient): Queryable {
+  /** Runs a query on the pool (which checks a client out for it) or on a client of ours. */
+  #send(client: pg.Pool | pg.PoolClient, query: NamedQuery): Promise<pg.QueryResult> {
+    if (client instanceof pg.Pool) return client.query(query as unknown as pg.QueryConfig);
+    return new Promise((resolve, reject) => {
+      query.callback = (err, result) => (err ? reject(err) : resolve(result as pg.QueryResult));
+      client.query(query);
+    });
+  }
+
+  /** `socket`: a transaction's connection, corked for the statements made in one turn (`corkForTurn`). */
+  #on(client: pg.Pool | pg.PoolClient, socket?: Writable): Queryable {
+    const send = (sql: string, params: readonly SqlValue[]) => {
+      if (socket) corkForTurn(socket);
+      return this.#send(client, this.#statement(sql, params));
+    };
     return {
       dialect: 'postgres',
-      all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#statement(sql, params))).rows as T[],
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await send(sql, params)).rows as T[],
       get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query(this.#statement(sql, params))).rows[0] as T | undefined,
+        (await send(sql, params)).rows[0] as T | undefined,
       run: async (sql: string, params: readonly SqlValue[] = []) => ({
-        changes: (await client.query(this.#statement(sql, params))).rowCount ?? 0,
+        changes: (await send(sql, params)).rowCount ?? 0,
       }),
     };
   }
 
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.#on(this.pool).all<T>(sql, params);
+    return this.#onPool.all<T>(sql, params);
   }
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return this.#on(this.pool).get<T>(sql, params);
+    return this.#onPool.get<T>(sql, params);
   }
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
-    return this.#on(this.pool).run(sql, params);
+    return this.#onPool.run(sql, params);
   }
 
+  /**
+   * Statements made in one turn go out in one write and their answers come back in one round trip (the
+   * pool's clients pipeline, and the socket is corked until the turn's microtasks ran): so does BEGIN
+   * with the first statement, and so do statements a caller makes together (`Promise.all`) because
+   * none needs another's answer. Each round trip is a write and a read on the HTTP thread. The server
+   * runs them in order, each inside the transaction; one that fails aborts it, which fails the ones
+   * after it and the transaction. BEGIN can only fail with the connection, which fails the statement
+   * too, and it is awaited before COMMIT all the same.
+   */
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A connection lost while it is ours (a pipelining client ends its connection when an answer
+    // times out) also emits 'error' on the client, which would end the process without a listener:
+    // the statements in flight fail with it, and the rollback's failure drops the connection.
+    client.on('error', ignoreError);
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await work(this.#on(client));
+      const socket = (client as unknown as pg.Client).connection?.stream;
+      if (socket) corkForTurn(socket);
+      const begun = client.query('BEGIN');
+      // Settled below; a failure here is also the first statement's, which rejects `work` first.
+      begun.catch(() => undefined);
+      const result = await work(this.#on(client, socket));
+      await begun;
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -315,6 +361,7 @@ export class PostgresStore implements Store {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', ignoreError);
       client.release(broken);
     }
   }
@@ -390,6 +437,29 @@ export class PostgresStore implements Store {
   }
 }
 
+/** What pg's Query carries beyond its typings: its statement name, and the callback it answers. */
+type NamedQuery = pg.Query & {
+  name?: string;
+  callback?: (err: Error | undefined, result: unknown) => void;
+};
+
+const ignoreError = () => undefined;
+const corkedSockets = new WeakSet<Writable>();
+
+/**
+ * Holds `socket`'s writes until the microtasks queued now have run, so that the queries made in this
+ * turn (pg submits each as it is made, in pipeline mode) leave in one write: one syscall, not one each.
+ */
+function corkForTurn(socket: Writable): void {
+  if (corkedSockets.has(socket)) return;
+  corkedSockets.add(socket);
+  socket.cork();
+  queueMicrotask(() => {
+    corkedSockets.delete(socket);
+    socket.uncork();
+  });
+}
+
 /**
  * ` FOR UPDATE` on PostgreSQL, nothing on SQLite: a transaction that reads a row to decide a write
  * locks it there, so a concurrent transaction doing the same waits and then reads the new row.
@@ -441,24 +511,48 @@ export function isStoreUnavailable(err: unknown): boolean {
 
 /**
  * Diagnosis (tests, benches): `base` with a count of what was asked of it, statements and transactions
- * alike, to show that a path reads nothing (an on-sale poll) or how much it reads.
+ * alike, to show that a path reads nothing (an on-sale poll) or how much it reads. `roundTrips` counts
+ * what a server sees: every statement, those inside transactions too, and a transaction's BEGIN and
+ * COMMIT (each a round trip of its own on PostgreSQL).
  */
-export function countingStore(base: Store): { store: Store; count(): number } {
+export function countingStore(base: Store): { store: Store; count(): number; roundTrips(): number } {
   let made = 0;
+  let trips = 0;
   const counted = <T>(op: () => Promise<T>): Promise<T> => {
     made++;
+    trips++;
     return op();
   };
+  const inTransaction = (tx: Queryable): Queryable => ({
+    dialect: tx.dialect,
+    all: (sql, params) => {
+      trips++;
+      return tx.all(sql, params);
+    },
+    get: (sql, params) => {
+      trips++;
+      return tx.get(sql, params);
+    },
+    run: (sql, params) => {
+      trips++;
+      return tx.run(sql, params);
+    },
+  });
   return {
     store: {
       dialect: base.dialect,
       all: (sql, params) => counted(() => base.all(sql, params)),
       get: (sql, params) => counted(() => base.get(sql, params)),
       run: (sql, params) => counted(() => base.run(sql, params)),
-      transaction: (work) => counted(() => base.transaction(work)),
+      transaction: (work) => {
+        made++;
+        trips += 2; // BEGIN and COMMIT
+        return base.transaction((tx) => work(inTransaction(tx)));
+      },
       subscribe: (channel, handlers) => base.subscribe(channel, handlers),
       close: () => base.close(),
     },
     count: () => made,
+    roundTrips: () => trips,
   };
 }

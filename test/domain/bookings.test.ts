@@ -19,9 +19,10 @@ import type { ShowInfo, ShowInfoCache } from '../../src/domain/show-info.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SimulatedPaymentProvider } from '../../src/payments/simulated-provider.js';
-import type { Store } from '../../src/persistence/store.js';
+import { countingStore, PostgresStore, type Store } from '../../src/persistence/store.js';
 import { TicketSigner } from '../../src/tickets/ticket-signer.js';
 import { APP_STORES } from '../helpers/app-stores.js';
+import { turnCountingRelay } from '../helpers/postgres-relay.js';
 
 const LAYOUT = simpleLayout(10, 20);
 const LAYOUT_KEY = layoutKeyOf(LAYOUT);
@@ -68,13 +69,18 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
     const showCache = { get: (id: string) => shows.get(id) } as unknown as ShowInfoCache;
     offers = new OfferService(store, now);
     holds = new HoldService(router, showCache, config, now);
-    bookings = new BookingService({
-      store,
+    bookings = bookingServiceOn(store, showCache);
+  });
+
+  function bookingServiceOn(q: Store, showCache: ShowInfoCache): BookingService {
+    const now = () => Date.now();
+    return new BookingService({
+      store: q,
       router,
       holds,
       shows: showCache,
-      offers,
-      payments: new SimulatedPaymentProvider(store, { webhookSecret: 'whsec_test', now }),
+      offers: new OfferService(q, now),
+      payments: new SimulatedPaymentProvider(q, { webhookSecret: 'whsec_test', now }),
       tickets: TicketSigner.ephemeral(now),
       config,
       logger: createLogger('silent'),
@@ -82,7 +88,7 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
       now,
       withdrawRatings: () => undefined,
     });
-  });
+  }
 
   afterEach(async () => {
     await store.close();
@@ -145,6 +151,7 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
       movieTitle: 'The Long Night',
       theaterId: ids.theater,
       theaterName: 'Lumiere',
+      timeZone: 'Asia/Kolkata',
       city: 'Pune',
       screenName: 'Screen 1',
       startTime: new Date(startMs).toISOString(),
@@ -213,6 +220,77 @@ describe.each(APP_STORES)('the booking saga on $name', (fixture) => {
     const view = await bookings.get({ id: userId, role: 'user' }, created.booking.id);
     expect(view).toMatchObject({ ok: true, booking: { status: 'confirmed' } });
   });
+
+  it('books and pays in few round trips: nothing read back that the saga already holds', async () => {
+    const userId = await newUser();
+    const user = { id: userId, role: 'user' };
+    const showId = await newShow();
+    const holdId = await hold(userId, showId, ['A3']);
+    const counted = countingStore(store);
+    const counting = bookingServiceOn(counted.store, {
+      get: (id: string) => shows.get(id),
+    } as unknown as ShowInfoCache);
+    const created = await counting.create(userId, { holdId, paymentMethod: 'card' });
+    if (!created.ok) throw new Error(created.message);
+    const toCreate = counted.roundTrips();
+    // What was not read back is what a read finds.
+    expect(await bookings.get(user, created.booking.id)).toMatchObject({
+      ok: true,
+      booking: created.booking,
+    });
+    const paid = await counting.pay(user, created.booking.id, { method: 'card', card: GOOD_CARD });
+    const toPay = counted.roundTrips() - toCreate;
+    if (!paid.ok) throw new Error(paid.message);
+    expect(paid.booking).toMatchObject({ status: 'confirmed', ticket: { code: expect.any(String) } });
+    expect(await bookings.get(user, created.booking.id)).toMatchObject({ ok: true, booking: paid.booking });
+    // Statements, a transaction's BEGIN and COMMIT included: PostgreSQL's client builds and parses every
+    // one on the HTTP thread (those made together share a round trip). Booking: BEGIN, the booking (RETURNING the
+    // row), its event, the provider's intent, the payment row, COMMIT. Payment: the booking with its
+    // payment; BEGIN, the capture (RETURNING), the payment row, COMMIT; the booking, its payment and its
+    // user again, after the capture; BEGIN, the confirmation (RETURNING), its event, the ticket, both
+    // notifications (confirmation and reminder) in one insert, their outbox rows in one, COMMIT.
+    expect({ create: toCreate, pay: toPay }).toEqual({ create: 6, pay: 13 });
+  });
+
+  it.runIf(fixture.name === 'postgres')(
+    'books in four round trips and pays in eight: statements that need no answer from each other go together',
+    async () => {
+      const userId = await newUser();
+      const user = { id: userId, role: 'user' };
+      const showId = await newShow();
+      const holdId = await hold(userId, showId, ['A4']);
+      const url = (store as PostgresStore).pool.options.connectionString!;
+      const relay = await turnCountingRelay(new URL(url));
+      const relayed = new PostgresStore(relay.url, { maxConnections: 1, statementTimeoutMs: 10_000 });
+      try {
+        const counting = bookingServiceOn(relayed, {
+          get: (id: string) => shows.get(id),
+        } as unknown as ShowInfoCache);
+        await relayed.get('SELECT 1'); // the connection's opening is not the saga's
+        const before = relay.turns();
+        const created = await counting.create(userId, { holdId, paymentMethod: 'card' });
+        if (!created.ok) throw new Error(created.message);
+        const toCreate = relay.turns() - before;
+        const paid = await counting.pay(user, created.booking.id, { method: 'card', card: GOOD_CARD });
+        expect(paid).toMatchObject({ ok: true, booking: { status: 'confirmed' } });
+        // Booking: BEGIN with the booking; its event with the intent; the payment row; COMMIT.
+        // Payment: the read; BEGIN with the capture; the payment row; COMMIT; the read after it; BEGIN
+        // with the confirmation; its event, ticket, notifications and their outbox rows; COMMIT.
+        expect({ create: toCreate, pay: relay.turns() - before - toCreate }).toEqual({ create: 4, pay: 8 });
+        // The outbox rows went with their notifications, one each (the confirmation and the reminder).
+        expect(
+          await count(
+            `SELECT COUNT(*) AS n FROM outbox o JOIN notifications n ON o.payload LIKE '%' || n.id || '%'
+             WHERE n.booking_id = ?`,
+            [created.booking.id],
+          ),
+        ).toBe(2);
+      } finally {
+        await relayed.close();
+        relay.close();
+      }
+    },
+  );
 
   it('gives a hold one live booking: of racing bookings of it, one wins and the others get CONFLICT', async () => {
     const userId = await newUser();

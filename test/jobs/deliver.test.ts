@@ -10,7 +10,7 @@ import type { EmailSender, OutgoingNotification } from '../../src/jobs/email.js'
 import { getNotification, listNotifications } from '../../src/jobs/outbox.js';
 import type { SmsMessage, SmsSender } from '../../src/jobs/sms.js';
 import { createLogger } from '../../src/logger.js';
-import type { Store } from '../../src/persistence/store.js';
+import { countingStore, type Store } from '../../src/persistence/store.js';
 import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 import { BOOKING_DATA } from '../helpers/notifications.js';
 
@@ -108,6 +108,21 @@ describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
       locked_until: null,
     });
     expect(await attemptsOf(store, id)).toEqual([{ ok: 1, error: null }]);
+  });
+
+  it('sends in five round trips: the claim returns the row to send, then the attempt and the sent mark commit', async () => {
+    store = await fixture.open('deliver-trips');
+    await insertUser(store, 'usr_1');
+    const id = await queuedRow(store, 'ntf_trips');
+    const counted = countingStore(store);
+    const email = new RecordingEmail();
+    const deliver = createDeliverer({ store: counted.store, email, sms: new RecordingSms(), logger });
+    expect(await deliver(id)).toBe('sent');
+    expect(email.sent.map((n) => ({ id: n.id, data: n.data }))).toEqual([{ id, data: BOOKING_DATA }]);
+    // The claim (UPDATE … RETURNING the row); BEGIN, the attempt, the row sent, COMMIT.
+    expect(counted.roundTrips()).toBe(5);
+    expect(await deliver(id)).toBe('skipped');
+    expect(await rowOf(store, id)).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
   it('records each failed attempt and fails the row at the last one', async () => {

@@ -9,8 +9,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type JobQueue, OutboxRelay } from '../../src/jobs/relay.js';
 import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import { openAppDb } from '../../src/persistence/app-db.js';
-import { SqliteStore, type Store } from '../../src/persistence/store.js';
+import { countingStore, SqliteStore, type Store } from '../../src/persistence/store.js';
 import { APP_STORES } from '../helpers/app-stores.js';
 
 /** Takes calls until `failFrom` calls were taken, then refuses them (Redis gone) until healed. */
@@ -88,6 +89,37 @@ describe.each(APP_STORES)('outbox relay on $name', (fixture) => {
     expect(await relay.relayNow()).toBe(0);
     expect(queue.calls).toHaveLength(7);
     expect(await relay.lagSeconds()).toBe(0);
+  });
+
+  it('marks a batch in one statement, and reads no lag when the batch drained the outbox', async () => {
+    store = await fixture.open('relay-trips');
+    await writeRows(store, 5);
+    const counted = countingStore(store);
+    const queue = new RecordingQueue();
+    const metrics = createMetrics();
+    const relay = new OutboxRelay({ store: counted.store, queue, logger, metrics });
+    expect(await relay.relayNow()).toBe(5);
+    expect(queue.calls).toHaveLength(5);
+    expect(await unrelayed(store)).toBe(0);
+    // The batch's read and one UPDATE for its five rows: no transaction around five, no lag read.
+    expect(counted.roundTrips()).toBe(2);
+    expect((await metrics.outboxLag.get()).values[0]?.value).toBe(0);
+    // An idle poll is one read.
+    expect(await relay.relayNow()).toBe(0);
+    expect(counted.roundTrips()).toBe(3);
+  });
+
+  it('reads the lag when a failing queue leaves rows behind', async () => {
+    store = await fixture.open('relay-lag');
+    await writeRows(store, 4);
+    await store.run('UPDATE outbox SET created_at = ?', [new Date(Date.now() - 60_000).toISOString()]);
+    const queue = new RecordingQueue();
+    queue.failFrom = 2;
+    const metrics = createMetrics();
+    const relay = new OutboxRelay({ store, queue, logger, metrics });
+    expect(await relay.relayNow()).toBe(2);
+    expect(await unrelayed(store)).toBe(2);
+    expect((await metrics.outboxLag.get()).values[0]?.value).toBeGreaterThanOrEqual(60);
   });
 
   it('marks each row once when several relays drain one outbox at the same time', async () => {

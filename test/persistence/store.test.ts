@@ -13,6 +13,7 @@ import {
 } from '../../src/persistence/store.js';
 import { insertUser } from '../helpers/app-stores.js';
 import { freshPostgresDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { turnCountingRelay } from '../helpers/postgres-relay.js';
 
 const NOW = '2026-12-01T10:00:00.000Z';
 
@@ -148,6 +149,67 @@ describe('the PostgreSQL store', () => {
   });
 });
 
+describe('the PostgreSQL store’s transactions', () => {
+  it('sends BEGIN with the first statement: one round trip fewer per transaction', async () => {
+    const relay = await turnCountingRelay(new URL(await freshPostgresDatabase('begin-trips')));
+    const store = new PostgresStore(relay.url, { maxConnections: 1, statementTimeoutMs: 10_000 });
+    try {
+      expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+      const before = relay.turns();
+      const sum = await store.transaction(async (tx) => {
+        const a = await tx.get<{ n: number }>('SELECT 2 AS n');
+        const b = await tx.get<{ n: number }>('SELECT 3 AS n');
+        return (a?.n ?? 0) + (b?.n ?? 0);
+      });
+      expect(sum).toBe(5);
+      // BEGIN and the first SELECT, the second SELECT, COMMIT.
+      expect(relay.turns() - before).toBe(3);
+      // Statements made together share one round trip, each inside the transaction, in order.
+      await store.run('CREATE TABLE marks (n integer)');
+      const together = relay.turns();
+      const marks = await store.transaction(async (tx) => {
+        await tx.run('INSERT INTO marks (n) VALUES (?)', [1]);
+        await Promise.all([2, 3, 4].map((n) => tx.run('INSERT INTO marks (n) VALUES (?)', [n])));
+        return tx.all<{ n: number }>('SELECT n FROM marks ORDER BY n');
+      });
+      expect(marks.map((m) => m.n)).toEqual([1, 2, 3, 4]);
+      // BEGIN and the first insert, the three inserts, the SELECT, COMMIT.
+      expect(relay.turns() - together).toBe(4);
+      await store.run('DELETE FROM marks');
+      // A statement that fails among statements made together fails the transaction, all of it.
+      const halfway = await store
+        .transaction((tx) =>
+          Promise.all([
+            tx.run('INSERT INTO marks (n) VALUES (?)', [5]),
+            tx.run('INSERT INTO marks (n) VALUES (?)', ['not a number']),
+            tx.run('INSERT INTO marks (n) VALUES (?)', [6]),
+          ]),
+        )
+        .catch((err: unknown) => err);
+      expect(String(halfway)).toMatch(/invalid input syntax/);
+      expect(await store.get('SELECT COUNT(*) AS n FROM marks')).toEqual({ n: 0 });
+      // The first statement ran inside the transaction: a rollback takes it back.
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.run('INSERT INTO marks (n) VALUES (?)', [1]);
+          throw new Error('changed my mind');
+        })
+        .catch((err: unknown) => err);
+      expect(String(failed)).toMatch(/changed my mind/);
+      expect(await store.get('SELECT COUNT(*) AS n FROM marks')).toEqual({ n: 0 });
+      // A statement that fails in a transaction fails it, and the connection serves the next one.
+      const refused = await store
+        .transaction((tx) => tx.get('SELECT nope FROM marks'))
+        .catch((e: unknown) => e);
+      expect(String(refused)).toMatch(/nope/);
+      expect(await store.transaction((tx) => tx.get('SELECT 7 AS n'))).toEqual({ n: 7 });
+    } finally {
+      await store.close();
+      relay.close();
+    }
+  });
+});
+
 describe('a PostgreSQL server that goes away or hangs', () => {
   // A server of this file's own: these tests stop and freeze it.
   let server: TestPostgres;
@@ -187,6 +249,24 @@ describe('a PostgreSQL server that goes away or hangs', () => {
     } finally {
       thaw();
     }
+    // A connection that stops answering in the middle of a transaction: the transaction fails as
+    // unavailable (and the process carries on), the connection is dropped, the next one serves.
+    expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    const stalled = store
+      .transaction(async (tx) => {
+        await tx.get('SELECT 1 AS one');
+        const thawAgain = server.freeze();
+        try {
+          return await tx.get('SELECT 2 AS two');
+        } finally {
+          setTimeout(thawAgain, 1_500);
+        }
+      })
+      .catch((err: unknown) => err);
+    const inTransaction = await stalled;
+    expect(inTransaction).toBeInstanceOf(Error);
+    expect(isStoreUnavailable(inTransaction)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
     try {
       expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
     } finally {
