@@ -68,6 +68,8 @@ for (const n of nodeCounts) {
   const cluster = await startLocalCluster({
     nodes: n,
     basePort,
+    // Each port asked of the system: basePort + i may be some connection's own port.
+    nodePorts: await Promise.all(Array.from({ length: n }, () => freePort())),
     dataRoot: path.join(dataRoot, 'c'),
     nginx: hasNginx,
     logTo: 'ignore',

@@ -19,8 +19,9 @@ const STOP_TIMEOUT_MS = 30_000;
 
 export interface LocalClusterOptions {
   nodes: number;
-  /** nginx listens here; node i (from 1) on basePort + i. */
+  /** nginx listens here; node i (from 1) on basePort + i unless `nodePorts` names them. */
   basePort: number;
+  nodePorts?: number[];
   dataRoot: string;
   databaseUrl?: string;
   nginx: boolean;
@@ -200,12 +201,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   try {
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
     // The first node creates the schema and the demo catalog; the others join it.
-    nodes.push(await spawnNode(ids[0]!, options.basePort + 1, env, options.dataRoot, logTo));
+    const portOf = (i: number) => options.nodePorts?.[i] ?? options.basePort + 1 + i;
+    nodes.push(await spawnNode(ids[0]!, portOf(0), env, options.dataRoot, logTo));
     const others = await Promise.all(
       ids
         .slice(1)
         .map((id, i) =>
-          spawnNode(id, options.basePort + 2 + i, { ...env, SEED_DEMO: 'false' }, options.dataRoot, logTo),
+          spawnNode(id, portOf(i + 1), { ...env, SEED_DEMO: 'false' }, options.dataRoot, logTo),
         ),
     );
     nodes.push(...others);

@@ -23,6 +23,7 @@ beforeAll(async () => {
   cluster = await startLocalCluster({
     nodes: 2,
     basePort: await freePort(),
+    nodePorts: [await freePort(), await freePort()],
     dataRoot,
     databaseUrl: await freshPostgresDatabase('nginx'),
     nginx: true,
