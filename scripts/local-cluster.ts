@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
-import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
+import { createDatabase, startTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
 const NODE_START_TIMEOUT_MS = 60_000;
@@ -91,19 +91,19 @@ function loadSecrets(dataRoot: string): Record<string, string> {
   return secrets;
 }
 
+/** The database `name` on `adminUrl`'s server, created when missing. */
 async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  try {
-    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (!rowCount)
-      await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'`);
-  } finally {
-    await admin.end();
+  const { rowCount } = await admin
+    .query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
+    .finally(() => admin.end());
+  if (rowCount) {
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    return url.toString();
   }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return createDatabase(adminUrl, name);
 }
 
 /** deploy/nginx.conf with these nodes' loopback ports, this port, and files under `dir`. */

@@ -12,7 +12,6 @@
  * The load is bounded: a fixed number of customers, each waiting for its answer before asking again,
  * for as long as each step lasts.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonClient } from '../../bench/http/client.js';
 import { createShows } from '../../bench/http/fixtures.js';
@@ -20,7 +19,7 @@ import { sleep } from '../../bench/http/processes.js';
 import { partitionOf } from '../../src/actors/shard-router.js';
 import { ADMIN, GOOD_CARD } from '../helpers/catalog.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
-import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { createDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const PARTITIONS = 6;
 const TTL_SECONDS = 3;
@@ -270,7 +269,11 @@ async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, what 
 beforeAll(async () => {
   // A PostgreSQL server of its own: the last step restarts it.
   postgres = await startTestPostgres();
-  cluster = await startTestCluster({ nodes: 3, env: ENV, databaseUrl: await databaseOn(postgres.url) });
+  cluster = await startTestCluster({
+    nodes: 3,
+    env: ENV,
+    databaseUrl: await createDatabase(postgres.url, 'cluster'),
+  });
   // The first node makes the schema and the catalog; the others join it.
   await cluster.start(0, { SEED_DEMO: 'true' });
   await Promise.all([cluster.start(1), cluster.start(2)]);
@@ -304,17 +307,6 @@ afterAll(async () => {
   await cluster?.close();
   await postgres?.stop();
 });
-
-/** A byte-order database on `adminUrl`'s server. */
-async function databaseOn(adminUrl: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query("CREATE DATABASE cluster TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'");
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = '/cluster';
-  return url.toString();
-}
 
 describe('a three-node cluster', () => {
   it('spreads the partitions evenly and answers every request on any node', async () => {

@@ -213,12 +213,18 @@ let counter = 0;
 
 /** Creates an empty database on the shared server for this test file and returns its URL. */
 export async function freshPostgresDatabase(label = 'test'): Promise<string> {
-  const adminUrl = sharedPostgresUrl();
   const name = `${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}_${Date.now()}_${counter++}`;
+  return createDatabase(sharedPostgresUrl(), name);
+}
+
+/**
+ * Creates database `name` on `adminUrl`'s server with byte-order collation, whatever the server's
+ * default (a local server may default to en_US), and returns its URL.
+ */
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    // Byte-order collation, whatever the server's default (a local server may default to en_US).
     await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'`);
   } finally {
     await admin.end();
