@@ -78,6 +78,10 @@ describe('a cluster behind nginx (deploy/nginx.conf)', () => {
     const seat: string = map.body.seats.find((s: { status: string }) => s.status === 'available').id;
     const held = await json('POST', `${base}/api/shows/${showId}/holds`, { seats: [seat] }, user.body.token);
     expect(held.status).toBe(201);
+    // Hold routes go where their show's go (the show id ends the hold id).
+    expect(
+      (await json('GET', `${base}/api/holds/${held.body.hold.id}`, undefined, user.body.token)).status,
+    ).toBe(200);
     await waitFor(() =>
       messages.some(
         (m) => m.type === 'delta' && m.changes?.some((c) => c.id === seat && c.status === 'held'),
