@@ -32,11 +32,13 @@ beforeAll(async () => {
   });
 }, 120_000);
 
+// Long enough for the stop to end every process itself (each node gets 30 s before SIGKILL): a hook
+// cut short would leave the nodes running after the suite.
 afterAll(async () => {
   for (const ws of sockets) ws.terminate();
   await cluster?.stop();
   fs.rmSync(dataRoot, { recursive: true, force: true });
-});
+}, 120_000);
 
 async function json(method: string, url: string, body?: unknown, token?: string) {
   const res = await fetch(url, {
