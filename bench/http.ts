@@ -24,7 +24,7 @@ import os from 'node:os';
 import type { BenchContext, BenchOptions, Row, Template } from './http/context.js';
 import { prepareTemplate } from './http/fixtures.js';
 import { BenchPostgres, type StoreKind } from './http/postgres.js';
-import { Processes } from './http/processes.js';
+import { type Processes, runBench } from './http/processes.js';
 import { storeComparison, table } from './http/report.js';
 import { feedFanout } from './http/scenarios/feed-fanout.js';
 import { fullBooking } from './http/scenarios/full-booking.js';
@@ -98,7 +98,7 @@ function usersNeeded(options: BenchOptions): number {
   return 0;
 }
 
-async function main(procs: Processes): Promise<void> {
+async function main(procs: Processes, isInterrupted: () => boolean): Promise<void> {
   const options = parseOptions();
   const log = (line: string) => console.error(line);
   const machine = `${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${os.loadavg()[0]!.toFixed(2)}`;
@@ -136,7 +136,7 @@ async function main(procs: Processes): Promise<void> {
   const isLabelled = options.stores.length > 1 || options.stores[0] !== 'sqlite';
   for (const [n, run] of SCENARIOS) {
     for (const store of options.stores) {
-      if (!options.only.has(n) || isInterrupted) continue;
+      if (!options.only.has(n) || isInterrupted()) continue;
       // The seed-design peers keep nothing in the service's store: once is enough.
       if (n === 6 && store !== options.stores[0]) continue;
       log(`scenario ${n}${isLabelled ? ` on ${store}` : ''}…`);
@@ -186,23 +186,4 @@ async function main(procs: Processes): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
-const procs = new Processes();
-let isInterrupted = false;
-// Whatever happens, nothing this bench started outlives it.
-process.on('exit', () => procs.killAllNow());
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    isInterrupted = true;
-    console.error(`\n${signal}: stopping everything the bench started…`);
-    void procs.stopAll().finally(() => process.exit(130));
-  });
-try {
-  await main(procs);
-} catch (err) {
-  console.error(err);
-  process.exitCode = 1;
-} finally {
-  await procs.stopAll();
-}
-// Stray handles (a socket in a keep-alive pool) must not keep a finished bench alive.
-process.exit();
+await runBench(main);

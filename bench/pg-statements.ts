@@ -16,7 +16,7 @@ import pg from 'pg';
 import { bookOnce, JsonClient } from './http/client.js';
 import { createShows, prepareTemplate, SEAT_LABELS } from './http/fixtures.js';
 import { BenchPostgres } from './http/postgres.js';
-import { Processes } from './http/processes.js';
+import { type Processes, runBench } from './http/processes.js';
 import { buildService, startService } from './http/service.js';
 
 function arg(name: string, fallback: string): string {
@@ -214,16 +214,4 @@ async function main(procs: Processes) {
   }
 }
 
-const procs = new Processes();
-process.on('exit', () => procs.killAllNow());
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => void procs.stopAll().finally(() => process.exit(130)));
-try {
-  await main(procs);
-} catch (err) {
-  console.error(err);
-  process.exitCode = 1;
-} finally {
-  await procs.stopAll();
-}
-process.exit();
+await runBench(main);

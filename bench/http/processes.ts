@@ -170,3 +170,32 @@ export function cpuSeconds(pids: (number | undefined)[] | undefined): number | u
 
 /** USER_HZ: 100 on every Linux the bench is meant for (getconf CLK_TCK). */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * Runs a bench's `main` with a process registry of its own and exits: whatever happens (an error,
+ * Ctrl-C or SIGTERM), nothing the bench started outlives it, and stray handles (a socket in a
+ * keep-alive pool) do not keep a finished bench alive. `isInterrupted` tells a long `main` to stop
+ * starting new work.
+ */
+export async function runBench(
+  main: (procs: Processes, isInterrupted: () => boolean) => Promise<void>,
+): Promise<never> {
+  const procs = new Processes();
+  let isInterrupted = false;
+  process.on('exit', () => procs.killAllNow());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      isInterrupted = true;
+      console.error(`\n${signal}: stopping everything the bench started…`);
+      void procs.stopAll().finally(() => process.exit(130));
+    });
+  try {
+    await main(procs, () => isInterrupted);
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  } finally {
+    await procs.stopAll();
+  }
+  process.exit();
+}
