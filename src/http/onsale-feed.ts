@@ -15,10 +15,9 @@ import type { AppDeps } from './context.js';
 import {
   CLOSE_GOING_AWAY,
   CLOSE_TRY_AGAIN_LATER,
+  createFeedServer,
   FEED_RETRY_AFTER_SECONDS,
-  MAX_CLIENT_MESSAGE_BYTES,
   rejectUpgrade,
-  startHeartbeat,
   type UpgradeRoute,
 } from './seat-feed.js';
 
@@ -53,13 +52,7 @@ function parseTarget(rawUrl: string | undefined): Target {
 }
 
 export function createQueueFeed(deps: AppDeps): QueueFeed {
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
-  });
-  wss.on('error', (err) => deps.logger.debug({ err: err.message }, 'queue feed server error'));
-  const heartbeat = startHeartbeat(wss);
+  const { wss, heartbeat } = createFeedServer(deps.logger, 'queue feed');
   let openFeeds = 0;
   const feedsByAddress = new Map<string, number>();
 

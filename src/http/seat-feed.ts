@@ -30,6 +30,24 @@ export const MAX_CLIENT_MESSAGE_BYTES = 1024;
 export const FEED_PING_INTERVAL_MS = 30_000;
 
 /**
+ * A WebSocket server for one feed route, attached to the HTTP server's upgrades by the caller: no
+ * compression, client messages bounded, and its own failures (a handshake on a socket that already
+ * died) logged, never fatal. With the heartbeat that ends vanished peers.
+ */
+export function createFeedServer(
+  logger: AppDeps['logger'],
+  name: string,
+): { wss: WebSocketServer; heartbeat: ReturnType<typeof startHeartbeat> } {
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
+  });
+  wss.on('error', (err) => logger.debug({ err: err.message }, `${name} server error`));
+  return { wss, heartbeat: startHeartbeat(wss) };
+}
+
+/**
  * Pings every client of `wss` each FEED_PING_INTERVAL_MS and ends the ones that did not answer the last
  * ping (a peer that vanished without closing). Both feeds, seats and on-sale queues, use it.
  */
@@ -152,14 +170,7 @@ export function attachSeatFeed(
   deps: AppDeps,
   routes: readonly UpgradeRoute[] = [],
 ): SeatFeed {
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
-  });
-  // ws reports its own failures (a handshake on a socket that already died) here; never fatal.
-  wss.on('error', (err) => deps.logger.debug({ err: err.message }, 'seat feed server error'));
-  const heartbeat = startHeartbeat(wss);
+  const { wss, heartbeat } = createFeedServer(deps.logger, 'seat feed');
   const { metrics, seatMaps } = deps;
 
   const feedBound = globalFeedBound(readOpenFilesSoftLimit());
