@@ -11,7 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
-import { createDatabase, startTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
+import {
+  createDatabase,
+  databaseUrlOf,
+  startTestPostgres,
+  type TestPostgres,
+} from '../test/helpers/postgres.js';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
 const NODE_START_TIMEOUT_MS = 60_000;
@@ -98,12 +103,7 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const { rowCount } = await admin
     .query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
     .finally(() => admin.end());
-  if (rowCount) {
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    return url.toString();
-  }
-  return createDatabase(adminUrl, name);
+  return rowCount ? databaseUrlOf(adminUrl, name) : createDatabase(adminUrl, name);
 }
 
 /** deploy/nginx.conf with these nodes' loopback ports, this port, and files under `dir`. */

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
-import { startTestPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
+import { databaseUrlOf, startTestPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
 import type { Processes } from './processes.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
@@ -38,9 +38,7 @@ export class BenchPostgres {
   }
 
   urlOf(database: string): string {
-    const url = new URL(this.server.url);
-    url.pathname = `/${database}`;
-    return url.toString();
+    return databaseUrlOf(this.server.url, database);
   }
 
   async #admin(sql: string): Promise<void> {

@@ -290,19 +290,16 @@ export class LeaseKeeper {
        ON CONFLICT (node) DO UPDATE SET url = excluded.url, seen_at = now(), secrets = excluded.secrets`,
       [node, advertiseUrl, secretsDigest],
     );
-    const [nodes, leases] = await Promise.all([
+    const [nodes] = await Promise.all([
       this.#pool.query<{ node: string }>(
         'SELECT node FROM cluster_nodes WHERE seen_at > now() - make_interval(secs => $1) ORDER BY node',
         [ttlSeconds],
       ),
-      this.#pool.query<LeaseRow>(
-        'SELECT partition, node, url, epoch, expires_at > now() AS live FROM partition_leases',
-      ),
+      this.refresh(),
     ]);
     this.#liveNodes = nodes.rows.map((r) => r.node);
     if (!this.#liveNodes.includes(node)) this.#liveNodes.push(node);
     this.#liveNodes.sort();
-    this.#owners = ownersOf(leases.rows);
   }
 
   /** This node's fair share, and whether some live node holds less than its own. */
@@ -418,7 +415,7 @@ export class LeaseKeeper {
     return owner && owner.node !== this.#options.node ? owner : undefined;
   }
 
-  /** Reads the lease table again (a forward found the owner it knew gone). */
+  /** Reads the lease table: every tick, and when a forward found the owner it knew gone. */
   async refresh(): Promise<void> {
     const { rows } = await this.#pool.query<LeaseRow>(
       'SELECT partition, node, url, epoch, expires_at > now() AS live FROM partition_leases',

@@ -36,6 +36,12 @@ export class FencedError extends Error {
   }
 }
 
+/** A fenced log's lease and the writer (one per thread) that batches its rows with other partitions'. */
+export interface FencedLog {
+  fence: LeaseFence;
+  writer: FencedLogWriter;
+}
+
 /** A condition on the lease row, `FOR SHARE`; parameters from `$n`: partition, node, epoch. */
 export function fenceCondition(n: number): string {
   return `EXISTS (SELECT 1 FROM partition_leases WHERE partition = $${n} AND node = $${n + 1} AND epoch = $${n + 2} FOR SHARE)`;
@@ -209,8 +215,8 @@ export class PostgresCommitLog {
   readonly #pending = new BatchBuilder();
   /** The chain of writes sent so far (perhaps shared with the partition store); it rejects for good once one fails. */
   readonly #writes: SerialWrites;
-  readonly #fence?: LeaseFence;
-  readonly #fencedWriter?: FencedLogWriter;
+  /** A cluster partition's log: its lease, and the thread's writer its rows go through. */
+  readonly #fenced?: FencedLog;
   #isClosed = false;
 
   private constructor(
@@ -218,13 +224,11 @@ export class PostgresCommitLog {
     readonly file: string,
     rows: { id: number; records: number; body: Buffer }[],
     writes: SerialWrites,
-    fence: LeaseFence | undefined,
-    fencedWriter: FencedLogWriter | undefined,
+    fenced: FencedLog | undefined,
   ) {
     this.#pool = pool;
     this.#writes = writes;
-    this.#fence = fence;
-    this.#fencedWriter = fencedWriter;
+    this.#fenced = fenced;
     this.#loaded = rows.map((r) => r.body);
     for (const r of rows) this.#batchRecords.set(r.id, r.records);
     this.#lastBatchId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
@@ -238,7 +242,7 @@ export class PostgresCommitLog {
     pool: pg.Pool,
     name: string,
     writes: SerialWrites = new SerialWrites(),
-    options: { isSchemaReady?: boolean; fence?: LeaseFence; fencedWriter?: FencedLogWriter } = {},
+    options: { isSchemaReady?: boolean; fenced?: FencedLog } = {},
   ): Promise<PostgresCommitLog> {
     if (!options.isSchemaReady) await pool.query(SEAT_COMMIT_LOG_SCHEMA);
     const { rows } = await pool.query<{ id: string; records: number; body: Buffer }>(
@@ -250,8 +254,7 @@ export class PostgresCommitLog {
       name,
       rows.map((r) => ({ id: Number(r.id), records: r.records, body: r.body })),
       writes,
-      options.fence,
-      options.fencedWriter,
+      options.fenced,
     );
   }
 
@@ -289,8 +292,9 @@ export class PostgresCommitLog {
 
   /** Batches as rows of one statement: one round trip and one commit (one fsync) for all of them. */
   #insert(rows: { id: number; records: number; body: Buffer }[]): Promise<unknown> {
-    const fence = this.#fence;
-    if (fence) return this.#insertFenced(rows, fence);
+    // A cluster partition's rows join the other partitions' in one fenced statement (all or none).
+    const fenced = this.#fenced;
+    if (fenced) return fenced.writer.insert(fenced.fence, this.file, rows);
     const values: string[] = [];
     const params: unknown[] = [this.file];
     for (const row of rows) {
@@ -302,27 +306,6 @@ export class PostgresCommitLog {
       `INSERT INTO seat_commit_log (log, id, records, body) VALUES ${values.join(', ')}`,
       params,
     );
-  }
-
-  /** All rows or none: one condition on the lease row (in a statement shared with other partitions). */
-  async #insertFenced(
-    rows: { id: number; records: number; body: Buffer }[],
-    fence: LeaseFence,
-  ): Promise<void> {
-    if (this.#fencedWriter) return this.#fencedWriter.insert(fence, this.file, rows);
-    const result = await this.#pool.query(
-      `INSERT INTO seat_commit_log (log, id, records, body)
-       SELECT $1, v.id, v.records, v.body FROM unnest($2::bigint[], $3::int[], $4::bytea[]) AS v(id, records, body)
-       WHERE ${fenceCondition(5)}`,
-      [
-        this.file,
-        rows.map((r) => r.id),
-        rows.map((r) => r.records),
-        rows.map((r) => r.body),
-        ...fenceParams(fence),
-      ],
-    );
-    if (result.rowCount !== rows.length) throw new FencedError(fence);
   }
 
   /** The records kept when the log was opened, in the order they were appended. */
@@ -339,7 +322,7 @@ export class PostgresCommitLog {
   /** Deletes every batch up to this id (after the commits before it): the snapshots hold their effects. */
   pruneThrough(batchId: number): void {
     for (const id of this.#batchRecords.keys()) if (id <= batchId) this.#batchRecords.delete(id);
-    const fence = this.#fence;
+    const fence = this.#fenced?.fence;
     this.#writes.push(() =>
       fence
         ? this.#pool.query(

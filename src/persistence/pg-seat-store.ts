@@ -181,6 +181,12 @@ const sharedPools = new Map<string, pg.Pool>();
 /** The fenced log rows of all of a thread's partitions, one statement per turn (`FencedLogWriter`). */
 const sharedLogWriters = new Map<string, FencedLogWriter>();
 
+function sharedLogWriter(store: PostgresSeatStore): FencedLogWriter {
+  const writer = sharedLogWriters.get(store.url);
+  if (!writer) throw new Error('a fenced seat store needs openSharedSeatPool() first');
+  return writer;
+}
+
 function sharedPool(store: PostgresSeatStore): pg.Pool {
   const pool = sharedPools.get(store.url);
   if (!pool) throw new Error('a fenced seat store needs openSharedSeatPool() first');
@@ -398,8 +404,7 @@ export async function openPostgresSeatStorage(
         name,
         await PostgresCommitLog.open(pool, name, writes, {
           isSchemaReady: true,
-          fence,
-          fencedWriter: fence ? sharedLogWriters.get(store.url) : undefined,
+          fenced: fence && { fence, writer: sharedLogWriter(store) },
         }),
       );
     return {

@@ -229,6 +229,11 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
   } finally {
     await admin.end();
   }
+  return databaseUrlOf(adminUrl, name);
+}
+
+/** The URL of database `name` on `adminUrl`'s server. */
+export function databaseUrlOf(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
