@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { ShardRouter } from './actors/shard-router.js';
-import { type ClusterMember, joinCluster, nodeIdentity, secretsDigest } from './cluster/node.js';
+import { type ClusterMember, joinCluster, nodeIdentity, secretsDigest, urlHost } from './cluster/node.js';
 import type { Config } from './config.js';
 import { loadJwtKey, TokenService } from './domain/auth-tokens.js';
 import { BookingService } from './domain/bookings.js';
@@ -320,10 +320,4 @@ function seatCountsOf(seatMaps: SeatMaps) {
     const held = typeof counts.held === 'number' ? counts.held : 0;
     return { available, held };
   };
-}
-
-/** The host of a URL that reaches HOST: loopback for a wildcard address, brackets around IPv6. */
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
 }

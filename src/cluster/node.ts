@@ -21,21 +21,28 @@ export interface NodeIdentity {
   advertiseUrl: string;
 }
 
+/** The host of a URL that reaches HOST: loopback for a wildcard address, brackets around IPv6. */
+export function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /**
  * NODE_ID (default: host name and port) and ADVERTISE_URL (default: http://HOST:PORT). A node restarted
  * under the same id takes its own leases back at once (`LeaseKeeper.start`), so the default is stable
  * across restarts: with PORT=0 (chosen at listen) the data directory, one process's alone, stands in.
  */
 export function nodeIdentity(config: Config): NodeIdentity {
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
   const port =
     config.PORT === 0
       ? `dir-${crypto.createHash('sha256').update(config.dataDir).digest('hex').slice(0, 10)}`
       : String(config.PORT);
   return {
     node: config.NODE_ID ?? `${os.hostname()}:${port}`,
-    advertiseUrl: (config.ADVERTISE_URL ?? `http://${urlHost}:${config.PORT}`).replace(/\/+$/, ''),
+    advertiseUrl: (config.ADVERTISE_URL ?? `http://${urlHost(config.HOST)}:${config.PORT}`).replace(
+      /\/+$/,
+      '',
+    ),
   };
 }
 
