@@ -73,7 +73,8 @@ export class ShowInfoCache {
   readonly #cache = new Map<string, Entry>();
   /** Id → when it was found missing. */
   readonly #missing = new Map<string, number>();
-  readonly #loading = new Set<string>();
+  /** Background reads in flight, by show: a caller that must wait for one joins it. */
+  readonly #loading = new Map<string, Promise<ShowInfo | undefined>>();
   readonly #layouts = layoutResolver();
   #readSeq = 0;
 
@@ -101,6 +102,15 @@ export class ShowInfoCache {
     return hit?.info;
   }
 
+  /**
+   * From memory like `get` (a stale entry is answered and refreshed behind); a show not in memory is
+   * read now, joining the read `get` started rather than making a second (a show another node just
+   * created). Misses are remembered for SHOW_INFO_TTL_MS like `load`'s.
+   */
+  async lookup(showId: string): Promise<ShowInfo | undefined> {
+    return this.get(showId) ?? (await (this.#loading.get(showId) ?? this.load(showId)));
+  }
+
   /** From memory when fresh, else read now. */
   async load(showId: string): Promise<ShowInfo | undefined> {
     const hit = this.#cache.get(showId);
@@ -125,11 +135,11 @@ export class ShowInfoCache {
 
   #loadInBackground(showId: string): void {
     if (this.#loading.has(showId) || this.#loading.size >= MAX_SHOW_INFO_LOADS_IN_FLIGHT) return;
-    this.#loading.add(showId);
     // A failed read keeps the old entry; the next get after it tries again.
-    this.refresh(showId)
+    const loading = this.refresh(showId)
       .catch(() => undefined)
       .finally(() => this.#loading.delete(showId));
+    this.#loading.set(showId, loading);
   }
 
   #put(showId: string, info: ShowInfo, fetchedAtMs: number, readSeq: number): void {

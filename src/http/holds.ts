@@ -126,8 +126,8 @@ export function registerHoldRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       throw new ApiError('VALIDATION_FAILED', 'invalid param: id', {
         fields: { id: `at most ${MAX_ID_LENGTH} characters` },
       });
-    // A miss is read from the store (a show another node just created); misses are remembered briefly.
-    if (!deps.shows.get(id) && !(await deps.shows.load(id)))
+    // A show not in memory is read from the store, once (another node may just have created it).
+    if (!(deps.shows.get(id) ?? (await deps.shows.lookup(id))))
       throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);
     const view = seatMaps.mirroredSeatMapJson(id) ?? (await seatMaps.seatMapJson(id));
     if (!view) throw new ApiError('SHOW_NOT_FOUND', `no show ${id}`);

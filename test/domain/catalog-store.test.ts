@@ -9,7 +9,7 @@ import type { SeatLayout } from '../../src/actors/seat-layout.js';
 import { CatalogService, type ShowActors } from '../../src/domain/catalog.js';
 import { type DemoSeedDeps, seedDemo } from '../../src/domain/demo-seed.js';
 import { ShowInfoCache } from '../../src/domain/show-info.js';
-import type { Store } from '../../src/persistence/store.js';
+import { countingStore, type Store } from '../../src/persistence/store.js';
 import { APP_STORES, insertUser } from '../helpers/app-stores.js';
 
 const LAYOUT: SeatLayout = {
@@ -237,6 +237,20 @@ describe.each(APP_STORES)('catalog on $name', (fixture) => {
     const later = new ShowInfoCache(store, () => NOW);
     expect(await later.load(show.id)).toMatchObject({ id: show.id });
     expect(await later.load('shw_missing')).toBeUndefined();
+  });
+
+  it('looks up a show it has not seen with one read, joining the read a miss started', async () => {
+    const { movie, screen } = await world();
+    const show = await scheduled(movie.id, screen.id, 24);
+    const counted = countingStore(store);
+    const cache = new ShowInfoCache(counted.store, () => NOW);
+    // The seat-map route's path: a miss (which starts a read behind), then the lookup that waits.
+    expect(cache.get(show.id)).toBeUndefined();
+    expect(await cache.lookup(show.id)).toMatchObject({ id: show.id });
+    expect(counted.count()).toBe(1);
+    expect(await cache.lookup('shw_missing')).toBeUndefined();
+    expect(await cache.lookup('shw_missing')).toBeUndefined();
+    expect(counted.count()).toBe(2);
   });
 
   it('seeds the demo catalog once, with ratings equal to their rows', async () => {
