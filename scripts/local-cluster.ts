@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
+import { balancerWeights } from '../src/cluster/placement.js';
 import {
   createDatabase,
   databaseUrlOf,
@@ -107,9 +108,27 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
 }
 
 /** deploy/nginx.conf with these nodes' loopback ports, this port, and files under `dir`. */
-export function renderNginxConf(ports: number[], listenPort: number, dir: string): string {
+/**
+ * deploy/nginx.conf for nodes on loopback ports: the servers in NODE_ID order, each weighted by its home
+ * range of the cluster's `partitions`, so nginx sends a show's requests to the node that owns it.
+ */
+export function renderNginxConf(
+  nodes: { id: string; port: number }[],
+  partitions: number,
+  listenPort: number,
+  dir: string,
+): string {
   let conf = fs.readFileSync(path.join(REPO, 'deploy/nginx.conf'), 'utf8');
-  const servers = ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n');
+  const portOf = new Map(nodes.map((n) => [n.id, n.port]));
+  const servers = balancerWeights(
+    nodes.map((n) => n.id),
+    partitions,
+  )
+    .map(
+      ({ node, weight }) =>
+        `    server 127.0.0.1:${portOf.get(node)} weight=${weight} max_fails=1 fail_timeout=2s;`,
+    )
+    .join('\n');
   conf = conf.replace(/( {4}server node\d+:3000[^\n]*\n)+/, `${servers}\n`);
   conf = conf.replace('listen 3000;', `listen 127.0.0.1:${listenPort};`);
   conf = conf.replaceAll('/tmp/boxoffice-nginx', path.join(dir, 'nginx'));
@@ -217,11 +236,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       const conf = path.join(dir, 'nginx.conf');
       fs.writeFileSync(
         conf,
-        renderNginxConf(
-          nodes.map((n) => n.port),
-          options.basePort,
-          options.dataRoot,
-        ),
+        renderNginxConf(nodes, await storedPartitions(databaseUrl), options.basePort, options.dataRoot),
       );
       const nginxProgram = nginxBinary();
       if (!nginxProgram) throw new Error('nginx is not installed (apt-get install nginx)');
@@ -250,6 +265,20 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     },
     stop,
   };
+}
+
+/** The cluster's partition count, as its seat store fixed it (PARTITIONS may differ from it). */
+async function storedPartitions(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ partitions: number }>(
+      'SELECT partitions FROM seat_meta WHERE id = 1',
+    );
+    return rows[0]!.partitions;
+  } finally {
+    await client.end();
+  }
 }
 
 async function waitForHttp(url: string, timeoutMs = 10_000, isGone = () => false): Promise<void> {

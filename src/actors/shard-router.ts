@@ -7,9 +7,15 @@
  * actors' events out to listeners.
  */
 import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import { openSeatMeta, type SeatMeta, type SeatMetaStore } from '../persistence/seat-meta.js';
+import {
+  openSeatMeta,
+  type PartitionHash,
+  type SeatMeta,
+  type SeatMetaStore,
+} from '../persistence/seat-meta.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
 import { seatLogNames } from '../persistence/seat-store.js';
 import type { JournalSync } from '../persistence/wal-flush.js';
@@ -131,8 +137,15 @@ interface WorkerSlot {
 /** The advisory lock of the one-time fold of per-worker logs (any constant no other part uses). */
 const FOLD_LOCK_KEY = 0x0b0c_f01d;
 
-/** FNV-1a over the show id's UTF-16 code units: stable across processes and machines. */
-export function partitionOf(showId: string, partitions: number): number {
+/**
+ * The partition of a show: `crc32` (every store created now) is nginx's `hash` of the show id,
+ * `((crc32(utf8) >> 16) & 0x7fff) % partitions`, so a balancer that hashes the show id with weights
+ * summing to the partition count picks the node whose range holds the partition (`cluster/placement.ts`);
+ * `fnv1a` over UTF-16 code units is kept for stores created before. Both are stable across processes
+ * and machines.
+ */
+export function partitionOf(showId: string, partitions: number, hash: PartitionHash = 'crc32'): number {
+  if (hash === 'crc32') return ((zlib.crc32(showId) >>> 16) & 0x7fff) % partitions;
   let h = 0x811c9dc5;
   for (let i = 0; i < showId.length; i++) {
     h ^= showId.charCodeAt(i);
@@ -152,6 +165,7 @@ export class ShardRouter {
   readonly #localEventListeners: EventListener[] = [];
   readonly #batchListeners: BatchListener[] = [];
   readonly #partitions: number;
+  readonly #hash: PartitionHash;
   readonly #now: () => number;
   #nextId = 1;
   #restarts = 0;
@@ -168,6 +182,7 @@ export class ShardRouter {
     private readonly storedMeta: SeatMeta,
   ) {
     this.#partitions = storedMeta.partitions;
+    this.#hash = storedMeta.hash ?? 'fnv1a';
     this.#now = options.now ?? Date.now;
     const workers = Math.max(1, Math.min(options.workers, this.#partitions));
     this.#slots = Array.from({ length: workers }, (_, index) => ({
@@ -188,7 +203,11 @@ export class ShardRouter {
     // The partition count is fixed when the seat store is created, so a show never changes partition;
     // a different PARTITIONS later is ignored with a warning.
     const meta = openSeatMeta(options.dataDir, options.seatStore);
-    const stored = await meta.fix({ partitions: options.partitions, createdAt: new Date().toISOString() });
+    const stored = await meta.fix({
+      partitions: options.partitions,
+      hash: 'crc32',
+      createdAt: new Date().toISOString(),
+    });
     if (stored.partitions !== options.partitions)
       options.logger?.warn(
         { stored: stored.partitions, requested: options.partitions },
@@ -280,6 +299,11 @@ export class ShardRouter {
 
   get partitionCount(): number {
     return this.#partitions;
+  }
+
+  /** How a show id picks its partition in this store (fixed when the store was created). */
+  get partitionHash(): PartitionHash {
+    return this.#hash;
   }
 
   /** Tells the router how to create a show's actor that is missing (a crash between the row and the actor). */
@@ -378,7 +402,7 @@ export class ShardRouter {
 
   #request(showId: string, op: ShardOp): Promise<ShardResult> {
     if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
-    const partition = partitionOf(showId, this.#partitions);
+    const partition = partitionOf(showId, this.#partitions, this.#hash);
     if (!this.options.cluster)
       return this.#requestLocal(this.#slots[partition % this.#slots.length]!, partition, showId, op);
     const owned = this.#owned.get(partition);
@@ -412,7 +436,7 @@ export class ShardRouter {
    */
   requestForwarded(partition: number, showId: string, op: ShardOp): Promise<ShardResult> {
     if (this.#isStopping) return Promise.resolve(refusal('NOT_READY', 'the seat allocator is shutting down'));
-    if (partition !== partitionOf(showId, this.#partitions))
+    if (partition !== partitionOf(showId, this.#partitions, this.#hash))
       return Promise.resolve(refusal('NOT_OWNER', `show ${showId} is not in partition ${partition}`));
     const owned = this.#owned.get(partition);
     if (!owned || owned.state === 'releasing') return Promise.resolve(notOwner(partition));

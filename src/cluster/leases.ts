@@ -6,10 +6,12 @@
  *
  * 1. renews the leases it holds (only while their epoch is still the one it took);
  * 2. records itself as alive (`cluster_nodes`) and reads who else is;
- * 3. takes free or expired leases up to its fair share (partitions / live nodes), each at a new epoch,
- *    and has its shard recover them; and, when another live node has less than its share, hands off
- *    what it holds beyond its own (graceful: the shard finishes, snapshots, closes; then the lease is
- *    let go, and the next keeper to tick takes it).
+ * 3. takes the free or expired leases of its home range, and of orphans up to its fair share, each
+ *    at a new epoch, and has its shard recover them; and hands off what belongs to another live node's
+ *    home, or is more than its share while another node is short (graceful: the shard finishes,
+ *    snapshots, closes; then the lease is let go, and the next keeper to tick takes it). Where each
+ *    partition should live follows the balancer in front (`placement.ts`), so most requests land on
+ *    their owner.
  *
  * Safety does not rest on this loop but on the fence (`pg-commit-log.ts`): a seat write commits only
  * while its lease row still names this node and epoch. The loop keeps a node from serving a partition
@@ -22,6 +24,7 @@ import type { ShardRouter } from '../actors/shard-router.js';
 import type { Logger } from '../logger.js';
 import { PARTITION_LEASES_SCHEMA } from '../persistence/pg-seat-store.js';
 import { StartupError } from '../startup-preflight.js';
+import { placementOf, shareOf } from './placement.js';
 
 export const CLUSTER_NODES_SCHEMA = `
 CREATE TABLE IF NOT EXISTS cluster_nodes (
@@ -37,6 +40,12 @@ CREATE TABLE IF NOT EXISTS cluster_nodes (
 export const LEASES_CHANNEL = 'boxoffice_leases';
 /** Arbitrary, fixed: keepers create the tables one at a time. */
 const CLUSTER_SCHEMA_LOCK_KEY = 0x0b0c_c1a5;
+/**
+ * A node unseen for this many leases is forgotten: its home is drawn again over the others. Until
+ * then its partitions are orphans served by the others, and it takes them back when it returns (a
+ * restart, a rolling upgrade), so a short absence moves nothing but its own partitions.
+ */
+const FORGET_AFTER_TTLS = 12;
 /** Renewals stop counting this much before the TTL: clocks run at slightly different rates. */
 const SAFETY_FRACTION = 0.2;
 
@@ -77,6 +86,8 @@ export class LeaseKeeper {
   /** Live owners as last read, by partition. */
   #owners = new Map<number, PartitionOwner>();
   #liveNodes: string[] = [];
+  /** Nodes seen in the last `FORGET_AFTER_TTLS` leases, alive or not: each has a home (`placement.ts`). */
+  #knownNodes: string[] = [];
   /** `performance.now()` until which the held leases are surely still ours. */
   #validUntil = 0;
   #timer?: NodeJS.Timeout;
@@ -291,65 +302,83 @@ export class LeaseKeeper {
       [node, advertiseUrl, secretsDigest],
     );
     const [nodes] = await Promise.all([
-      this.#pool.query<{ node: string }>(
-        'SELECT node FROM cluster_nodes WHERE seen_at > now() - make_interval(secs => $1) ORDER BY node',
-        [ttlSeconds],
+      this.#pool.query<{ node: string; live: boolean }>(
+        `SELECT node, seen_at > now() - make_interval(secs => $1) AS live FROM cluster_nodes
+         WHERE seen_at > now() - make_interval(secs => $2) ORDER BY node`,
+        [ttlSeconds, ttlSeconds * FORGET_AFTER_TTLS],
       ),
       this.refresh(),
     ]);
-    this.#liveNodes = nodes.rows.map((r) => r.node);
+    this.#knownNodes = nodes.rows.map((r) => r.node);
+    this.#liveNodes = nodes.rows.filter((r) => r.live).map((r) => r.node);
     if (!this.#liveNodes.includes(node)) this.#liveNodes.push(node);
     this.#liveNodes.sort();
   }
 
-  /** This node's fair share, and whether some live node holds less than its own. */
-  #shares(): { mine: number; isSomeoneShort: boolean } {
-    const { node, partitions } = this.#options;
-    const nodes = this.#liveNodes;
-    const shareOf = (i: number) =>
-      Math.floor(partitions / nodes.length) + (i < partitions % nodes.length ? 1 : 0);
-    const counts = new Map<string, number>();
-    for (const owner of this.#owners.values()) counts.set(owner.node, (counts.get(owner.node) ?? 0) + 1);
-    let isSomeoneShort = false;
-    nodes.forEach((n, i) => {
-      if (n !== node && (counts.get(n) ?? 0) < shareOf(i)) isSomeoneShort = true;
-    });
-    return { mine: shareOf(nodes.indexOf(node)), isSomeoneShort };
-  }
-
+  /**
+   * Takes free or expired leases of its home first, then orphans up to its fair share; hands back
+   * partitions whose home node is alive again, and orphans beyond its share when another live node is
+   * short (`placement.ts`).
+   */
   async #balance(): Promise<void> {
-    const { node, advertiseUrl, ttlSeconds } = this.#options;
-    const { mine, isSomeoneShort } = this.#shares();
-    const holding = this.#held.size - this.#handingOff.size;
-    if (holding < mine) {
+    const { node, advertiseUrl, ttlSeconds, partitions } = this.#options;
+    const placement = placementOf(node, this.#knownNodes, this.#liveNodes, partitions);
+    const home = new Set(placement.home);
+    const orphans = new Set(placement.orphans);
+    const kept = [...this.#held.keys()].filter((p) => !this.#handingOff.has(p));
+    const room = Math.max(0, placement.fairShare - kept.length);
+    const homeMissing = placement.home.filter((p) => !this.#held.has(p)).length;
+    const limit = Math.max(homeMissing, room);
+    if (limit > 0 && this.#isAnyFree([...home, ...(room > 0 ? orphans : [])])) {
       const sentAt = performance.now();
       const { rows } = await this.#pool.query<{ partition: number; epoch: string }>(
         `UPDATE partition_leases SET node = $1, url = $2, epoch = epoch + 1,
                 expires_at = now() + make_interval(secs => $3)
          WHERE partition IN (
-           SELECT partition FROM partition_leases WHERE node IS NULL OR expires_at <= now()
-           ORDER BY partition LIMIT $4 FOR UPDATE SKIP LOCKED)
+           SELECT partition FROM partition_leases
+           WHERE (node IS NULL OR expires_at <= now()) AND partition = ANY($5::int[])
+           ORDER BY partition = ANY($6::int[]) DESC, partition LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING partition, epoch`,
-        [node, advertiseUrl, ttlSeconds, mine - holding],
+        [node, advertiseUrl, ttlSeconds, limit, [...home, ...(room > 0 ? orphans : [])], [...home]],
       );
-      if (rows.length === 0) return;
-      if (this.#held.size === 0) this.#validUntil = sentAt + ttlSeconds * 1000 * (1 - SAFETY_FRACTION);
-      for (const row of rows) {
-        const epoch = Number(row.epoch);
-        this.#held.set(row.partition, epoch);
-        this.#owners.set(row.partition, { node, url: advertiseUrl, epoch });
+      if (rows.length > 0) {
+        if (this.#held.size === 0) this.#validUntil = sentAt + ttlSeconds * 1000 * (1 - SAFETY_FRACTION);
+        for (const row of rows) {
+          const epoch = Number(row.epoch);
+          this.#held.set(row.partition, epoch);
+          this.#owners.set(row.partition, { node, url: advertiseUrl, epoch });
+        }
+        this.#armDeadline();
+        this.#options.logger?.info({ partitions: rows.map((r) => r.partition) }, 'leases taken');
+        for (const row of rows) this.#startServing(row.partition, Number(row.epoch));
+        return;
       }
-      this.#armDeadline();
-      this.#options.logger?.info({ partitions: rows.map((r) => r.partition) }, 'leases taken');
-      for (const row of rows) this.#startServing(row.partition, Number(row.epoch));
-    } else if (holding > mine && isSomeoneShort) {
-      const extra = [...this.#held.keys()]
-        .filter((p) => !this.#handingOff.has(p))
-        .sort((a, b) => b - a)
-        .slice(0, holding - mine);
-      // Not awaited: renewals go on while the shard finishes with them.
-      for (const partition of extra) void this.handOff(partition);
     }
+    // Not awaited: renewals go on while the shard finishes with them.
+    const away = kept.filter((p) => !home.has(p) && !orphans.has(p));
+    for (const partition of away) void this.handOff(partition);
+    const extraOrphans = kept.length - away.length - placement.fairShare;
+    if (extraOrphans > 0 && this.#isSomeoneShort())
+      for (const partition of kept
+        .filter((p) => orphans.has(p))
+        .sort((a, b) => b - a)
+        .slice(0, extraOrphans))
+        void this.handOff(partition);
+  }
+
+  /** Whether the last read saw a lease among `partitions` that nobody live holds. */
+  #isAnyFree(partitions: number[]): boolean {
+    return partitions.some((p) => !this.#owners.has(p));
+  }
+
+  /** Whether some live node holds fewer partitions than its fair share. */
+  #isSomeoneShort(): boolean {
+    const { node, partitions } = this.#options;
+    const counts = new Map<string, number>();
+    for (const owner of this.#owners.values()) counts.set(owner.node, (counts.get(owner.node) ?? 0) + 1);
+    return this.#liveNodes.some(
+      (n, i) => n !== node && (counts.get(n) ?? 0) < shareOf(i, this.#liveNodes.length, partitions),
+    );
   }
 
   /**
@@ -438,7 +467,8 @@ export class LeaseKeeper {
 
   /**
    * Leaves the cluster: hands off every partition (each is snapshotted and its lease let go), so the
-   * other nodes take them at once; then forgets this node.
+   * other nodes take them at once; then marks this node as gone (still known: if it comes back soon, as
+   * in a rolling restart, its home is the same, and nothing else moves).
    */
   async stop(): Promise<void> {
     if (this.#isLeaving) return;
@@ -449,7 +479,10 @@ export class LeaseKeeper {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#deadline) clearTimeout(this.#deadline);
     await this.#pool
-      .query('DELETE FROM cluster_nodes WHERE node = $1', [this.#options.node])
+      .query('UPDATE cluster_nodes SET seen_at = now() - make_interval(secs => $2) WHERE node = $1', [
+        this.#options.node,
+        this.#options.ttlSeconds,
+      ])
       .catch(() => undefined);
     await this.#listener?.end().catch(() => undefined);
     await this.#pool.end().catch(() => undefined);

@@ -1,7 +1,8 @@
 /**
  * @module seat-meta
- * What the seat store records about itself: the partition count (fixed when the store is created, so a
- * show never changes partition) and the worker count whose commit logs it holds. With SQLite files it
+ * What the seat store records about itself: the partition count and the hash that puts a show in a
+ * partition (both fixed when the store is created, so a show never changes partition) and the worker
+ * count whose commit logs it holds. With SQLite files it
  * is `meta.json` in the data directory; with PostgreSQL, the one row of `seat_meta`, so every node of a
  * cluster reads the same partition count from the database rather than from a directory of its own.
  */
@@ -11,8 +12,18 @@ import pg from 'pg';
 import type { SeatStoreOption } from './seat-store.js';
 import { syncDirectorySync } from './wal-flush.js';
 
+/**
+ * How a show id picks its partition. `crc32` is nginx's `hash` (Cache::Memcached's): a balancer in
+ * front of a cluster computes the same partition from the show id and sends the request to its
+ * owner (`src/cluster/placement.ts`). `fnv1a` is what stores created before it used: kept for them,
+ * since a show may never change partition.
+ */
+export type PartitionHash = 'crc32' | 'fnv1a';
+
 export interface SeatMeta {
   partitions: number;
+  /** Absent in stores created before it was recorded: those are `fnv1a`. */
+  hash?: PartitionHash;
   createdAt: string;
   /** The worker count whose commit logs the store holds (absent before commit logs existed). */
   workers?: number;
@@ -71,10 +82,12 @@ CREATE TABLE IF NOT EXISTS seat_meta (
   partitions integer NOT NULL,
   created_at text NOT NULL,
   workers integer
-)`;
+);
+ALTER TABLE seat_meta ADD COLUMN IF NOT EXISTS partition_hash text`;
 
 interface SeatMetaRow {
   partitions: number;
+  partition_hash: PartitionHash | null;
   created_at: string;
   workers: number | null;
 }
@@ -95,15 +108,17 @@ function postgresMeta(url: string): SeatMetaStore {
       withClient(async (client) => {
         // The first writer's row stays; everyone then reads the same one.
         await client.query(
-          'INSERT INTO seat_meta (id, partitions, created_at, workers) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING',
-          [initial.partitions, initial.createdAt, initial.workers ?? null],
+          `INSERT INTO seat_meta (id, partitions, partition_hash, created_at, workers) VALUES (1, $1, $2, $3, $4)
+           ON CONFLICT (id) DO NOTHING`,
+          [initial.partitions, initial.hash ?? null, initial.createdAt, initial.workers ?? null],
         );
         const { rows } = await client.query<SeatMetaRow>(
-          'SELECT partitions, created_at, workers FROM seat_meta WHERE id = 1',
+          'SELECT partitions, partition_hash, created_at, workers FROM seat_meta WHERE id = 1',
         );
         const row = rows[0]!;
         return {
           partitions: row.partitions,
+          ...(row.partition_hash === null ? {} : { hash: row.partition_hash }),
           createdAt: row.created_at,
           ...(row.workers === null ? {} : { workers: row.workers }),
         };

@@ -4,8 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleLayout } from '../../src/actors/seat-layout.js';
-import { ShardRouter, type ShowEvent } from '../../src/actors/shard-router.js';
+import { partitionOf, ShardRouter, type ShowEvent } from '../../src/actors/shard-router.js';
 import { layoutKeyOf } from '../../src/actors/show-codec.js';
+import { openSeatMeta } from '../../src/persistence/seat-meta.js';
 import { SEAT_STORES, type SeatTarget } from '../helpers/seat-stores.js';
 
 const LAYOUT_KEY = layoutKeyOf(simpleLayout(10, 20));
@@ -110,6 +111,34 @@ describe.each(SEAT_STORES)('ShardRouter ($name seat store)', (store) => {
     await crashAndRestart(1);
     expect(router.stats().folded).toEqual({ logs: 2, replayed });
     expect(router.stats().recovery[0]!.replayed).toBe(0);
+  });
+
+  it('puts shows in partitions by nginx’s hash in a new store, and keeps a store made before it on FNV-1a', async () => {
+    const fresh = await tempDir();
+    let router = await startRouter(fresh);
+    expect(router.partitionHash).toBe('crc32');
+    await router.stop();
+    router = await startRouter(fresh);
+    expect(router.partitionHash).toBe('crc32');
+    // A store whose meta was written before the hash was recorded: its shows are where FNV-1a put them.
+    const legacy = await tempDir();
+    await openSeatMeta(legacy.dataDir, legacy.seatStore).fix({
+      partitions: 8,
+      createdAt: new Date().toISOString(),
+    });
+    router = await startRouter(legacy);
+    expect(router.partitionHash).toBe('fnv1a');
+    const shows = ['shw_l1', 'shw_l2', 'shw_l3', 'shw_l4'];
+    // Partitions that the two hashes tell apart, so a restart under the wrong one would lose them.
+    expect(shows.some((id) => partitionOf(id, 8, 'fnv1a') !== partitionOf(id, 8, 'crc32'))).toBe(true);
+    for (const showId of shows) {
+      await router.createShow({ showId, layoutKey: LAYOUT_KEY, forbidSingleSeatGaps: false });
+      expect((await router.send(showId, holdCommand(`hld_1.${showId}`, 'usr_1', ['A1']))).ok).toBe(true);
+    }
+    await router.stop();
+    router = await startRouter(legacy, 1);
+    expect(router.partitionHash).toBe('fnv1a');
+    for (const showId of shows) expect(await router.getHold(showId, `hld_1.${showId}`)).toBeDefined();
   });
 
   it('answers callers at once while a worker cannot recover, and serves again once it can', async () => {

@@ -3,6 +3,7 @@
  * with nginx from Debian in front, configured by deploy/nginx.conf rendered for loopback ports. Through
  * nginx: the API answers, a hold made there shows up on the live seat feed opened there (the WebSocket
  * upgrade passes), every node serves it, and the route between nodes is not reachable from outside.
+ * And nginx's weights agree with where the partitions live: a show's commands land on its owner.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '../../bench/http/processes.js';
 import { type LocalCluster, startLocalCluster } from '../../scripts/local-cluster.js';
+import { partitionOf } from '../../src/actors/shard-router.js';
 import { freshPostgresDatabase } from '../helpers/postgres.js';
 
 const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-nginx-'));
@@ -100,6 +102,90 @@ describe('a cluster behind nginx (deploy/nginx.conf)', () => {
   });
 });
 
+describe('placement behind nginx', () => {
+  it('sends every command for a show to the node that owns it: nothing is forwarded', async () => {
+    // Each node owns its home range once the second has joined (two nodes, four partitions: 0-1, 2-3).
+    await waitFor(async () => {
+      const owners = await leaseOwners(cluster.databaseUrl);
+      return owners.join() === 'n1,n1,n2,n2';
+    }, 30_000);
+    const shows = await scheduledShows(cluster.databaseUrl);
+    const partitions = new Set(shows.map((id) => partitionOf(id, 4)));
+    // The demo catalog has shows in both nodes' homes, or this would prove nothing.
+    expect([...partitions].some((p) => p < 2) && [...partitions].some((p) => p >= 2)).toBe(true);
+    const user = await json('POST', `${cluster.url}/api/register`, {
+      name: 'Placement',
+      email: 'placement@example.com',
+      password: 'placement-password-1',
+      phone: '+919876543211',
+    });
+    const before = await forwardsByNode();
+    let holds = 0;
+    for (const showId of shows) {
+      const map = await json('GET', `${cluster.url}/api/shows/${showId}/seats`);
+      const seat = map.body.seats.find((s: { status: string }) => s.status === 'available');
+      if (!seat) continue;
+      const held = await json(
+        'POST',
+        `${cluster.url}/api/shows/${showId}/holds`,
+        { seats: [seat.id] },
+        user.body.token,
+      );
+      expect(held.status).toBe(201);
+      const released = await json(
+        'DELETE',
+        `${cluster.url}/api/holds/${held.body.hold.id}`,
+        undefined,
+        user.body.token,
+      );
+      expect(released.status).toBe(204);
+      holds++;
+    }
+    expect(holds).toBeGreaterThan(1);
+    expect(await forwardsByNode()).toEqual(before);
+  });
+});
+
+/** Requests each node forwarded to another, all outcomes together. */
+async function forwardsByNode(): Promise<number[]> {
+  return Promise.all(
+    cluster.nodes.map(async (node) => {
+      const text = await (await fetch(`${node.url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('boxoffice_cluster_forwards_total'))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    }),
+  );
+}
+
+/** Each partition's live owner, by partition. */
+async function leaseOwners(databaseUrl: string): Promise<(string | null)[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ node: string | null }>(
+      'SELECT CASE WHEN expires_at > now() THEN node END AS node FROM partition_leases ORDER BY partition',
+    );
+    return rows.map((r) => r.node);
+  } finally {
+    await client.end();
+  }
+}
+
+async function scheduledShows(databaseUrl: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ id: string }>(
+      "SELECT id FROM shows WHERE status = 'scheduled' ORDER BY id LIMIT 12",
+    );
+    return rows.map((r) => r.id);
+  } finally {
+    await client.end();
+  }
+}
+
 /** A scheduled show of the demo catalog the first node seeded. */
 async function firstShowId(databaseUrl: string): Promise<string> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -114,9 +200,9 @@ async function firstShowId(databaseUrl: string): Promise<string> {
   }
 }
 
-async function waitFor(probe: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
+  while (!(await probe())) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
