@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   'pg-statements': './pg-statements.ts',
   onsale: './onsale.ts',
   cluster: './cluster.ts',
+  relay: './relay.ts',
 };
 
 const name = process.argv[2];
