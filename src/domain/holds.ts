@@ -4,10 +4,10 @@
  * actor command with the time, ttl and limits from config, and translate the actor's refusals into the
  * contract's failures. A hold id carries its show id, so any hold can be routed to its actor.
  */
-import { randomBytes } from 'node:crypto';
 import type { ShardRouter } from '../actors/shard-router.js';
 import type { HoldView, ShowCommand, ShowReply } from '../actors/show-actor.js';
 import type { Config } from '../config.js';
+import { randomToken } from '../ids.js';
 import { type Failure, failure } from './failure.js';
 import { HeldSeatLedger } from './held-seat-ledger.js';
 import type { ShowInfoCache } from './show-info.js';
@@ -24,22 +24,9 @@ export type HoldRequest =
   | { seats: string[]; count?: undefined; category?: undefined; allowSplit?: undefined }
   | { count: number; category?: string; allowSplit?: boolean; seats?: undefined };
 
-/** Random bytes per hold id: 12 → 16 base64url characters, as `shortId` makes them. */
-const HOLD_ID_RANDOM_BYTES = 12;
-/** Hold ids drawn from one randomBytes call: a call per hold cost more than the rest of taking it. */
-const HOLD_IDS_PER_DRAW = 512;
-let entropy = Buffer.alloc(0);
-let entropyAt = 0;
-
-/** `hld_<random>.<showId>`: show ids never contain a dot. */
+/** `hld_<random>.<showId>` (12 random bytes, as `shortId`): show ids never contain a dot. */
 export function holdIdFor(showId: string): string {
-  if (entropyAt + HOLD_ID_RANDOM_BYTES > entropy.length) {
-    entropy = randomBytes(HOLD_ID_RANDOM_BYTES * HOLD_IDS_PER_DRAW);
-    entropyAt = 0;
-  }
-  const random = entropy.toString('base64url', entropyAt, entropyAt + HOLD_ID_RANDOM_BYTES);
-  entropyAt += HOLD_ID_RANDOM_BYTES;
-  return `hld_${random}.${showId}`;
+  return `hld_${randomToken(12)}.${showId}`;
 }
 
 export function showIdOfHold(holdId: string): string | undefined {
