@@ -5,7 +5,7 @@
  * harmless. A short lease on the row keeps two runs of one job from sending at the same time.
  */
 import type { Logger } from '../logger.js';
-import type { Store } from '../persistence/store.js';
+import type { Queryable, Store } from '../persistence/store.js';
 import type { EmailSender, OutgoingNotification } from './email.js';
 import { isNotificationTemplate, type NotificationData, type NotificationStatus } from './outbox.js';
 import { renderSms, type SmsSender } from './sms.js';
@@ -83,33 +83,34 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
   // statement matched the row (still queued, lease free) gets it back, so exactly one sends. RETURNING
   // gives the row to send and the attempt number as the claim made it: no read before it (a job's row
   // is nearly always queued and free, and a round trip per delivery is saved); a claim that matched
-  // nothing is followed by a read that says why.
-  const claim = (id: string, leaseUntil: string, nowIso: string) =>
-    store.get<Row>(
+  // nothing is followed by a read that says why. Claims made in one turn of the event loop share one
+  // transaction: one commit (one round trip on PostgreSQL) for a burst of messages, not one each.
+  const claim = perTurn(store, 'one statement', (tx, c: { id: string; leaseUntil: string; nowIso: string }) =>
+    tx.get<Row>(
       `UPDATE notifications SET attempts = attempts + 1, locked_until = ?
        WHERE id = ? AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)
        RETURNING id, channel, template, recipient, data, status, attempts`,
-      [leaseUntil, id, nowIso],
-    );
+      [c.leaseUntil, c.id, c.nowIso],
+    ),
+  );
   // The attempt and the row's new state commit together; the row updates stay conditional on 'queued'
-  // so that a cancel that landed meanwhile is not overwritten.
-  // Both statements are made together (neither needs the other's answer): one round trip on PostgreSQL.
-  const succeed = (id: string, at: string) =>
-    store.transaction((tx) =>
-      Promise.all([
-        tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
-          id,
-          at,
-          1,
-          null,
-        ]),
-        tx.run(
-          `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
-           WHERE id = ? AND status = 'queued'`,
-          [at, id],
-        ),
+  // so that a cancel that landed meanwhile is not overwritten. Results of one turn share a transaction,
+  // as claims do; the statements of each are made together (neither needs the other's answer).
+  const succeed = perTurn(store, 'statements', async (tx, r: { id: string; at: string }) => {
+    await Promise.all([
+      tx.run('INSERT INTO notification_attempts (notification_id, at, ok, error) VALUES (?, ?, ?, ?)', [
+        r.id,
+        r.at,
+        1,
+        null,
       ]),
-    );
+      tx.run(
+        `UPDATE notifications SET status = 'sent', sent_at = ?, last_error = NULL, locked_until = NULL
+         WHERE id = ? AND status = 'queued'`,
+        [r.at, r.id],
+      ),
+    ]);
+  });
   const fail = (id: string, at: string, error: string, isFinal: boolean) =>
     store.transaction((tx) =>
       Promise.all([
@@ -142,11 +143,11 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
 
   return async function deliverNotification(notificationId: string): Promise<DeliveryOutcome> {
     const startedMs = now();
-    const row = await claim(
-      notificationId,
-      new Date(startedMs + leaseMs).toISOString(),
-      new Date(startedMs).toISOString(),
-    );
+    const row = await claim({
+      id: notificationId,
+      leaseUntil: new Date(startedMs + leaseMs).toISOString(),
+      nowIso: new Date(startedMs).toISOString(),
+    });
     if (row === undefined) {
       const current = await load(notificationId);
       if (!current) {
@@ -168,11 +169,47 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
       logger.warn({ notificationId, attempt, maxAttempts, err: message }, 'notification delivery failed');
       throw new DeliveryError(isFinal ? `gave up after ${attempt} attempts: ${message}` : message, isFinal);
     }
-    await succeed(notificationId, new Date(now()).toISOString());
+    await succeed({ id: notificationId, at: new Date(now()).toISOString() });
     logger.debug(
       { notificationId, channel: row.channel, template: row.template, attempt },
       'notification sent',
     );
     return 'sent';
   };
+}
+
+/**
+ * `apply` for each item, the items of one turn of the event loop in one transaction: a burst of
+ * deliveries makes one commit where it made one per message. Every caller learns its own item's
+ * answer once that transaction committed; a failed transaction fails every item of it (each
+ * delivery then throws, and its queue retries it). An item alone whose `apply` is one statement runs
+ * without a transaction: it is atomic by itself, and BEGIN and COMMIT would be two more round trips.
+ */
+function perTurn<I, O>(
+  store: Store,
+  shape: 'one statement' | 'statements',
+  apply: (q: Queryable, item: I) => Promise<O>,
+): (item: I) => Promise<O> {
+  let batch: { item: I; resolve: (o: O) => void; reject: (err: unknown) => void }[] = [];
+  const run = () => {
+    const items = batch;
+    batch = [];
+    const applied =
+      items.length === 1 && shape === 'one statement'
+        ? apply(store, items[0]!.item).then((output) => [output])
+        : store.transaction((tx) => Promise.all(items.map(({ item }) => apply(tx, item))));
+    applied.then(
+      (outputs) => {
+        for (const [i, entry] of items.entries()) entry.resolve(outputs[i]!);
+      },
+      (err: unknown) => {
+        for (const entry of items) entry.reject(err);
+      },
+    );
+  };
+  return (item) =>
+    new Promise<O>((resolve, reject) => {
+      if (batch.length === 0) setImmediate(run);
+      batch.push({ item, resolve, reject });
+    });
 }

@@ -125,6 +125,36 @@ describe.each(APP_STORES)('notification delivery on $name', (fixture) => {
     expect(await rowOf(store, id)).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('commits a burst of deliveries together: one claim transaction and one result transaction', async () => {
+    store = await fixture.open('deliver-burst');
+    await insertUser(store, 'usr_1', { phone: '+919876543210' });
+    const ids = await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map((k, i) =>
+        queuedRow(store!, `ntf_burst_${k}`, { channel: i % 2 ? 'sms' : 'email' }),
+      ),
+    );
+    const counted = countingStore(store);
+    const email = new RecordingEmail();
+    const sms = new RecordingSms();
+    const deliver = createDeliverer({ store: counted.store, email, sms, logger });
+    // The same row twice in one burst: its second claim matches nothing (the first holds the lease),
+    // so it is sent once and the other run is told to retry later.
+    const outcomes = await Promise.allSettled([...ids, ids[0]!].map((id) => deliver(id)));
+    expect(outcomes.slice(0, 5).map((o) => o.status === 'fulfilled' && o.value)).toEqual(
+      Array(5).fill('sent'),
+    );
+    expect(outcomes[5]).toMatchObject({ status: 'rejected', reason: expect.any(DeliveryError) });
+    expect(email.sent).toHaveLength(3);
+    expect(sms.sent).toHaveLength(2);
+    for (const id of ids) {
+      expect(await rowOf(store, id)).toMatchObject({ status: 'sent', attempts: 1 });
+      expect(await attemptsOf(store, id)).toEqual([{ ok: 1, error: null }]);
+    }
+    // Six claims in one transaction, five results in another, and the read that says why the
+    // duplicate's claim matched nothing: not one commit per message and step (eleven).
+    expect(counted.count()).toBe(3);
+  });
+
   it('records each failed attempt and fails the row at the last one', async () => {
     store = await fixture.open('deliver-fail');
     await insertUser(store, 'usr_1', { phone: '+919876543210' });
