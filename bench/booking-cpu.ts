@@ -2,7 +2,8 @@
  * `npm run bench -- booking-cpu [--bookings N] [--cpu-prof DIR] [--json]`: CPU time of whole bookings,
  * per step and per thread, read from the service process's own counters (/proc/PID/task/TID/stat), so
  * the figure holds on a busy shared machine where wall-clock rates do not: time spent waiting for a core
- * or for the disk is not CPU time.
+ * or for the disk is not CPU time. Beside it, the time spent waiting for the disk, from the service's
+ * own counters on /metrics, read at the same moments.
  *
  * The service runs as production runs it (its own process, JOURNAL_SYNC=full), delivering email over
  * real SMTP and SMS to a real webhook (both loopback sinks in this process). The bookings go step by
@@ -11,9 +12,25 @@
  * bookings received) and reads the counters. The payment step therefore includes the confirmation
  * email and SMS it causes. Counters tick at 10 ms (CLK_TCK 100): keep N in the hundreds.
  *
+ * The columns, each per confirmed booking, over the step's window:
+ * - main ms: CPU of the service's main thread (HTTP, the booking saga, the app database's statements).
+ * - other threads ms: CPU of every other thread: shard workers, libuv's pool (fdatasync, scrypt, zlib),
+ *   V8's GC and compiler helpers.
+ * - wall ms: the step's elapsed time, 8 bookings at a time, including the settle wait (~300 ms a step).
+ * - app-db wait ms: wall time callers waited for the app database's group-commit flush
+ *   (`boxoffice_app_db_durable_wait_seconds_total`), summed over every caller that waited: HTTP answers
+ *   and side effects (a provider call, an email or SMS handed to its transport). Waiting is not work:
+ *   it overlaps with other requests' CPU and with other callers' waits (8 callers sharing one 2 ms flush
+ *   count 16 ms), so it does not add up with the CPU columns or with wall time.
+ * - journal flush ms: the shard workers' seat-journal WAL flushes (`boxoffice_journal_flush_seconds_total`,
+ *   commit log and partition files), each from handing the fdatasync to libuv's pool until it completed,
+ *   summed. That is the disk's time on the flushing thread, not a caller's wait: a worker applies the
+ *   next batch meanwhile, and a hold's answer waits for at most its own batch's flush.
+ * Below the table: the app database's and the journal's flush counts and total flush time. Each step's
+ * window also holds one /metrics scrape (about a millisecond of main-thread CPU: noise at N ≥ 100).
+ *
  * With --cpu-prof DIR the service runs under `node --cpu-prof` (its main thread) and the bench prints
- * the profile's top self-time functions over the measured window (bench/http/profile-summary.ts).
- */
+ * the profile's top self-time functions over the measured window (bench/http/profile-summary.ts). */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -79,6 +96,42 @@ interface CpuSample {
 // (its id is the process id) can be told apart, and the rest is the process total minus it.
 function sampleCpu(): CpuSample {
   return { all: cpuMsOf(`/proc/${pid}/stat`), main: cpuMsOf(`/proc/${pid}/task/${pid}/stat`) };
+}
+
+/** The disk figures of /metrics (seconds, counts), cumulative since the service started. */
+interface DiskSample {
+  appDbWait: number;
+  appDbFlush: number;
+  appDbFlushes: number;
+  journalFlush: number;
+  journalFlushes: number;
+}
+
+async function sampleDisk(): Promise<DiskSample> {
+  const text = await (await fetch(`${service.process.url}/metrics`)).text();
+  // A series absent (the app database on PostgreSQL) reads as 0.
+  const value = (series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+  const byFile = (name: string) => value(`${name}{file="commit_log"}`) + value(`${name}{file="partition"}`);
+  return {
+    appDbWait: value('boxoffice_app_db_durable_wait_seconds_total'),
+    appDbFlush: value('boxoffice_app_db_flush_seconds_total'),
+    appDbFlushes: value('boxoffice_app_db_flushes_total'),
+    journalFlush: byFile('boxoffice_journal_flush_seconds_total'),
+    journalFlushes: byFile('boxoffice_journal_flushes_total'),
+  };
+}
+
+function diskSince(now: DiskSample, before: DiskSample): DiskSample {
+  return {
+    appDbWait: now.appDbWait - before.appDbWait,
+    appDbFlush: now.appDbFlush - before.appDbFlush,
+    appDbFlushes: now.appDbFlushes - before.appDbFlushes,
+    journalFlush: now.journalFlush - before.journalFlush,
+    journalFlushes: now.journalFlushes - before.journalFlushes,
+  };
 }
 
 const users = await registerUsers(call, CONCURRENCY, 'Booking Cpu');
@@ -162,21 +215,26 @@ for (const step of STEPS) {
   await settle();
 }
 cycles = measured;
-const rows: { step: string; mainMs: number; otherThreadsMs: number; wallMs: number }[] = [];
+const rows: { step: string; mainMs: number; otherThreadsMs: number; wallMs: number; disk: DiskSample }[] = [];
 const windowStart = (performance.now() - spawnedAt) / 1000;
+// Disk first, then CPU, at both ends: each window holds exactly one scrape's CPU.
+let previousDisk = await sampleDisk();
 let previous = sampleCpu();
 for (const step of STEPS) {
   const started = performance.now();
   await eachCycle(step.run);
   await settle();
+  const disk = await sampleDisk();
   const now = sampleCpu();
   rows.push({
     step: step.name,
     mainMs: now.main - previous.main,
     otherThreadsMs: now.all - now.main - (previous.all - previous.main),
     wallMs: performance.now() - started,
+    disk: diskSince(disk, previousDisk),
   });
   previous = now;
+  previousDisk = disk;
 }
 const windowEnd = (performance.now() - spawnedAt) / 1000;
 
@@ -186,24 +244,42 @@ await smtp.close();
 await sms.close();
 
 const per = (ms: number) => Math.round((ms / Math.max(1, confirmed)) * 1000) / 1000;
-const table = rows.map((r) => ({
-  step: r.step,
-  'main ms/booking': per(r.mainMs),
-  'other threads ms/booking': per(r.otherThreadsMs),
-  'wall ms/booking (8 at a time)': per(r.wallMs),
-}));
-const total = {
+type Row = (typeof rows)[number];
+const sumOf = (pick: (r: Row) => number) => rows.reduce((s, r) => s + pick(r), 0);
+const whole: Row = {
   step: 'whole booking',
-  'main ms/booking': per(rows.reduce((s, r) => s + r.mainMs, 0)),
-  'other threads ms/booking': per(rows.reduce((s, r) => s + r.otherThreadsMs, 0)),
-  'wall ms/booking (8 at a time)': per(rows.reduce((s, r) => s + r.wallMs, 0)),
+  mainMs: sumOf((r) => r.mainMs),
+  otherThreadsMs: sumOf((r) => r.otherThreadsMs),
+  wallMs: sumOf((r) => r.wallMs),
+  disk: {
+    appDbWait: sumOf((r) => r.disk.appDbWait),
+    appDbFlush: sumOf((r) => r.disk.appDbFlush),
+    appDbFlushes: sumOf((r) => r.disk.appDbFlushes),
+    journalFlush: sumOf((r) => r.disk.journalFlush),
+    journalFlushes: sumOf((r) => r.disk.journalFlushes),
+  },
 };
-if (asJson) console.log(JSON.stringify({ confirmed, steps: [...table, total] }, null, 2));
+const table = [...rows, whole].map((r) => ({
+  step: r.step,
+  'main ms': per(r.mainMs),
+  'other threads ms': per(r.otherThreadsMs),
+  'wall ms (8 at a time)': per(r.wallMs),
+  'app-db wait ms': per(r.disk.appDbWait * 1000),
+  'journal flush ms': per(r.disk.journalFlush * 1000),
+}));
+const flushes = {
+  appDb: { flushes: whole.disk.appDbFlushes, ms: Math.round(whole.disk.appDbFlush * 1000) },
+  journal: { flushes: whole.disk.journalFlushes, ms: Math.round(whole.disk.journalFlush * 1000) },
+};
+if (asJson) console.log(JSON.stringify({ confirmed, steps: table, flushes }, null, 2));
 else {
   console.log(
-    `${confirmed} of ${bookings} bookings confirmed (after ${WARM_UP_BOOKINGS} not measured), ${smtp.messages.length} emails and ${sms.texts.length} SMS received in all; CPU per confirmed booking (tick ${TICK_MS} ms):`,
+    `${confirmed} of ${bookings} bookings confirmed (after ${WARM_UP_BOOKINGS} not measured), ${smtp.messages.length} emails and ${sms.texts.length} SMS received in all; per confirmed booking (CPU tick ${TICK_MS} ms; waits overlap, see bench/booking-cpu.ts):`,
   );
-  console.table([...table, total]);
+  console.table(table);
+  console.log(
+    `flushes in the measured window: app database ${flushes.appDb.flushes} (${flushes.appDb.ms} ms flushing), seat journal ${flushes.journal.flushes} (${flushes.journal.ms} ms flushing, summed over workers)`,
+  );
 }
 if (profileDir) {
   const file = fs

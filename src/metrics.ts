@@ -3,17 +3,97 @@
  * Prometheus metrics (prom-client) in a registry of our own, so tests can build many apps per process.
  */
 import client from 'prom-client';
+import type { JournalFlushStats } from './actors/shard-protocol.js';
+import type { GroupCommitStats } from './persistence/group-commit.js';
 import type { PoolStats } from './persistence/store.js';
 
 export interface MetricsOptions {
   /** The PostgreSQL pool's figures, read at each scrape; absent on SQLite, which has no pool. */
   poolStats?: () => PoolStats;
+  /** The app database's group commit (SQLite), read at each scrape; absent on PostgreSQL. */
+  appDbFlushStats?: () => GroupCommitStats;
+  /** The shard workers' WAL flushes, read at each scrape (they stay 0 on the PostgreSQL seat store). */
+  journalFlushStats?: () => JournalFlushStats;
+}
+
+/**
+ * A counter whose value lives elsewhere (a running total kept by the code that does the work) and is
+ * copied in at each scrape: the hot path adds to a number, not to prom-client.
+ */
+function mirroredCounter(
+  registry: client.Registry,
+  name: string,
+  help: string,
+  read: () => number | [labels: Record<string, string>, value: number][],
+  labelNames: string[] = [],
+): void {
+  new client.Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const value = read();
+      if (typeof value === 'number') this.inc(value);
+      else for (const [labels, v] of value) this.inc(labels, v);
+    },
+  });
 }
 
 export function createMetrics(options: MetricsOptions = {}) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  const { poolStats } = options;
+  const { poolStats, appDbFlushStats, journalFlushStats } = options;
+  if (appDbFlushStats) {
+    mirroredCounter(
+      registry,
+      'boxoffice_app_db_flushes_total',
+      'App-database WAL flushes (group commit, fdatasync off the JavaScript thread) finished',
+      () => appDbFlushStats().flushes,
+    );
+    mirroredCounter(
+      registry,
+      'boxoffice_app_db_flush_seconds_total',
+      'Time the app-database WAL flushes took, summed (each from start to end, on the thread pool)',
+      () => appDbFlushStats().flushSeconds,
+    );
+    mirroredCounter(
+      registry,
+      'boxoffice_app_db_durable_waits_total',
+      'Callers (answers, side effects) that waited for an app-database flush',
+      () => appDbFlushStats().waits,
+    );
+    mirroredCounter(
+      registry,
+      'boxoffice_app_db_durable_wait_seconds_total',
+      'Wall time callers waited for app-database flushes, summed over callers (overlapping waits add up)',
+      () => appDbFlushStats().waitSeconds,
+    );
+  }
+  if (journalFlushStats) {
+    const byFile = (pick: (part: JournalFlushStats['commitLog']) => number) => () => {
+      const stats = journalFlushStats();
+      return [
+        [{ file: 'commit_log' }, pick(stats.commitLog)],
+        [{ file: 'partition' }, pick(stats.partitions)],
+      ] as [Record<string, string>, number][];
+    };
+    mirroredCounter(
+      registry,
+      'boxoffice_journal_flushes_total',
+      'Seat-journal WAL flushes by the shard workers, by file (the commit log, partition files)',
+      byFile((part) => part.flushes),
+      ['file'],
+    );
+    mirroredCounter(
+      registry,
+      'boxoffice_journal_flush_seconds_total',
+      "Time the shard workers' seat-journal WAL flushes took, summed (fdatasync on the thread pool), by file",
+      byFile((part) => part.seconds),
+      ['file'],
+    );
+  }
   if (poolStats) {
     new client.Gauge({
       name: 'boxoffice_store_connections',

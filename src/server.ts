@@ -78,7 +78,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw err;
   });
   const { store, durable } = opened;
-  const metrics = createMetrics({ poolStats: store.poolStats?.bind(store) });
   // With PostgreSQL the process is a node of a cluster (of one, alone): partitions by lease.
   const identity = opened.seatStore.kind === 'postgres' ? nodeIdentity(config) : undefined;
   const router = await ShardRouter.start({
@@ -91,6 +90,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     snapshotEvery: config.SNAPSHOT_EVERY,
     logger,
     now,
+  });
+  const metrics = createMetrics({
+    poolStats: store.poolStats?.bind(store),
+    appDbFlushStats: opened.flushStats,
+    // The PostgreSQL seat store has no WAL of ours: no journal flush series there.
+    journalFlushStats: opened.seatStore.kind === 'sqlite' ? () => router.journalFlushStats() : undefined,
   });
   router.onBatch((journaled, commitMs) => {
     if (journaled === 0) return;

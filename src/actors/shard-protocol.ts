@@ -5,7 +5,7 @@
  */
 import type { LeaseFence } from '../persistence/pg-commit-log.js';
 import type { SeatStoreOption } from '../persistence/seat-store.js';
-import type { JournalSync } from '../persistence/wal-flush.js';
+import type { FlushTally, JournalSync } from '../persistence/wal-flush.js';
 import type { HoldView, ShowCommand, ShowReply } from './show-actor.js';
 
 /** What a caller can ask of a show's actor. Reads queue behind writes, so they see them. */
@@ -209,6 +209,62 @@ export interface ShardOptions {
   seatStore?: SeatStoreOption;
   /** A cluster node's lease on its one partition: every write is fenced by it (PostgreSQL). */
   fence?: LeaseFence;
+  /** Where this worker adds its WAL flush figures for the main thread (`FlushCounters`). */
+  flushCounters?: { buffer: SharedArrayBuffer; slot: number };
+}
+
+/** Per worker slot: commit-log flushes, their nanoseconds, partition-file flushes, their nanoseconds. */
+const FLUSH_FIELDS = 4;
+
+export interface JournalFlushStats {
+  commitLog: { flushes: number; seconds: number };
+  partitions: { flushes: number; seconds: number };
+}
+
+/**
+ * The shard workers' WAL flush figures (their `FlushTally`s), in shared memory the main thread reads
+ * when /metrics is scraped. Chosen over a field in the replies message: nothing is posted or grown per
+ * batch (a worker adds its deltas with four atomic adds after a batch's flushes), a flush that ends with
+ * no reply to carry it is counted all the same, and a slot handed to a restarted worker stays
+ * cumulative because workers add deltas rather than store totals. 64-bit integers with `Atomics`, so a
+ * read never sees half a write.
+ */
+export class FlushCounters {
+  readonly buffer: SharedArrayBuffer;
+  readonly #view: BigInt64Array;
+
+  constructor(workersOrBuffer: number | SharedArrayBuffer) {
+    this.buffer =
+      typeof workersOrBuffer === 'number'
+        ? new SharedArrayBuffer(workersOrBuffer * FLUSH_FIELDS * BigInt64Array.BYTES_PER_ELEMENT)
+        : workersOrBuffer;
+    this.#view = new BigInt64Array(this.buffer);
+  }
+
+  /** Worker side: adds what `commitLog` and `partitions` gained since `reported`, which it updates. */
+  add(slot: number, commitLog: FlushTally, partitions: FlushTally, reported: FlushTally[]): void {
+    for (let k = 0; k < 2; k++) {
+      const tally = k === 0 ? commitLog : partitions;
+      const last = reported[k]!;
+      if (tally.flushes === last.flushes) continue;
+      const at = slot * FLUSH_FIELDS + 2 * k;
+      Atomics.add(this.#view, at, BigInt(tally.flushes - last.flushes));
+      Atomics.add(this.#view, at + 1, BigInt(tally.nanoseconds - last.nanoseconds));
+      last.flushes = tally.flushes;
+      last.nanoseconds = tally.nanoseconds;
+    }
+  }
+
+  /** Main-thread side: every worker's figures, summed. */
+  read(): JournalFlushStats {
+    const sums = [0, 0, 0, 0];
+    for (let i = 0; i < this.#view.length; i++)
+      sums[i % FLUSH_FIELDS]! += Number(Atomics.load(this.#view, i));
+    return {
+      commitLog: { flushes: sums[0]!, seconds: sums[1]! / 1e9 },
+      partitions: { flushes: sums[2]!, seconds: sums[3]! / 1e9 },
+    };
+  }
 }
 
 /**

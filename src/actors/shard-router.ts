@@ -24,7 +24,9 @@ import { foldCommitLogs } from './shard-core.js';
 import {
   decodeReplies,
   encodeRequests,
+  FlushCounters,
   type FromShard,
+  type JournalFlushStats,
   MAX_REQUESTS_PER_MESSAGE,
   type RecoveryStats,
   type RoutingRefusal,
@@ -174,6 +176,7 @@ export class ShardRouter {
   #sweepTimer?: NodeJS.Timeout;
   #resolveShow?: (showId: string) => CreateShowSpec | undefined;
   readonly #owned = new Map<number, OwnedPartition>();
+  readonly #flushCounters: FlushCounters;
   #remote?: RemoteShard;
 
   private constructor(
@@ -185,6 +188,7 @@ export class ShardRouter {
     this.#hash = storedMeta.hash ?? 'fnv1a';
     this.#now = options.now ?? Date.now;
     const workers = Math.max(1, Math.min(options.workers, this.#partitions));
+    this.#flushCounters = new FlushCounters(workers);
     this.#slots = Array.from({ length: workers }, (_, index) => ({
       index,
       partitions: [] as number[],
@@ -389,6 +393,11 @@ export class ShardRouter {
     return created.ok;
   }
 
+  /** The workers' WAL flushes since start (SQLite seat store; on PostgreSQL they stay 0). */
+  journalFlushStats(): JournalFlushStats {
+    return this.#flushCounters.read();
+  }
+
   stats(): ShardStats {
     return {
       partitions: this.#partitions,
@@ -558,6 +567,8 @@ export class ShardRouter {
       log: workerLogName(slot.index),
       seatStore: this.options.seatStore,
       cluster: this.options.cluster,
+      // A restarted worker gets its predecessor's slot and adds to it: the figures stay cumulative.
+      flushCounters: { buffer: this.#flushCounters.buffer, slot: slot.index },
     };
     const worker = new Worker(filename, {
       workerData,

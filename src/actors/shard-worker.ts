@@ -10,11 +10,15 @@
  * core of its own with its own commit log and lease fence, and hands them back (`release`, `abandon`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { commitLogFlushes } from '../persistence/commit-log.js';
+import { partitionFlushes } from '../persistence/partition-journal.js';
 import { endSharedSeatPools, openSharedSeatPool } from '../persistence/pg-seat-store.js';
+import { newFlushTally } from '../persistence/wal-flush.js';
 import { type BatchOutcome, ShardCore } from './shard-core.js';
 import {
   decodeRequests,
   encodeReplies,
+  FlushCounters,
   type FromShard,
   partitionLogName,
   type RecoveryStats,
@@ -42,6 +46,9 @@ const mailbox: ShardRequest[] = [];
 let isScheduled = false;
 let isStopping = false;
 let recovery: RecoveryStats = { partitions: 0, shows: 0, replayed: 0, ms: 0 };
+const flushCounters = options.flushCounters && new FlushCounters(options.flushCounters.buffer);
+/** This thread's flush tallies as last added to `flushCounters` (commit log, partitions). */
+const reportedFlushes = [newFlushTally(), newFlushTally()];
 
 if (cluster) {
   if (options.seatStore?.kind !== 'postgres')
@@ -108,7 +115,11 @@ function reply(core: ShardCore, outcome: BatchOutcome, started: number): void {
   // earlier batch's flushes too. The next batch is applied while this one's flushes run (pipelining);
   // ordering keeps a reply from revealing state that an earlier, still-flushing batch made.
   core.sync(outcome).then(
-    () => postReplies(outcome.replies, outcome, performance.now() - started),
+    () => {
+      // Every flush of this batch has ended: the main thread sees it by the time the replies arrive.
+      flushCounters?.add(options.flushCounters!.slot, commitLogFlushes, partitionFlushes, reportedFlushes);
+      postReplies(outcome.replies, outcome, performance.now() - started);
+    },
     (err) => {
       if (!abandoned.has(core)) die(err);
       // The lease went while these were in flight: whether they committed is not known here.

@@ -11,7 +11,13 @@
  * than the insert itself (measured: ~1 µs a record to join, ~0.15 µs to write into a buffer).
  */
 import type Database from 'better-sqlite3';
-import { type JournalSync, openWalDatabase, type WalFlusher } from './wal-flush.js';
+import { type JournalSync, newFlushTally, openWalDatabase, type WalFlusher } from './wal-flush.js';
+
+/**
+ * Every commit log's WAL flushes in this thread (module state is per thread: a shard worker's own).
+ * The worker reports it to the main thread; elsewhere nobody reads it.
+ */
+export const commitLogFlushes = newFlushTally();
 
 export interface LogRecord {
   partition: number;
@@ -90,7 +96,10 @@ export class CommitLog {
   ) {
     // Rows are whole batches (hundreds of kilobytes): large pages keep the overflow chains short. For
     // power loss ('full') `sync()` flushes the WAL after the commit while the next batch is applied.
-    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync, { pageSize: 65536 }));
+    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync, {
+      pageSize: 65536,
+      tally: commitLogFlushes,
+    }));
     this.#db.exec(SCHEMA);
     this.#insert = this.#db.prepare('INSERT INTO batches (id, records, body) VALUES (?, ?, ?)');
     this.#prune = this.#db.prepare('DELETE FROM batches WHERE id <= ?');

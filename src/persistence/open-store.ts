@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { describeError, StartupError } from '../startup-preflight.js';
 import { type AppDbOptions, openAppDb } from './app-db.js';
 import { startCheckpointer } from './checkpointer.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { migratePostgres, PostgresCollationError } from './pg-app-db.js';
 import type { SeatStoreOption } from './seat-store.js';
 import { PostgresStore, SqliteStore, type Store } from './store.js';
@@ -26,6 +26,8 @@ export interface OpenedStore {
    * when it returns, so there it resolves at once.
    */
   durable: () => Promise<void>;
+  /** SQLite only: the group commit's flush and wait figures (PostgreSQL commits wait in the server). */
+  flushStats?: () => GroupCommitStats;
   /** Closes what was opened, after the last write. */
   close(): Promise<void>;
 }
@@ -87,6 +89,7 @@ async function openSqlite(config: Config, options: OpenStoreOptions): Promise<Op
     store: new SqliteStore(db),
     seatStore: { kind: 'sqlite' },
     durable: () => groupCommit.whenDurable(),
+    flushStats: () => groupCommit.stats(),
     async close() {
       await checkpointer.stop();
       wal.close();

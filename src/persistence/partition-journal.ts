@@ -9,7 +9,10 @@
  * next checkpoint, so an older data directory keeps every acknowledged command.
  */
 import type Database from 'better-sqlite3';
-import { type JournalSync, openWalDatabase, type WalFlusher } from './wal-flush.js';
+import { type JournalSync, newFlushTally, openWalDatabase, type WalFlusher } from './wal-flush.js';
+
+/** Every partition file's WAL flushes in this thread, as `commitLogFlushes` (commit-log.ts). */
+export const partitionFlushes = newFlushTally();
 
 export type { JournalSync } from './wal-flush.js';
 
@@ -72,7 +75,7 @@ export class PartitionJournal {
   ) {
     // For power loss ('full') the shard calls `sync()` after committing, so many partitions' WAL files
     // are flushed concurrently instead of one after another.
-    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync));
+    ({ db: this.#db, wal: this.#wal } = openWalDatabase(file, sync, { tally: partitionFlushes }));
     this.#db.exec(SCHEMA);
     const columns = this.#db.prepare('PRAGMA table_info(shows)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'created_seq'))
