@@ -10,7 +10,10 @@
  *   unless it was refunded, no refund of a confirmed booking, every charge belongs to a booking;
  * - no seat is in two confirmed bookings, and the seats the show actors call booked are exactly the
  *   seats of the confirmed bookings;
- * - nothing is left pending that reconciliation should have settled (see `checkLedger`).
+ * - nothing is left pending that reconciliation should have settled: a booking still pending is a
+ *   checkout a kill (or a 503) interrupted before its payment was answered, no money moved for it, and
+ *   its seats are held for it; at the end its customer pays, and every one confirms, leaving nothing
+ *   pending at all (see `checkLedger`).
  *
  * Choices (seats, delays, cards, kill moments) come from STORM_SEED, printed on failure; it replays the
  * choices, not the exact interleaving, which the two processes' scheduling decides.
@@ -95,6 +98,8 @@ interface History {
   confirmed: Map<string, Answered>;
   /** Confirmed since the last check: these get the full per-booking look (ticket route and all). */
   freshlyConfirmed: Answered[];
+  /** Bookings whose payment got an answer (confirmed, declined): none of them may stay pending. */
+  paymentAnswered: Set<string>;
   /** Payments sent with the good card whose answer the kill cut off: paid again after the restart. */
   inDoubt: { bookingId: string; customer: Customer; showId: string; seats: string[] }[];
   /** Answers no customer should ever get (a 5xx, a 410 inside the hold's life, an unknown code). */
@@ -156,6 +161,7 @@ async function customer(api: Api, who: Customer, rng: () => number, shows: strin
       if (paid.status === 503 && !isDeclined)
         history.inDoubt.push({ bookingId, customer: who, showId, seats });
       if (paid.status === 503) continue;
+      history.paymentAnswered.add(bookingId);
       if (isDeclined) {
         if (paid.status !== 402) surprise('declined pay', paid);
         continue;
@@ -190,10 +196,41 @@ async function repayInDoubt(api: Api, history: History) {
       throw err;
     });
     // Charged before the kill (then reconciled) or not (the hold still lives): either way, confirmed.
+    history.paymentAnswered.add(doubt.bookingId);
     if (retry.status !== 200 || retry.body.booking.status !== 'confirmed')
       history.surprises.push(`repay: ${retry.status} ${JSON.stringify(retry.body)}`);
     else recordConfirmed(history, { ...doubt, ticketCode: retry.body.booking.ticket.code });
   }
+}
+
+/**
+ * The customers of the bookings still pending pay for them, as a customer still checking out would.
+ * Each must confirm: a pending booking that cannot be paid (seats gone, intent unusable) is a stuck one.
+ * Returns how many there were.
+ */
+async function finishInterruptedCheckouts(api: Api, customers: Customer[], history: History) {
+  const pending = (await readLedger()).rows.filter((r) => r.status === 'pending_payment');
+  const answers = await Promise.all(
+    pending.map(async (r) => {
+      const who = customers.find((c) => c.userId === r.user_id)!;
+      const paid = await api('POST', '/api/payments', {
+        body: { bookingId: r.id, method: 'card', card: GOOD_CARD },
+        token: who.token,
+      });
+      history.paymentAnswered.add(r.id);
+      if (paid.status === 200 && paid.body.booking.status === 'confirmed')
+        recordConfirmed(history, {
+          bookingId: r.id,
+          customer: who,
+          showId: r.show_id,
+          seats: JSON.parse(r.seats),
+          ticketCode: paid.body.booking.ticket.code,
+        });
+      return `${r.id}: ${paid.status} ${paid.body.booking?.status ?? JSON.stringify(paid.body)}`;
+    }),
+  );
+  expect(answers, `STORM_SEED=${SEED}`).toEqual(pending.map((r) => `${r.id}: 200 confirmed`));
+  return pending.length;
 }
 
 function recordConfirmed(history: History, answered: Answered) {
@@ -335,7 +372,12 @@ async function readLedger(): Promise<Ledger> {
  * simulated provider's own ledger to each other. The API cannot tell whether money moved for a booking
  * that is not confirmed; the provider's table can.
  */
-async function checkLedger(history: History, seatStates: Map<string, Map<string, string>>, nowMs: number) {
+async function checkLedger(
+  history: History,
+  seatStates: Map<string, Map<string, string>>,
+  nowMs: number,
+  options: { isCheckoutOver?: boolean } = {},
+) {
   const { rows, orphanIntents, intentsPerBooking } = await readLedger();
   expect(orphanIntents).toEqual([]);
   // One intent per booking (its idempotency key is the booking's), so the join above is one row each.
@@ -365,13 +407,17 @@ async function checkLedger(history: History, seatStates: Map<string, Map<string,
     if (r.intent_status === 'refunded' && r.payment_status !== 'refunded')
       problems.push(`${where}: refunded by the provider but not recorded`);
     if (r.status !== 'pending_payment') continue;
-    // Left pending after reconciliation. Legitimate only as a checkout still in progress: no money
-    // moved (reconciliation settles every pending booking the provider charged or declined, so the
-    // intent is absent or still `requires_payment`), and the booking's hold is alive, its seats held
-    // for it in the actor, so the customer can still pay. Holds live HOLD_TTL_SECONDS, far beyond
-    // this test, so a pending booking whose hold lapsed would be one a crash lost track of.
-    if (r.intent_status !== null && r.intent_status !== 'requires_payment')
-      problems.push(`${where}: still pending after reconciliation`);
+    // Left pending after reconciliation. That is right for a checkout still in progress (a customer
+    // who booked and has not paid yet: reconciliation must not fail it, the customer may pay within
+    // the hold), and only for one: its payment was never answered (a kill or a 503 cut it off, or it
+    // was never sent), no money moved (reconciliation settles every pending booking the provider
+    // charged or declined, so the intent is still `requires_payment`), and its hold is alive, its
+    // seats held for it in the actor. Holds live HOLD_TTL_SECONDS, far beyond this test, so a pending
+    // booking whose hold lapsed would be one a crash lost track of. That these are live checkouts and
+    // not stuck ones is shown at the end: their customers pay, every one confirms, none is left.
+    if (options.isCheckoutOver) problems.push(`${where}: still pending after its customer paid`);
+    if (history.paymentAnswered.has(r.id)) problems.push(`${where}: pending though its payment was answered`);
+    if (r.intent_status !== 'requires_payment') problems.push(`${where}: still pending after reconciliation`);
     if (Date.parse(r.hold_expires_at) <= nowMs) problems.push(`${where}: pending past its hold`);
     const states = seatStates.get(r.show_id);
     if (states && seats.some((s) => states.get(s) !== 'held'))
@@ -414,6 +460,7 @@ describe('booking storm with kill -9', () => {
     const history: History = {
       confirmed: new Map(),
       freshlyConfirmed: [],
+      paymentAnswered: new Set(),
       inDoubt: [],
       surprises: [],
       shows: [],
@@ -460,13 +507,16 @@ describe('booking storm with kill -9', () => {
       // The service is idle (no client connected, reconciliation done): its database holds still.
       await checkLedger(history, seatStates, Date.now());
     }
-    // The last kill's payments in doubt are paid again, then a last look with the process stopped.
+    // The last kill's payments in doubt are paid again, and every checkout the kills interrupted is
+    // finished: its customer pays, and it must confirm (its hold and seats still stand). Then a last
+    // look with the process stopped, where nothing at all may be pending.
     await repayInDoubt(api, history);
     expect(history.surprises, `STORM_SEED=${SEED}`).toEqual([]);
+    const finished = await finishInterruptedCheckouts(api, customers, history);
     const seatStates = await checkThroughApi(api, customers, history);
     service.child.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
-    const rows = await checkLedger(history, seatStates, Date.now());
+    const rows = await checkLedger(history, seatStates, Date.now(), { isCheckoutOver: true });
 
     expect(kills).toHaveLength(CYCLES);
     // The storm did what it is for: more confirmed bookings than kills, and declined payments too.
@@ -475,7 +525,7 @@ describe('booking storm with kill -9', () => {
     expect(history.inDoubt).toEqual([]);
     console.log(
       `booking storm (STORM_SEED=${SEED}): ${history.confirmed.size} answered confirmed, ${rows.length} bookings, ` +
-        `${rows.filter((r) => r.status === 'pending_payment').length} pending, kills at ${kills.join(',')} ms`,
+        `${finished} interrupted checkouts paid at the end, kills at ${kills.join(',')} ms`,
     );
   });
 });
