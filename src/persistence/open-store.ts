@@ -73,11 +73,12 @@ async function openSqlite(config: Config, options: OpenStoreOptions): Promise<Op
   const db = openAppDb(dbFile, { onCommit: options.onAppDbCommit });
   const checkpointer = startCheckpointer(db, logger);
   const wal = new WalFlusher(dbFile, config.JOURNAL_SYNC === 'full');
-  const totalChanges = db.prepare('SELECT total_changes()').pluck();
+  const store = new SqliteStore(db);
   const groupCommit = new GroupCommit({
     flush: options.appDbFlush ?? (() => wal.flush()),
-    // SQLite's running count of rows this connection changed: group commit's "anything new?" check.
-    changes: () => totalChanges.get() as number,
+    // Rows changed by commits so far: group commit's "anything new?" check. Only committed ones: a
+    // flush covers what is in the WAL, and an open batch is not there yet (`SqliteStore`).
+    changes: () => store.committedChanges,
     // Ending the process is the conservative answer to a failed flush: a retry could report pages the
     // kernel already dropped as safe. Restart recovery starts from what is really on disk.
     onFlushFailed: (err) => {
@@ -86,14 +87,15 @@ async function openSqlite(config: Config, options: OpenStoreOptions): Promise<Op
     },
   });
   return {
-    store: new SqliteStore(db),
+    store,
     seatStore: { kind: 'sqlite' },
     durable: () => groupCommit.whenDurable(),
     flushStats: () => groupCommit.stats(),
     async close() {
       await checkpointer.stop();
       wal.close();
-      db.close();
+      // Commits the open batch, if any, then closes the connection.
+      await store.close();
     },
   };
 }

@@ -132,6 +132,91 @@ describe('the SQLite store keeps other statements out of an open transaction', (
   });
 });
 
+describe('the SQLite store commits once per turn of the event loop', () => {
+  const INSERT = 'INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)';
+
+  it('puts the writes and transactions of one turn in one commit, and answers each after it', async () => {
+    const commits: string[][] = [];
+    const store = new SqliteStore(
+      openAppDb(path.join(dir, 'batch.db'), { onCommit: (statements) => commits.push(statements) }),
+    );
+    commits.splice(0); // the migrations'
+    const before = store.committedChanges;
+    const seenAtAnswer: number[] = [];
+    const answered = (p: Promise<unknown>) => p.then(() => seenAtAnswer.push(store.committedChanges));
+    await Promise.all([
+      answered(store.run(INSERT, ['a', NOW])),
+      answered(store.transaction((tx) => tx.run(INSERT, ['b', NOW]))),
+      answered(store.run(INSERT, ['c', NOW])),
+      answered(store.transaction(async (tx) => (await tx.run(INSERT, ['d', NOW])).changes)),
+    ]);
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toHaveLength(4);
+    // Nobody learnt of a write before the commit that holds all four.
+    expect(seenAtAnswer).toEqual([before + 4, before + 4, before + 4, before + 4]);
+    // A later turn: a commit of its own.
+    await store.run(INSERT, ['e', NOW]);
+    expect(commits).toHaveLength(2);
+    await store.close();
+  });
+
+  it('rolls back a transaction that throws alone, and keeps the rest of its turn', async () => {
+    const store = new SqliteStore(openAppDb(path.join(dir, 'batch-rollback.db')));
+    const results = await Promise.allSettled([
+      store.run(INSERT, ['kept-1', NOW]),
+      store.transaction(async (tx) => {
+        await tx.run(INSERT, ['undone', NOW]);
+        throw new Error('changed my mind');
+      }),
+      store.transaction((tx) => tx.run(INSERT, ['kept-2', NOW])),
+      // A statement that fails changes nothing, and the others stay.
+      store.run(INSERT, ['kept-1', NOW]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect(await store.all('SELECT jti FROM revoked_tokens ORDER BY jti')).toEqual([
+      { jti: 'kept-1' },
+      { jti: 'kept-2' },
+    ]);
+    await store.close();
+  });
+
+  it('fails every statement of a turn whose commit fails, and keeps none of them', async () => {
+    const db = openAppDb(path.join(dir, 'batch-fail.db'));
+    // A deferred foreign key is checked at COMMIT: the one way to make SQLite refuse a commit at will.
+    db.exec(`CREATE TABLE parents (id TEXT PRIMARY KEY);
+             CREATE TABLE children (id TEXT PRIMARY KEY,
+               parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)`);
+    const store = new SqliteStore(db);
+    const before = store.committedChanges;
+    const results = await Promise.allSettled([
+      store.run(INSERT, ['innocent', NOW]),
+      store.run('INSERT INTO children (id, parent) VALUES (?, ?)', ['orphan', 'nobody']),
+      store.transaction((tx) => tx.run(INSERT, ['bystander', NOW])),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY/);
+    expect(store.committedChanges).toBe(before);
+    expect(await store.all('SELECT jti FROM revoked_tokens')).toEqual([]);
+    // The store goes on: the next turn commits.
+    await store.run(INSERT, ['after', NOW]);
+    expect(await store.all('SELECT jti FROM revoked_tokens')).toEqual([{ jti: 'after' }]);
+    await store.close();
+  });
+
+  it('answers a read made while a turn’s writes are open only after they committed', async () => {
+    const store = new SqliteStore(openAppDb(path.join(dir, 'batch-read.db')));
+    const before = store.committedChanges;
+    const order: string[] = [];
+    const write = store.run(INSERT, ['w', NOW]).then(() => order.push('write'));
+    const read = store.all<{ jti: string }>('SELECT jti FROM revoked_tokens').then((rows) => {
+      order.push(`read ${rows.length} at ${store.committedChanges > before ? 'committed' : 'open'}`);
+    });
+    await Promise.all([write, read]);
+    expect(order).toEqual(['write', 'read 1 at committed']);
+    await store.close();
+  });
+});
+
 describe('the PostgreSQL store', () => {
   it('cancels a statement that runs past its timeout', async () => {
     const store = new PostgresStore(await freshPostgresDatabase('timeout'), {
