@@ -84,7 +84,7 @@ function limitBody(maxSize: number): MiddlewareHandler<AppEnv> {
  * Group commit's rule at the edge: no answer leaves while a commit made before it is unflushed (its own,
  * or another request's that it may be reporting), so a client is never told of a change a power cut
  * could still take back. Many requests share one flush; the HTTP thread never waits on the disk itself,
- * and when nothing is pending (every read of a quiet database) the check costs one `total_changes()`.
+ * and when nothing is pending (every read of a quiet database) the check compares two counters.
  */
 function answerWhenDurable(durable: () => Promise<void>): MiddlewareHandler<AppEnv> {
   return async (_c, next) => {

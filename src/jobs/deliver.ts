@@ -181,31 +181,38 @@ export function createDeliverer(options: DelivererOptions): DeliveryHandler {
 /**
  * `apply` for each item, the items of one turn of the event loop in one transaction: a burst of
  * deliveries makes one commit where it made one per message. Every caller learns its own item's
- * answer once that transaction committed; a failed transaction fails every item of it (each
- * delivery then throws, and its queue retries it). An item alone whose `apply` is one statement runs
- * without a transaction: it is atomic by itself, and BEGIN and COMMIT would be two more round trips.
+ * answer once that transaction committed. Items go in notification-id order, so two nodes' batches
+ * lock the rows they share in the same order (no deadlock on PostgreSQL). Should a batch of several
+ * fail, each item is tried again alone, so one bad row (or a deadlock) does not fail the others. An
+ * item alone whose `apply` is one statement runs without a transaction: it is atomic by itself, and
+ * BEGIN and COMMIT would be two more round trips.
  */
-function perTurn<I, O>(
+function perTurn<I extends { id: string }, O>(
   store: Store,
   shape: 'one statement' | 'statements',
   apply: (q: Queryable, item: I) => Promise<O>,
 ): (item: I) => Promise<O> {
-  let batch: { item: I; resolve: (o: O) => void; reject: (err: unknown) => void }[] = [];
+  type Entry = { item: I; resolve: (o: O) => void; reject: (err: unknown) => void };
+  let batch: Entry[] = [];
+  const alone = (item: I): Promise<O> =>
+    shape === 'one statement' ? apply(store, item) : store.transaction((tx) => apply(tx, item));
   const run = () => {
-    const items = batch;
+    const items = batch.sort((a, b) => (a.item.id < b.item.id ? -1 : a.item.id > b.item.id ? 1 : 0));
     batch = [];
-    const applied =
-      items.length === 1 && shape === 'one statement'
-        ? apply(store, items[0]!.item).then((output) => [output])
-        : store.transaction((tx) => Promise.all(items.map(({ item }) => apply(tx, item))));
-    applied.then(
-      (outputs) => {
-        for (const [i, entry] of items.entries()) entry.resolve(outputs[i]!);
-      },
-      (err: unknown) => {
-        for (const entry of items) entry.reject(err);
-      },
-    );
+    if (items.length === 1) {
+      alone(items[0]!.item).then(items[0]!.resolve, items[0]!.reject);
+      return;
+    }
+    store
+      .transaction((tx) => Promise.all(items.map(({ item }) => apply(tx, item))))
+      .then(
+        (outputs) => {
+          for (const [i, entry] of items.entries()) entry.resolve(outputs[i]!);
+        },
+        () => {
+          for (const entry of items) alone(entry.item).then(entry.resolve, entry.reject);
+        },
+      );
   };
   return (item) =>
     new Promise<O>((resolve, reject) => {

@@ -30,12 +30,21 @@ export function openAppDb(file: string, options: AppDbOptions = {}): AppDb {
   const onCommit = options.onCommit;
   let db: AppDb | undefined;
   let pending: string[] = [];
+  /** Where each open savepoint began in `pending` (the store's transactions are savepoints). */
+  const savepoints = new Map<string, number>();
   const verbose = onCommit
     ? (sql: unknown) => {
         const text = String(sql).trimStart();
         const verb = /^[A-Za-z]+/.exec(text)?.[0]?.toUpperCase() ?? '';
-        if (verb === 'BEGIN') pending = [];
-        else if (verb === 'ROLLBACK' && !/^ROLLBACK\s+TO\b/i.test(text)) pending = [];
+        if (verb === 'BEGIN') {
+          pending = [];
+          savepoints.clear();
+        } else if (verb === 'SAVEPOINT') savepoints.set(savepointName(text), pending.length);
+        else if (verb === 'ROLLBACK' && /^ROLLBACK\s+(?:TRANSACTION\s+)?TO\b/i.test(text)) {
+          // Undone: the statements since the savepoint are not part of the commit.
+          const mark = savepoints.get(savepointName(text));
+          if (mark !== undefined) pending.length = mark;
+        } else if (verb === 'ROLLBACK') pending = [];
         else if (verb === 'COMMIT' || verb === 'END') {
           onCommit(pending);
           pending = [];
@@ -53,6 +62,11 @@ export function openAppDb(file: string, options: AppDbOptions = {}): AppDb {
   db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
+}
+
+/** The name a `SAVEPOINT x` or `ROLLBACK TO [SAVEPOINT] x` statement names. */
+function savepointName(sql: string): string {
+  return /(\w+)\s*;?\s*$/.exec(sql)?.[1] ?? '';
 }
 
 /** Statements that write, and so commit by themselves when no transaction is open. */

@@ -31,7 +31,9 @@ export interface Store extends Queryable {
   /**
    * Runs `work` in one transaction: committed when it resolves, rolled back when it throws. Statements
    * of the transaction go through `tx`; a statement made on the store meanwhile runs outside it (on
-   * SQLite: after it, since the one connection is busy with it).
+   * SQLite: after it, since the one connection is busy with it). `work` must await nothing but `tx`'s
+   * statements: on SQLite a statement made on the store, even before the transaction began, resolves
+   * only at its turn's commit, which waits for this transaction: awaiting it here never ends.
    */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
@@ -131,6 +133,7 @@ export class SqliteStore implements Store {
   #batch?: Batch;
   #committedChanges: number;
   #savepoints = 0;
+  #isClosed = false;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -177,13 +180,14 @@ export class SqliteStore implements Store {
       result = op();
     } catch (error) {
       this.#checkBatchAlive(batch, error);
-      throw error;
+      return batch.failAfter(error);
     }
     return batch.after(result);
   }
 
   #openBatch(): Batch {
     if (this.#batch) return this.#batch;
+    if (this.#isClosed) throw new Error('the store is closed');
     this.#db.exec('BEGIN IMMEDIATE');
     const batch = new Batch();
     this.#batch = batch;
@@ -203,20 +207,29 @@ export class SqliteStore implements Store {
     // After any transaction open now: it is part of the batch, and must end before the batch does.
     const release = await this.#acquire();
     try {
-      if (this.#batch !== batch) return;
-      this.#batch = undefined;
-      try {
-        this.#db.exec('COMMIT');
-      } catch (error) {
-        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-        batch.fail(error);
-        return;
-      }
-      this.#committedChanges = this.#totalChanges.get() as number;
-      batch.commit();
+      this.#commitLocked(batch);
     } finally {
       release();
     }
+  }
+
+  /** Commits `batch` if it is still the open one; the caller holds the lock. */
+  #commitLocked(batch: Batch): void {
+    if (this.#batch !== batch) return;
+    this.#batch = undefined;
+    try {
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      batch.fail(error);
+      try {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      } catch {
+        // The connection is unusable; the next statement reports it to its own caller.
+      }
+      return;
+    }
+    this.#committedChanges = this.#totalChanges.get() as number;
+    batch.commit();
   }
 
   async #acquire(): Promise<() => void> {
@@ -254,8 +267,9 @@ export class SqliteStore implements Store {
       run: (sql, params = []) => ifOpen(() => this.#runNow(sql, params)),
     };
     const savepoint = `tx${++this.#savepoints}`;
-    let batch: Batch;
-    let result: T;
+    let batch: Batch | undefined;
+    let result: T | undefined;
+    let failure: { error: unknown } | undefined;
     try {
       batch = this.#openBatch();
       this.#db.exec(`SAVEPOINT ${savepoint}`);
@@ -267,7 +281,7 @@ export class SqliteStore implements Store {
           this.#db.exec(`ROLLBACK TO ${savepoint}`);
           this.#db.exec(`RELEASE ${savepoint}`);
         } else this.#checkBatchAlive(batch, error);
-        throw error;
+        failure = { error };
       }
     } finally {
       // The lock goes before the commit, which needs it (and others may join the batch meanwhile).
@@ -275,20 +289,28 @@ export class SqliteStore implements Store {
       this.#locked = false;
       release();
     }
-    return batch.after(result);
+    // Even a refusal waits for the batch: it may rest on another request's write that is not committed
+    // yet (a unique key, an offer's last use), and must not be told before that write is.
+    // (`batch` and `result` are set: an exception before them left through the `finally`.)
+    if (failure) return batch!.failAfter(failure.error);
+    return batch!.after(result!);
   }
 
   async subscribe(): Promise<Subscription> {
     return { close: async () => undefined };
   }
 
+  /** Commits the open batch, refuses every later write, and closes the connection. */
   async close(): Promise<void> {
-    const batch = this.#batch;
-    if (batch) await this.#commit(batch);
     const release = await this.#acquire();
-    this.#statements.clear();
-    this.#db.close();
-    release();
+    try {
+      this.#isClosed = true;
+      if (this.#batch) this.#commitLocked(this.#batch);
+      this.#statements.clear();
+      this.#db.close();
+    } finally {
+      release();
+    }
   }
 }
 
@@ -300,6 +322,16 @@ class Batch {
   after<T>(value: T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#waiting.push({ resolve: () => resolve(value), reject });
+    });
+  }
+
+  /**
+   * Rejects with `error` once the batch committed, or with the batch's failure if it failed: a
+   * statement's refusal (a unique key taken) may rest on a write of the batch that never commits.
+   */
+  failAfter(error: unknown): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      this.#waiting.push({ resolve: () => reject(error), reject });
     });
   }
 

@@ -203,6 +203,58 @@ describe('the SQLite store commits once per turn of the event loop', () => {
     await store.close();
   });
 
+  it('tells a refusal only after the write it rests on committed, and not at all if that write never does', async () => {
+    const db = openAppDb(path.join(dir, 'batch-refusal.db'));
+    db.exec(`CREATE TABLE parents (id TEXT PRIMARY KEY);
+             CREATE TABLE children (id TEXT PRIMARY KEY,
+               parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)`);
+    const store = new SqliteStore(db);
+    // The second insert of a key collides with the first, which is not committed yet: its UNIQUE
+    // refusal is told once the first is committed.
+    let before = store.committedChanges;
+    const seen: string[] = [];
+    const [first, second] = await Promise.allSettled([
+      store.run(INSERT, ['taken', NOW]),
+      store.run(INSERT, ['taken', NOW]).catch((err: Error) => {
+        seen.push(`refused with ${store.committedChanges > before ? 'the first committed' : 'it open'}`);
+        throw err;
+      }),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(String((second as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(seen).toEqual(['refused with the first committed']);
+    // Now the first write's batch fails at COMMIT: the collision it caused is never told as such.
+    before = store.committedChanges;
+    const results = await Promise.allSettled([
+      store.run(INSERT, ['ghost', NOW]),
+      store.run(INSERT, ['ghost', NOW]),
+      store.transaction(async (tx) => {
+        await tx.run(INSERT, ['ghost', NOW]);
+      }),
+      store.run('INSERT INTO children (id, parent) VALUES (?, ?)', ['orphan', 'nobody']),
+    ]);
+    const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    for (const reason of reasons) expect(reason).toMatch(/batch failed/);
+    expect(store.committedChanges).toBe(before);
+    expect(await store.all("SELECT jti FROM revoked_tokens WHERE jti = 'ghost'")).toEqual([]);
+    await store.close();
+  });
+
+  it('commits what it accepted when it closes, and refuses what comes after', async () => {
+    const file = path.join(dir, 'batch-close.db');
+    const store = new SqliteStore(openAppDb(file));
+    const accepted = store.run(INSERT, ['accepted', NOW]);
+    const closing = store.close();
+    const late = store.transaction((tx) => tx.run(INSERT, ['late', NOW]));
+    await expect(accepted).resolves.toEqual({ changes: 1 });
+    await closing;
+    await expect(late).rejects.toThrow(/closed|not open/);
+    const again = new SqliteStore(openAppDb(file));
+    expect(await again.all('SELECT jti FROM revoked_tokens')).toEqual([{ jti: 'accepted' }]);
+    await again.close();
+  });
+
   it('answers a read made while a turn’s writes are open only after they committed', async () => {
     const store = new SqliteStore(openAppDb(path.join(dir, 'batch-read.db')));
     const before = store.committedChanges;
