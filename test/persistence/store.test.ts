@@ -135,6 +135,18 @@ describe('the SQLite store keeps other statements out of an open transaction', (
 describe('the SQLite store commits once per turn of the event loop', () => {
   const INSERT = 'INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)';
 
+  /**
+   * A store whose commit fails when an orphan is inserted in `children`: a deferred foreign key is
+   * checked at COMMIT, the one way to make SQLite refuse a commit at will.
+   */
+  function storeThatCanFailCommits(file: string): SqliteStore {
+    const db = openAppDb(path.join(dir, file));
+    db.exec(`CREATE TABLE parents (id TEXT PRIMARY KEY);
+             CREATE TABLE children (id TEXT PRIMARY KEY,
+               parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)`);
+    return new SqliteStore(db);
+  }
+
   it('puts the writes and transactions of one turn in one commit, and answers each after it', async () => {
     const commits: string[][] = [];
     const store = new SqliteStore(
@@ -181,12 +193,7 @@ describe('the SQLite store commits once per turn of the event loop', () => {
   });
 
   it('fails every statement of a turn whose commit fails, and keeps none of them', async () => {
-    const db = openAppDb(path.join(dir, 'batch-fail.db'));
-    // A deferred foreign key is checked at COMMIT: the one way to make SQLite refuse a commit at will.
-    db.exec(`CREATE TABLE parents (id TEXT PRIMARY KEY);
-             CREATE TABLE children (id TEXT PRIMARY KEY,
-               parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)`);
-    const store = new SqliteStore(db);
+    const store = storeThatCanFailCommits('batch-fail.db');
     const before = store.committedChanges;
     const results = await Promise.allSettled([
       store.run(INSERT, ['innocent', NOW]),
@@ -204,11 +211,7 @@ describe('the SQLite store commits once per turn of the event loop', () => {
   });
 
   it('tells a refusal only after the write it rests on committed, and not at all if that write never does', async () => {
-    const db = openAppDb(path.join(dir, 'batch-refusal.db'));
-    db.exec(`CREATE TABLE parents (id TEXT PRIMARY KEY);
-             CREATE TABLE children (id TEXT PRIMARY KEY,
-               parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)`);
-    const store = new SqliteStore(db);
+    const store = storeThatCanFailCommits('batch-refusal.db');
     // The second insert of a key collides with the first, which is not committed yet: its UNIQUE
     // refusal is told once the first is committed.
     let before = store.committedChanges;
