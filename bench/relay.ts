@@ -34,7 +34,7 @@ import { simpleLayout } from '../src/actors/seat-layout.js';
 import type { ShowEvent } from '../src/actors/shard-protocol.js';
 import { apply, createShowState } from '../src/actors/show-actor.js';
 import { layoutKeyOf, layoutResolver } from '../src/actors/show-codec.js';
-import { SEATS_CHANNEL } from '../src/cluster/seat-relay.js';
+import { packRelayMessages, SEATS_CHANNEL } from '../src/cluster/seat-relay.js';
 import { createFeedServer } from '../src/http/seat-feed.js';
 import { newId } from '../src/ids.js';
 import { createLogger } from '../src/logger.js';
@@ -49,8 +49,6 @@ type Kind = 'notify' | 'redis' | 'proxy';
 type Message = { type: string; [key: string]: unknown };
 
 const ROLE_ENV = 'BOXOFFICE_RELAY_BENCH_ROLE';
-/** SeatRelay's limit (PostgreSQL's payload limit is 8000 bytes). */
-const MAX_PAYLOAD_BYTES = 7500;
 /** Messages handed to the relay and not yet taken (sent, or written to the socket) before the publisher waits. */
 const MAX_IN_FLIGHT = 32;
 /** Real events made before the clock starts, sent round and round. */
@@ -102,28 +100,9 @@ function realEvents(count: number): ShowEvent[] {
   return events;
 }
 
-/** SeatRelay#flush's packing, with the send time in front: one or more messages of ≤7500 bytes. */
+/** SeatRelay's own packing, with the send time in front: one or more messages of ≤7500 bytes. */
 function pack(events: ShowEvent[]): string[] {
-  const prefix = `{"t":${wallNow().toFixed(3)},"n":${JSON.stringify(OWNER)},"e":[`;
-  const out: string[] = [];
-  let parts: string[] = [];
-  let size = prefix.length + 2;
-  const send = () => {
-    if (parts.length === 0) return;
-    out.push(`${prefix}${parts.join(',')}]}`);
-    parts = [];
-    size = prefix.length + 2;
-  };
-  for (const event of events) {
-    let json = JSON.stringify(event);
-    if (json.length > MAX_PAYLOAD_BYTES - prefix.length - 2)
-      json = JSON.stringify({ showId: event.showId, version: event.version, changes: [], isGap: true });
-    if (size + json.length + 1 > MAX_PAYLOAD_BYTES) send();
-    parts.push(json);
-    size += json.length + 1;
-  }
-  send();
-  return out;
+  return packRelayMessages(`{"t":${wallNow().toFixed(3)},"n":${JSON.stringify(OWNER)},"e":[`, events);
 }
 
 interface Sender {

@@ -84,9 +84,3 @@ export function placementOf(
   const liveSorted = [...alive].sort();
   return { home, orphans, fairShare: shareOf(liveSorted.indexOf(node), liveSorted.length, partitions) };
 }
-
-/** The node whose home holds `partition`. */
-export function homeOf(partition: number, ranges: ReadonlyMap<string, HomeRange>): string | undefined {
-  for (const [node, range] of ranges) if (partition >= range.start && partition < range.end) return node;
-  return undefined;
-}

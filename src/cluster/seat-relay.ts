@@ -87,14 +87,7 @@ export class SeatRelay {
     this.#isFlushScheduled = false;
     const events = this.#queue;
     this.#queue = [];
-    const prefix = `{"n":${JSON.stringify(this.options.node)},"e":[`;
-    let parts: string[] = [];
-    let size = prefix.length + 2;
-    const send = () => {
-      if (parts.length === 0) return;
-      const payload = `${prefix}${parts.join(',')}]}`;
-      parts = [];
-      size = prefix.length + 2;
+    for (const payload of packRelayMessages(`{"n":${JSON.stringify(this.options.node)},"e":[`, events)) {
       this.#published++;
       this.#sending = this.#sending.then(() =>
         notify(this.options.store, SEATS_CHANNEL, payload).catch((err) =>
@@ -102,20 +95,38 @@ export class SeatRelay {
           this.options.logger?.warn({ err }, 'seat relay could not publish'),
         ),
       );
-    };
-    for (const event of events) {
-      let json = JSON.stringify(event);
-      if (json.length > MAX_PAYLOAD_BYTES - prefix.length - 2)
-        json = JSON.stringify({ showId: event.showId, version: event.version, changes: [], isGap: true });
-      if (size + json.length + 1 > MAX_PAYLOAD_BYTES) send();
-      parts.push(json);
-      size += json.length + 1;
     }
-    send();
   }
 
   async close(): Promise<void> {
     await this.#sending;
     await this.#subscription?.close();
   }
+}
+
+/**
+ * `events` as relay messages of at most MAX_PAYLOAD_BYTES each: `prefix` (an object opened up to its
+ * event array, `{"n":…,"e":[`), then the events, as many per message as fit. An event too long for
+ * any message goes as a gap marker (no changes, `isGap`): its followers resync.
+ */
+export function packRelayMessages(prefix: string, events: readonly ShowEvent[]): string[] {
+  const messages: string[] = [];
+  let parts: string[] = [];
+  let size = prefix.length + 2;
+  const close = () => {
+    if (parts.length === 0) return;
+    messages.push(`${prefix}${parts.join(',')}]}`);
+    parts = [];
+    size = prefix.length + 2;
+  };
+  for (const event of events) {
+    let json = JSON.stringify(event);
+    if (json.length > MAX_PAYLOAD_BYTES - prefix.length - 2)
+      json = JSON.stringify({ showId: event.showId, version: event.version, changes: [], isGap: true });
+    if (size + json.length + 1 > MAX_PAYLOAD_BYTES) close();
+    parts.push(json);
+    size += json.length + 1;
+  }
+  close();
+  return messages;
 }

@@ -156,14 +156,14 @@ export class SqliteStore implements Store {
     return statement;
   }
 
-  #allNow<T>(sql: string, params: readonly SqlValue[]): T[] {
-    return this.#prepare(sql).all(...params) as T[];
+  #allNow<T>(statement: Database.Statement, params: readonly SqlValue[]): T[] {
+    return statement.all(...params) as T[];
   }
-  #getNow<T>(sql: string, params: readonly SqlValue[]): T | undefined {
-    return this.#prepare(sql).get(...params) as T | undefined;
+  #getNow<T>(statement: Database.Statement, params: readonly SqlValue[]): T | undefined {
+    return statement.get(...params) as T | undefined;
   }
-  #runNow(sql: string, params: readonly SqlValue[]): RunResult {
-    return { changes: this.#prepare(sql).run(...params).changes };
+  #runNow(statement: Database.Statement, params: readonly SqlValue[]): RunResult {
+    return { changes: statement.run(...params).changes };
   }
 
   /**
@@ -171,13 +171,14 @@ export class SqliteStore implements Store {
    * Inside the batch when it writes or a batch is open (it then resolves at the batch's commit); a read
    * with no batch open runs on its own and resolves at once.
    */
-  async #outside<T>(sql: string, op: () => T): Promise<T> {
+  async #outside<T>(sql: string, op: (statement: Database.Statement) => T): Promise<T> {
     while (this.#locked) await this.#acquire().then((release) => release());
-    if (!this.#batch && this.#prepare(sql).readonly) return op();
+    const statement = this.#prepare(sql);
+    if (!this.#batch && statement.readonly) return op(statement);
     const batch = this.#openBatch();
     let result: T;
     try {
-      result = op();
+      result = op(statement);
     } catch (error) {
       this.#checkBatchAlive(batch, error);
       return batch.failAfter(error);
@@ -243,13 +244,13 @@ export class SqliteStore implements Store {
   }
 
   all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.#outside(sql, () => this.#allNow<T>(sql, params));
+    return this.#outside(sql, (statement) => this.#allNow<T>(statement, params));
   }
   get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return this.#outside(sql, () => this.#getNow<T>(sql, params));
+    return this.#outside(sql, (statement) => this.#getNow<T>(statement, params));
   }
   run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
-    return this.#outside(sql, () => this.#runNow(sql, params));
+    return this.#outside(sql, (statement) => this.#runNow(statement, params));
   }
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -262,9 +263,11 @@ export class SqliteStore implements Store {
     };
     const tx: Queryable = {
       dialect: 'sqlite',
-      all: <R>(sql: string, params: readonly SqlValue[] = []) => ifOpen(() => this.#allNow<R>(sql, params)),
-      get: <R>(sql: string, params: readonly SqlValue[] = []) => ifOpen(() => this.#getNow<R>(sql, params)),
-      run: (sql, params = []) => ifOpen(() => this.#runNow(sql, params)),
+      all: <R>(sql: string, params: readonly SqlValue[] = []) =>
+        ifOpen(() => this.#allNow<R>(this.#prepare(sql), params)),
+      get: <R>(sql: string, params: readonly SqlValue[] = []) =>
+        ifOpen(() => this.#getNow<R>(this.#prepare(sql), params)),
+      run: (sql, params = []) => ifOpen(() => this.#runNow(this.#prepare(sql), params)),
     };
     const savepoint = `tx${++this.#savepoints}`;
     let batch: Batch | undefined;

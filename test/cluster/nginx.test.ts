@@ -59,7 +59,7 @@ describe('a cluster behind nginx (deploy/nginx.conf)', () => {
   it('answers the API and the live seat feed through nginx, and hides the route between nodes', async () => {
     const base = cluster.url;
     expect(base).not.toBe(cluster.nodes[0]!.url);
-    const showId = await firstShowId(cluster.databaseUrl);
+    const [showId] = await scheduledShows(1);
     const user = await json('POST', `${base}/api/register`, {
       name: 'Via Nginx',
       email: 'via-nginx@example.com',
@@ -106,10 +106,10 @@ describe('placement behind nginx', () => {
   it('sends every command for a show to the node that owns it: nothing is forwarded', async () => {
     // Each node owns its home range once the second has joined (two nodes, four partitions: 0-1, 2-3).
     await waitFor(async () => {
-      const owners = await leaseOwners(cluster.databaseUrl);
+      const owners = await leaseOwners();
       return owners.join() === 'n1,n1,n2,n2';
     }, 30_000);
-    const shows = await scheduledShows(cluster.databaseUrl);
+    const shows = await scheduledShows(12);
     const partitions = new Set(shows.map((id) => partitionOf(id, 4)));
     // The demo catalog has shows in both nodes' homes, or this would prove nothing.
     expect([...partitions].some((p) => p < 2) && [...partitions].some((p) => p >= 2)).toBe(true);
@@ -160,41 +160,27 @@ async function forwardsByNode(): Promise<number[]> {
 }
 
 /** Each partition's live owner, by partition. */
-async function leaseOwners(databaseUrl: string): Promise<(string | null)[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ node: string | null }>(
-      'SELECT CASE WHEN expires_at > now() THEN node END AS node FROM partition_leases ORDER BY partition',
-    );
-    return rows.map((r) => r.node);
-  } finally {
-    await client.end();
-  }
+async function leaseOwners(): Promise<(string | null)[]> {
+  const rows = await query<{ node: string | null }>(
+    'SELECT CASE WHEN expires_at > now() THEN node END AS node FROM partition_leases ORDER BY partition',
+  );
+  return rows.map((r) => r.node);
 }
 
-async function scheduledShows(databaseUrl: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ id: string }>(
-      "SELECT id FROM shows WHERE status = 'scheduled' ORDER BY id LIMIT 12",
-    );
-    return rows.map((r) => r.id);
-  } finally {
-    await client.end();
-  }
+/** Scheduled shows of the demo catalog the first node seeded, by id. */
+async function scheduledShows(limit: number): Promise<string[]> {
+  const rows = await query<{ id: string }>(
+    `SELECT id FROM shows WHERE status = 'scheduled' ORDER BY id LIMIT ${limit}`,
+  );
+  return rows.map((r) => r.id);
 }
 
-/** A scheduled show of the demo catalog the first node seeded. */
-async function firstShowId(databaseUrl: string): Promise<string> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+/** One statement on the cluster's database, on a connection of its own. */
+async function query<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: cluster.databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ id: string }>(
-      "SELECT id FROM shows WHERE status = 'scheduled' ORDER BY id LIMIT 1",
-    );
-    return rows[0]!.id;
+    return (await client.query<T>(sql)).rows;
   } finally {
     await client.end();
   }

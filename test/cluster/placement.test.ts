@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { balancerWeights, homeOf, homeRanges, placementOf } from '../../src/cluster/placement.js';
+import { balancerWeights, homeRanges, placementOf } from '../../src/cluster/placement.js';
 
 describe('placement', () => {
   it('gives each known node a contiguous home in node-id order, covering every partition once', () => {
@@ -16,8 +16,6 @@ describe('placement', () => {
       ['n2', { start: 22, end: 43 }],
       ['n3', { start: 43, end: 64 }],
     ]);
-    for (let p = 0; p < 64; p++) expect(homeOf(p, ranges)).toBeDefined();
-    expect(homeOf(64, ranges)).toBeUndefined();
   });
 
   it('shares the orphans of an absent node among the live ones, up to each one’s fair share', () => {

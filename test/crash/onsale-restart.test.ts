@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN, ADMIN_ENV, createShow, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, createOnsale, createShow, login, newUser } from '../helpers/catalog.js';
 import { spawnService } from '../helpers/process.js';
 import { client } from '../helpers/server.js';
 
@@ -38,15 +38,7 @@ describe('on-sale restart', () => {
     const api = client(first.url);
     const adminToken = await login(api, ADMIN.email, ADMIN.password);
     const { showId } = await createShow(api, { adminToken });
-    const created = await api('POST', '/api/admin/onsales', {
-      token: adminToken,
-      body: {
-        showIds: [showId],
-        opensAt: new Date(Date.now() + 3_600_000).toISOString(),
-        admitPerMinute: 120,
-      },
-    });
-    const id = created.body.onsale.id as string;
+    const id = await createOnsale(api, adminToken, [showId], 120);
     const buyers = [];
     for (let i = 0; i < EARLY; i++) buyers.push(await newUser(api));
     for (const b of buyers)

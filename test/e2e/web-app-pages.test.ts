@@ -6,7 +6,7 @@
  */
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, ADMIN_ENV, GOOD_CARD, login, newUser } from '../helpers/catalog.js';
+import { ADMIN, ADMIN_ENV, bookAndPay, login, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { expectAccessible } from './axe.js';
 import {
@@ -88,15 +88,7 @@ describe.skipIf(!hasChromium)('web app pages in chromium', () => {
   /** A rating needs a confirmed booking of the movie, as a real viewer's would. */
   const rate = async (showId: string, movieId: string, score: number) => {
     const viewer = await newUser(server.api);
-    const booking = await server.api('POST', '/api/bookings', {
-      body: { showId, seats: ['A8'], paymentMethod: 'card' },
-      token: viewer.token,
-    });
-    const paid = await server.api('POST', '/api/payments', {
-      body: { bookingId: booking.body.booking.id, method: 'card', card: GOOD_CARD },
-      token: viewer.token,
-    });
-    expect(paid.body.booking.status).toBe('confirmed');
+    await bookAndPay(server.api, viewer.token, showId, ['A8']);
     const rated = await server.api('POST', `/api/movies/${movieId}/ratings`, {
       body: { score },
       token: viewer.token,
@@ -315,15 +307,7 @@ describe.skipIf(!hasChromium)('web app pages in chromium', () => {
       body: { seats: ['B1'] },
       token: user.token,
     });
-    const booking = await server.api('POST', '/api/bookings', {
-      body: { showId, seats: ['C1', 'C2'], paymentMethod: 'card' },
-      token: user.token,
-    });
-    const paid = await server.api('POST', '/api/payments', {
-      body: { bookingId: booking.body.booking.id, method: 'card', card: GOOD_CARD },
-      token: user.token,
-    });
-    expect(paid.body.booking.status).toBe('confirmed');
+    const booking = await bookAndPay(server.api, user.token, showId, ['C1', 'C2']);
     const context = await browser.newContext({ token: user.token, width: 320 });
     // Offline-ready: every request the pages make goes to the service itself (no fonts, CDNs, trackers).
     const requested: string[] = [];
@@ -338,7 +322,7 @@ describe.skipIf(!hasChromium)('web app pages in chromium', () => {
         [`/movies/${movieId}`, page.locator(`a[href="/shows/${showId}"]`)],
         [`/shows/${showId}`, seat(page, 'A1')],
         [`/checkout/${hold.body.hold.id}`, page.getByRole('button', { name: 'Continue to payment' })],
-        [`/tickets/${booking.body.booking.id}`, page.getByRole('img', { name: /Ticket QR code/ })],
+        [`/tickets/${booking.id}`, page.getByRole('img', { name: /Ticket QR code/ })],
         ['/bookings', page.getByRole('button', { name: 'Cancel booking' })],
         ['/profile', page.getByRole('button', { name: 'Save profile' })],
       ];

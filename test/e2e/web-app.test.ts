@@ -7,7 +7,7 @@
  */
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_ENV, createShow, GOOD_CARD, newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, bookAndPay, createShow, newUser } from '../helpers/catalog.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { expectAccessible } from './axe.js';
 import {
@@ -300,15 +300,7 @@ describe.skipIf(!hasChromium)('web app in chromium', () => {
       token: adminToken,
     });
     expect(blocked.status).toBe(200);
-    const booking = await server.api('POST', '/api/bookings', {
-      body: { showId, seats: ['A2'], paymentMethod: 'card' },
-      token: other.token,
-    });
-    const paid = await server.api('POST', '/api/payments', {
-      body: { bookingId: booking.body.booking.id, method: 'card', card: GOOD_CARD },
-      token: other.token,
-    });
-    expect(paid.body.booking.status).toBe('confirmed');
+    await bookAndPay(server.api, other.token, showId, ['A2']);
     const hold = await server.api('POST', `/api/shows/${showId}/holds`, {
       body: { seats: ['A3'] },
       token: other.token,

@@ -96,3 +96,36 @@ export async function createShow(
   });
   return { showId: show.id, movieId: movie.id, theaterId: theater.id, screenId: screen.id, adminToken };
 }
+
+/** An on-sale of `showIds` that opens in an hour: buyers can queue, nobody is admitted yet. Its id. */
+export async function createOnsale(
+  api: Api,
+  adminToken: string,
+  showIds: string[],
+  admitPerMinute = 60,
+): Promise<string> {
+  const res = await api('POST', '/api/admin/onsales', {
+    token: adminToken,
+    body: { showIds, opensAt: new Date(Date.now() + 3_600_000).toISOString(), admitPerMinute },
+  });
+  if (res.status !== 201)
+    throw new Error(`POST /api/admin/onsales: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.onsale.id as string;
+}
+
+/** Books `seats` for the holder of `token` and pays with GOOD_CARD; throws unless it is confirmed. */
+export async function bookAndPay(api: Api, token: string, showId: string, seats: string[]) {
+  const booking = await api('POST', '/api/bookings', {
+    body: { showId, seats, paymentMethod: 'card' },
+    token,
+  });
+  if (booking.status !== 201)
+    throw new Error(`POST /api/bookings: ${booking.status} ${JSON.stringify(booking.body)}`);
+  const paid = await api('POST', '/api/payments', {
+    body: { bookingId: booking.body.booking.id, method: 'card', card: GOOD_CARD },
+    token,
+  });
+  if (paid.body?.booking?.status !== 'confirmed')
+    throw new Error(`POST /api/payments: ${paid.status} ${JSON.stringify(paid.body)}`);
+  return paid.body.booking;
+}

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, createOnsale, createShow, newUser } from '../helpers/catalog.js';
 import { type ServiceProcess, spawnService } from '../helpers/process.js';
 import {
   closeCodeIn,
@@ -59,16 +59,7 @@ beforeAll(async () => {
   const { showId, adminToken } = await createShow(api);
   feedPath = `/ws/shows/${showId}`;
   const { showId: onsaleShowId } = await createShow(api, { adminToken });
-  const created = await api('POST', '/api/admin/onsales', {
-    token: adminToken,
-    body: {
-      showIds: [onsaleShowId],
-      opensAt: new Date(Date.now() + 3_600_000).toISOString(),
-      admitPerMinute: 60,
-    },
-  });
-  expect(created.status).toBe(201);
-  onsaleId = created.body.onsale.id;
+  onsaleId = await createOnsale(api, adminToken, [onsaleShowId]);
   const buyer = await newUser(api);
   expect((await api('POST', `/api/onsales/${onsaleId}/queue`, { token: buyer.token })).status).toBeLessThan(
     300,

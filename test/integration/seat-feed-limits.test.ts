@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RESERVED_FILE_DESCRIPTORS } from '../../src/http/seat-feed.js';
-import { ADMIN_ENV, createShow, newUser } from '../helpers/catalog.js';
+import { ADMIN_ENV, createOnsale, createShow, newUser } from '../helpers/catalog.js';
 import { spawnService } from '../helpers/process.js';
 import {
   collect,
@@ -112,12 +112,13 @@ describe('all feeds together', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-fdlimit-'));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  it('stays below the open-files limit read at start, and plain requests still work at the bound', async () => {
-    const service = await spawnService({
+  /** The service with OPEN_FILES file descriptors at most, and no per-address feed limit. */
+  const spawnAtFileLimit = (dir: string) =>
+    spawnService({
       wrapper: ['prlimit', `--nofile=${OPEN_FILES}:${OPEN_FILES}`, '--'],
       env: {
         ...ADMIN_ENV,
-        DATA_DIR: dataDir,
+        DATA_DIR: dir,
         SEED_DEMO: 'false',
         WORKERS: '1',
         PARTITIONS: '8',
@@ -125,6 +126,9 @@ describe('all feeds together', () => {
         WS_MAX_FEEDS_PER_ADDRESS: '100000',
       },
     });
+
+  it('stays below the open-files limit read at start, and plain requests still work at the bound', async () => {
+    const service = await spawnAtFileLimit(dataDir);
     const feeds: WebSocket[] = [];
     try {
       const bound = OPEN_FILES - RESERVED_FILE_DESCRIPTORS;
@@ -148,34 +152,14 @@ describe('all feeds together', () => {
 
   it('counts the on-sale queue feeds in the same bound as the seat feeds', async () => {
     const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxoffice-fdlimit-shared-'));
-    const service = await spawnService({
-      wrapper: ['prlimit', `--nofile=${OPEN_FILES}:${OPEN_FILES}`, '--'],
-      env: {
-        ...ADMIN_ENV,
-        DATA_DIR: sharedDir,
-        SEED_DEMO: 'false',
-        WORKERS: '1',
-        PARTITIONS: '8',
-        JOURNAL_SYNC: 'normal',
-        WS_MAX_FEEDS_PER_ADDRESS: '100000',
-      },
-    });
+    const service = await spawnAtFileLimit(sharedDir);
     const feeds: WebSocket[] = [];
     try {
       const bound = OPEN_FILES - RESERVED_FILE_DESCRIPTORS;
       const api = client(service.url);
       const { showId, adminToken } = await createShow(api);
       const { showId: onsaleShowId } = await createShow(api, { adminToken });
-      const created = await api('POST', '/api/admin/onsales', {
-        token: adminToken,
-        body: {
-          showIds: [onsaleShowId],
-          opensAt: new Date(Date.now() + 3_600_000).toISOString(),
-          admitPerMinute: 60,
-        },
-      });
-      expect(created.status).toBe(201);
-      const onsaleId = created.body.onsale.id;
+      const onsaleId = await createOnsale(api, adminToken, [onsaleShowId]);
       const buyer = await newUser(api);
       expect(
         (await api('POST', `/api/onsales/${onsaleId}/queue`, { token: buyer.token })).status,
