@@ -15,7 +15,9 @@
  * as fast as the holds are answered), --seed N, --cpu-prof DIR (V8 profiles of the service), --no-build,
  * --service-env K=V,K=V (diagnosis only, e.g. JOURNAL_SYNC=normal; published figures use none),
  * --store sqlite|postgres|both (default sqlite; postgres starts its own server like the tests, both runs
- * each scenario on SQLite then PostgreSQL and prints their ratio).
+ * each scenario on SQLite then PostgreSQL and prints their ratio), --pg-via socket|tcp (how the services
+ * reach that PostgreSQL: default its Unix-domain socket, as a service on the database's machine would;
+ * tcp for loopback TCP, as from another machine).
  * See bench/http/README.md.
  */
 import { randomBytes } from 'node:crypto';
@@ -23,7 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { BenchContext, BenchOptions, Row, Template } from './http/context.js';
 import { prepareTemplate } from './http/fixtures.js';
-import { BenchPostgres, type StoreKind } from './http/postgres.js';
+import { BenchPostgres, type PostgresTransport, type StoreKind } from './http/postgres.js';
 import { type Processes, runBench } from './http/processes.js';
 import { storeComparison, table } from './http/report.js';
 import { feedFanout } from './http/scenarios/feed-fanout.js';
@@ -52,6 +54,12 @@ function parseStores(): StoreKind[] {
   throw new Error('--store must be sqlite, postgres or both');
 }
 
+function parsePgVia(): PostgresTransport {
+  const via = arg('pg-via', 'socket');
+  if (via === 'socket' || via === 'tcp') return via;
+  throw new Error('--pg-via must be socket or tcp');
+}
+
 function parseOptions(): BenchOptions {
   const seconds = positive('seconds', 10);
   return {
@@ -78,6 +86,7 @@ function parseOptions(): BenchOptions {
         .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
     ),
     stores: parseStores(),
+    pgVia: parsePgVia(),
   };
 }
 
@@ -115,8 +124,8 @@ async function main(procs: Processes, isInterrupted: () => boolean): Promise<voi
     log,
   };
   if (options.stores.includes('postgres')) {
-    log('starting PostgreSQL 15 (initdb in a temp dir, loopback, fsync on)…');
-    ctx.postgres = await BenchPostgres.start(procs);
+    log(`starting PostgreSQL 15 (initdb in a temp dir, fsync on; services connect via ${options.pgVia})…`);
+    ctx.postgres = await BenchPostgres.start(procs, options.pgVia);
   }
   const templates = new Map<StoreKind, Template>();
   const users = usersNeeded(options);
@@ -179,7 +188,10 @@ async function main(procs: Processes, isInterrupted: () => boolean): Promise<voi
     );
     console.log(`command: ${command}\n`);
     console.log(table(rows));
-    if (comparison) console.log(`\nPostgreSQL against SQLite, same run:\n${comparison.table}`);
+    if (comparison)
+      console.log(
+        `\nPostgreSQL (reached via ${options.pgVia === 'socket' ? 'its Unix socket' : 'loopback TCP'}) against SQLite, same run:\n${comparison.table}`,
+      );
     console.log(`\nload average at the end (/proc/loadavg): ${loadAfter}`);
     for (const f of failures) console.log(`\nscenario ${f.scenario} FAILED: ${f.error.split('\n')[0]}`);
   }

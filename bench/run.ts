@@ -16,6 +16,7 @@ const BENCHES: Record<string, string> = {
   onsale: './onsale.ts',
   cluster: './cluster.ts',
   relay: './relay.ts',
+  'pg-roundtrip': './pg-roundtrip.ts',
 };
 
 const name = process.argv[2];

@@ -10,7 +10,7 @@ import { JsonClient } from './client.js';
 import { adminToken, type BenchUser } from './fixtures.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { type Peer, startCeiling } from './peers.js';
-import type { BenchPostgres, StoreKind } from './postgres.js';
+import type { BenchPostgres, PostgresTransport, StoreKind } from './postgres.js';
 import type { Processes } from './processes.js';
 import { cloneDataDir, type Service, startService } from './service.js';
 
@@ -40,6 +40,8 @@ export interface BenchOptions {
   serviceEnv: Record<string, string>;
   /** The stores to run each scenario on, in this order (`--store sqlite|postgres|both`). */
   stores: StoreKind[];
+  /** How services reach the bench's PostgreSQL (`--pg-via`). */
+  pgVia: PostgresTransport;
 }
 
 /** The registered users, in a data directory (and, for PostgreSQL, a database) that scenarios copy. */

@@ -12,16 +12,24 @@ import { databaseUrlOf, startTestPostgres, type TestPostgres } from '../../test/
 import type { Processes } from './processes.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
+export type PostgresTransport = 'tcp' | 'socket';
 
 export class BenchPostgres {
   #clones = 0;
 
-  private constructor(readonly server: TestPostgres) {}
+  private constructor(
+    readonly server: TestPostgres,
+    readonly via: PostgresTransport,
+  ) {}
 
-  /** Starts the server; the registry stops it at the end of the run, on Ctrl-C and on a crash. */
-  static async start(procs: Processes): Promise<BenchPostgres> {
+  /**
+   * Starts the server; the registry stops it at the end of the run, on Ctrl-C and on a crash. `via`: how
+   * the services reach it (`urlOf`): TCP on loopback, as another machine would, or the server's
+   * Unix-domain socket, as a service on the database's own machine would.
+   */
+  static async start(procs: Processes, via: PostgresTransport = 'tcp'): Promise<BenchPostgres> {
     const server = await startTestPostgres();
-    const bench = new BenchPostgres(server);
+    const bench = new BenchPostgres(server, via);
     procs.onCleanup({
       stop: () => server.stop(),
       // On a synchronous exit only signals are possible: SIGQUIT is the postmaster's immediate
@@ -37,8 +45,11 @@ export class BenchPostgres {
     return bench;
   }
 
+  /** The URL a service is given: through the socket, pg's `host` parameter names its directory. */
   urlOf(database: string): string {
-    return databaseUrlOf(this.server.url, database);
+    const url = new URL(databaseUrlOf(this.server.url, database));
+    if (this.via === 'socket') url.searchParams.set('host', this.server.socketDir);
+    return url.toString();
   }
 
   async #admin(sql: string): Promise<void> {

@@ -26,6 +26,8 @@ export interface TestPostgres {
   /** The admin URL (superuser `postgres`, database `postgres`). */
   url: string;
   port: number;
+  /** The directory of the server's Unix-domain socket (`?host=` of a URL that connects through it). */
+  socketDir: string;
   /** The postmaster's pid (it changes with `restart`). */
   pid: number;
   /** Fast shutdown (SIGINT to the postmaster's pid), then removes the temp dir. */
@@ -169,6 +171,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   return {
     url,
     port,
+    socketDir: dir,
     get pid() {
       return proc.pid as number;
     },

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAppDb } from '../../src/persistence/app-db.js';
 import { migratePostgres } from '../../src/persistence/pg-app-db.js';
@@ -12,8 +13,15 @@ import {
   type Store,
 } from '../../src/persistence/store.js';
 import { insertUser } from '../helpers/app-stores.js';
-import { freshPostgresDatabase, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { ADMIN_ENV, bookAndPay, createShow, newUser } from '../helpers/catalog.js';
+import {
+  databaseUrlOf,
+  freshPostgresDatabase,
+  startTestPostgres,
+  type TestPostgres,
+} from '../helpers/postgres.js';
 import { turnCountingRelay } from '../helpers/postgres-relay.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const NOW = '2026-12-01T10:00:00.000Z';
 
@@ -366,6 +374,35 @@ describe('a PostgreSQL server that goes away or hangs', () => {
   afterAll(async () => {
     await server?.stop();
   });
+
+  it('serves the whole service through the server’s Unix-domain socket (DATABASE_URL ?host=dir)', async () => {
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    let service: TestServer | undefined;
+    try {
+      await admin.query('CREATE DATABASE via_socket');
+      const url = new URL(databaseUrlOf(server.url, 'via_socket'));
+      url.searchParams.set('host', server.socketDir);
+      service = await startTestServer({ ...ADMIN_ENV, DATABASE_URL: url.toString() });
+      const { api } = service;
+      const show = await createShow(api);
+      const { token } = await newUser(api);
+      const booked = await bookAndPay(api, token, show.showId, ['A1']);
+      expect(booked.status).toBe('confirmed');
+      const map = await api('GET', `/api/shows/${show.showId}/seats`);
+      expect(map.body.seats.find((s: { id: string }) => s.id === 'A1')?.status).toBe('booked');
+      expect((await api('GET', '/readyz')).status).toBe(200);
+      // Every connection the service holds came through the socket: a socket client has no address.
+      const { rows } = await admin.query(
+        "SELECT count(*)::int AS n, count(client_addr)::int AS tcp FROM pg_stat_activity WHERE datname = 'via_socket'",
+      );
+      expect(rows[0].n).toBeGreaterThan(0);
+      expect(rows[0].tcp).toBe(0);
+    } finally {
+      await service?.destroy();
+      await admin.end();
+    }
+  }, 60_000);
 
   it('fails statements as unavailable while the server is down, and serves again once it is back', async () => {
     const store = new PostgresStore(server.url, { maxConnections: 2, statementTimeoutMs: 2_000 });
