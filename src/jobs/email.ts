@@ -247,8 +247,6 @@ export interface EmailSenderOptions extends MailTransportOptions {
 export interface MailRequest {
   id: number;
   notification: OutgoingNotification;
-  /** The confirmation's QR image, drawn by the QR thread (see `send`). */
-  ticketQrPng?: Uint8Array;
 }
 export type MailReply =
   | { id: number; ok: true; threadId: number; log?: EmailLogRecord }
@@ -320,18 +318,11 @@ export function createEmailSender(options: EmailSenderOptions): ThreadedEmailSen
   }
 
   async function sendOnThread(notification: OutgoingNotification): Promise<EmailSent> {
-    // The QR thread draws the image: it keeps the matrices of recent codes, and the ticket route asks it
-    // for the same code's SVG seconds later (a matrix drawn in the mail thread would be drawn there again).
-    const { ticketCode } = notification.data;
-    const png =
-      notification.template === 'booking_confirmed' && ticketCode ? await qrPng(ticketCode) : undefined;
-    const ticketQrPng = png ? new Uint8Array(png) : undefined;
     const thread = worker ?? start();
     const id = nextId++;
     const reply = await new Promise<MailReply>((resolve, reject) => {
       waiting.set(id, { resolve, reject });
-      const request: MailRequest = { id, notification, ...(ticketQrPng ? { ticketQrPng } : {}) };
-      thread.postMessage(request, ticketQrPng ? [ticketQrPng.buffer] : []);
+      thread.postMessage({ id, notification } satisfies MailRequest);
       // Only while a send is owed does the thread keep the process alive.
       if (waiting.size === 1) thread.ref();
     });
