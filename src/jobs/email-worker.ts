@@ -14,7 +14,8 @@ const transport = createMailTransport(workerData as MailTransportOptions);
 
 async function ticketPng({ template, data }: MailRequest['notification']): Promise<Buffer | undefined> {
   if (template !== 'booking_confirmed' || !data.ticketCode) return undefined;
-  const png = await drawQr('png', data.ticketCode);
+  // Drawn once per confirmation: nothing to keep (see `MAX_CACHED_QR_MATRICES`).
+  const png = await drawQr('png', data.ticketCode, { remember: false });
   if (typeof png === 'string') throw new Error('drew no PNG');
   return png;
 }

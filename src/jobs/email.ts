@@ -278,7 +278,7 @@ export function createEmailSender(options: EmailSenderOptions): ThreadedEmailSen
   const waiting = new Map<number, Waiting>();
   let worker: Worker | undefined;
   let nextId = 1;
-  /** Sends begun and not finished: drawing their QR, or owed by the thread. */
+  /** Sends begun and not finished: owed by the thread. */
   let sending = 0;
   let isClosed = false;
 

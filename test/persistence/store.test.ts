@@ -15,7 +15,7 @@ import {
 import { insertUser } from '../helpers/app-stores.js';
 import { ADMIN_ENV, bookAndPay, createShow, newUser } from '../helpers/catalog.js';
 import {
-  databaseUrlOf,
+  createDatabase,
   freshPostgresDatabase,
   startTestPostgres,
   type TestPostgres,
@@ -380,8 +380,7 @@ describe('a PostgreSQL server that goes away or hangs', () => {
     await admin.connect();
     let service: TestServer | undefined;
     try {
-      await admin.query('CREATE DATABASE via_socket');
-      const url = new URL(databaseUrlOf(server.url, 'via_socket'));
+      const url = new URL(await createDatabase(server.url, 'via_socket'));
       url.searchParams.set('host', server.socketDir);
       service = await startTestServer({ ...ADMIN_ENV, DATABASE_URL: url.toString() });
       const { api } = service;
