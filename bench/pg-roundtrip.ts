@@ -12,6 +12,7 @@
  * trips times these (README, "PostgreSQL").
  */
 import { PostgresStore } from '../src/persistence/store.js';
+import { throughSocket } from '../test/helpers/postgres.js';
 import { BenchPostgres, childrenOf, cpuByPid } from './http/postgres.js';
 import { type Processes, runBench } from './http/processes.js';
 
@@ -56,10 +57,7 @@ function serverCpuBetween(before: Map<number, number>, after: Map<number, number
 async function main(procs: Processes) {
   // Registered with the bench's processes: stopped at the end, on Ctrl-C and on a crash.
   const { server } = await BenchPostgres.start(procs);
-  const urls: Record<Via, string> = { tcp: server.url, socket: '' };
-  const socketUrl = new URL(server.url);
-  socketUrl.searchParams.set('host', server.socketDir);
-  urls.socket = socketUrl.toString();
+  const urls: Record<Via, string> = { tcp: server.url, socket: throughSocket(server.url, server.socketDir) };
   const stores = {
     tcp: new PostgresStore(urls.tcp, { maxConnections: 1, statementTimeoutMs: 10_000 }),
     socket: new PostgresStore(urls.socket, { maxConnections: 1, statementTimeoutMs: 10_000 }),

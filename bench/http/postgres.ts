@@ -8,7 +8,12 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
-import { databaseUrlOf, startTestPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
+import {
+  databaseUrlOf,
+  startTestPostgres,
+  type TestPostgres,
+  throughSocket,
+} from '../../test/helpers/postgres.js';
 import type { Processes } from './processes.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
@@ -45,11 +50,10 @@ export class BenchPostgres {
     return bench;
   }
 
-  /** The URL a service is given: through the socket, pg's `host` parameter names its directory. */
+  /** The URL a service is given, over TCP or through the socket (`via`). */
   urlOf(database: string): string {
-    const url = new URL(databaseUrlOf(this.server.url, database));
-    if (this.via === 'socket') url.searchParams.set('host', this.server.socketDir);
-    return url.toString();
+    const url = databaseUrlOf(this.server.url, database);
+    return this.via === 'socket' ? throughSocket(url, this.server.socketDir) : url;
   }
 
   async #admin(sql: string): Promise<void> {

@@ -8,9 +8,9 @@ import { drawQr, type QrReply, type QrRequest } from './qr.js';
 
 const port = parentPort!;
 
-port.on('message', async ({ id, kind, text }: QrRequest) => {
+port.on('message', ({ id, kind, text }: QrRequest) => {
   try {
-    const drawn = await drawQr(kind, text);
+    const drawn = drawQr(kind, text);
     if (typeof drawn === 'string') {
       port.postMessage({ id, ok: true, svg: drawn } satisfies QrReply);
       return;

@@ -70,7 +70,7 @@ function matrixOf(text: string, remember: boolean): QrMatrix {
   }
   // The library insists on a quiet zone (ISO/IEC 18004 §5.3.8); ours is drawn below, so ask for the
   // narrowest and take the symbol from inside it.
-  const rows = encodeQR(checked(text), 'raw', { ecc: 'medium', border: 1 });
+  const rows = encodeQR(text, 'raw', { ecc: 'medium', border: 1 });
   const size = rows.length - 2;
   const data = new Uint8Array(size * size);
   for (let y = 0; y < size; y++) {
@@ -150,12 +150,14 @@ function svgOf({ size, data }: QrMatrix): string {
   );
 }
 
-/** Draws on the calling thread: what the worker runs. */
-export async function drawQr(
-  kind: QrKind,
-  text: string,
-  { remember = true }: { remember?: boolean } = {},
-): Promise<Buffer | string> {
+/**
+ * Draws on the calling thread: what the QR thread runs, and the mail thread for its confirmations (which
+ * draw a code once: `remember: false` keeps its matrix out of the cache).
+ */
+export function drawQr(kind: 'png', text: string, options?: { remember?: boolean }): Buffer;
+export function drawQr(kind: 'svg', text: string, options?: { remember?: boolean }): string;
+export function drawQr(kind: QrKind, text: string, options?: { remember?: boolean }): Buffer | string;
+export function drawQr(kind: QrKind, text: string, { remember = true } = {}): Buffer | string {
   const matrix = matrixOf(checked(text), remember);
   return kind === 'png' ? pngOf(matrix) : svgOf(matrix);
 }

@@ -242,6 +242,13 @@ export function databaseUrlOf(adminUrl: string, name: string): string {
   return url.toString();
 }
 
+/** `url` reached through the server's Unix-domain socket: pg's `host` parameter names its directory. */
+export function throughSocket(url: string, socketDir: string): string {
+  const through = new URL(url);
+  through.searchParams.set('host', socketDir);
+  return through.toString();
+}
+
 /**
  * Set to `postgres` for the suite's PostgreSQL pass (the `postgres` project in vitest.config.ts): the
  * services that tests start then keep everything in PostgreSQL instead of SQLite files.

@@ -18,7 +18,7 @@ const cancelled = (data: NotificationData) => ({
 describe('booking_cancelled', () => {
   it('tells the customer the reason when one is given', async () => {
     const reason = 'The show was cancelled by the theater; your payment is refunded in full.';
-    const email = await renderEmail(cancelled({ ...BOOKING_DATA, reason }));
+    const email = renderEmail(cancelled({ ...BOOKING_DATA, reason }));
     expect(email.subject).toBe('Booking cancelled: The Long Night');
     expect(email.text).toContain(reason);
     expect(email.html).toContain('cancelled by the theater');
@@ -26,7 +26,7 @@ describe('booking_cancelled', () => {
   });
 
   it('keeps the refund line when the customer cancelled', async () => {
-    const email = await renderEmail(cancelled(BOOKING_DATA));
+    const email = renderEmail(cancelled(BOOKING_DATA));
     expect(email.text).toContain('Any refund goes back to your original payment method.');
     expect(email.text).not.toContain('theater;');
     expect(renderSms(cancelled(BOOKING_DATA))).toContain('Any refund goes to your original payment method.');
@@ -44,7 +44,7 @@ describe('show times', () => {
 
   it('gives the reminder in the theater’s zone, named by its abbreviation or offset', async () => {
     const kolkata = { ...at13utc, timeZone: 'Asia/Kolkata' };
-    expect((await renderEmail(reminder(kolkata))).text).toContain(
+    expect(renderEmail(reminder(kolkata)).text).toContain(
       'The Long Night starts at Sat 7 Dec 2030, 6:30 pm IST.',
     );
     expect(renderSms(reminder(kolkata))).toContain('starts Sat 7 Dec 2030, 6:30 pm IST.');

@@ -19,6 +19,7 @@ import {
   freshPostgresDatabase,
   startTestPostgres,
   type TestPostgres,
+  throughSocket,
 } from '../helpers/postgres.js';
 import { turnCountingRelay } from '../helpers/postgres-relay.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -380,9 +381,8 @@ describe('a PostgreSQL server that goes away or hangs', () => {
     await admin.connect();
     let service: TestServer | undefined;
     try {
-      const url = new URL(await createDatabase(server.url, 'via_socket'));
-      url.searchParams.set('host', server.socketDir);
-      service = await startTestServer({ ...ADMIN_ENV, DATABASE_URL: url.toString() });
+      const url = throughSocket(await createDatabase(server.url, 'via_socket'), server.socketDir);
+      service = await startTestServer({ ...ADMIN_ENV, DATABASE_URL: url });
       const { api } = service;
       const show = await createShow(api);
       const { token } = await newUser(api);
